@@ -1,0 +1,29 @@
+# LeadLedger: `make demo` and `make test` set up what they need on a fresh Debian machine.
+SWIFT ?= swift
+SWIFT_FLAGS ?=
+DEMO_LEDGER ?= demo.ledger
+
+.PHONY: demo test setup build release bench clean
+
+setup:
+	@./scripts/setup.sh
+
+build: setup
+	$(SWIFT) build $(SWIFT_FLAGS)
+
+release: setup
+	$(SWIFT) build -c release $(SWIFT_FLAGS)
+
+test: setup
+	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
+	$(SWIFT) test --skip-build $(SWIFT_FLAGS)
+
+demo: release
+	rm -rf $(DEMO_LEDGER)
+	$$($(SWIFT) build -c release --show-bin-path)/leadledger demo --ledger $(DEMO_LEDGER)
+
+bench: setup
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+
+clean:
+	rm -rf .build $(DEMO_LEDGER)
