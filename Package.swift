@@ -36,7 +36,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB", "CLMDB"]),
-        .testTarget(name: "EventLogTests", dependencies: ["EventLog"]),
+        .testTarget(name: "EventLogTests", dependencies: ["EventLog", "eventlog-crash-child"]),
+        // A child process for the crash tests: appends until it is killed.
+        .executableTarget(name: "eventlog-crash-child", dependencies: ["EventLog"], path: "Tests/Support/CrashChild"),
         .testTarget(name: "LeadModelTests", dependencies: ["LeadModel"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections"]),
     ]

@@ -1,0 +1,23 @@
+/// Judges batches inside the writer's transaction, so that a check "against everything stored
+/// before" holds even with concurrent appenders.
+///
+/// The log calls these methods on its single writer thread only, in this order for each group of
+/// batches it commits together: ``beginGroup(head:log:)``, then ``admit(_:isNew:)`` once per batch,
+/// then ``commitGroup()`` once the transaction is durable or ``abortGroup()`` when it is not.
+/// An implementation keeps staged effects apart until `commitGroup`, so an aborted group leaves its
+/// state as it was.
+public protocol AppendPolicy: AnyObject, Sendable {
+    /// A group begins; `head` is the log's committed head. When the policy has seen fewer records
+    /// (another process appended), it catches up by reading `log`.
+    func beginGroup(head: UInt64, log: EventLog) throws
+
+    /// Judges one batch; `isNew[i]` is false for a record that is a duplicate of a stored one.
+    /// Throw to refuse the whole batch; stage its effects otherwise.
+    func admit(_ batch: AppendBatch, isNew: [Bool]) throws
+
+    /// The group's transaction is durable: staged effects become the state.
+    func commitGroup()
+
+    /// The group's transaction was not committed: drop staged effects.
+    func abortGroup()
+}

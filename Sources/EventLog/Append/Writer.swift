@@ -1,0 +1,349 @@
+import Foundation
+import LMDB
+import Synchronization
+
+/// The log's single writer: a dedicated thread that gathers every waiting batch into one durable
+/// LMDB write transaction, so concurrent appenders share the cost of a commit.
+///
+/// Everything below `run()` executes on that thread only; LMDB requires a write transaction to end
+/// on the thread that began it, and the policy relies on being called from one thread.
+final class Writer: @unchecked Sendable {
+    // Shared state (`pending`, `stopping`, `policy`) is guarded by `condition`; the rest is confined
+    // to the writer thread.
+    typealias Completion = @Sendable (Result<AppendReceipt, AppendError>) -> Void
+    struct Pending {
+        let batch: AppendBatch
+        let completion: Completion
+    }
+
+    private let env: Environment
+    private let dbs: EventLog.Databases
+    private let options: EventLog.Options
+    private let condition = NSCondition()
+    private var pending: [Pending] = []
+    private var stopping = false
+    private var started = false
+    private var policy: (any AppendPolicy)?
+    private let finished = DispatchSemaphore(value: 0)
+    private weak var log: EventLog?
+    let heads: Mutex<HeadWaiters>
+
+    init(env: Environment, dbs: EventLog.Databases, options: EventLog.Options) {
+        self.env = env
+        self.dbs = dbs
+        self.options = options
+        let head = (try? env.read { txn in try EventLog.readHead(txn, dbs).position }) ?? 0
+        self.heads = Mutex(HeadWaiters(head: head))
+    }
+
+    func start(log: EventLog) {
+        self.log = log
+        let thread = Thread { [self] in run() }
+        thread.name = "leadledger-writer"
+        condition.lock()
+        started = true
+        condition.unlock()
+        thread.start()
+    }
+
+    func setPolicy(_ policy: (any AppendPolicy)?) {
+        condition.lock()
+        self.policy = policy
+        condition.unlock()
+    }
+
+    func submit(_ batch: AppendBatch, completion: @escaping Completion) {
+        condition.lock()
+        if stopping {
+            condition.unlock()
+            completion(.failure(AppendError(.closed, "the ledger is closed")))
+            return
+        }
+        pending.append(Pending(batch: batch, completion: completion))
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Whether `stop()` was called.
+    var isStopped: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopping
+    }
+
+    /// Commits what is pending, then ends the thread. Idempotent.
+    func stop() {
+        condition.lock()
+        let wasRunning = started && !stopping
+        stopping = true
+        condition.signal()
+        condition.unlock()
+        if wasRunning { finished.wait() }
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while pending.isEmpty && !stopping { condition.wait() }
+            if pending.isEmpty {
+                condition.unlock()
+                break
+            }
+            var taken = 0
+            var records = 0
+            for p in pending {
+                if taken > 0 && records + p.batch.records.count > options.maxRecordsPerCommit { break }
+                taken += 1
+                records += p.batch.records.count
+            }
+            let group = Array(pending.prefix(taken))
+            pending.removeFirst(taken)
+            let policy = self.policy
+            condition.unlock()
+
+            let results = commit(group, policy: policy)
+            for (p, result) in zip(group, results) { p.completion(result) }
+        }
+        heads.withLock { $0.closeAll() }
+        finished.signal()
+    }
+
+    // MARK: One group, one transaction
+
+    /// The head as the group's transaction advances it.
+    private struct GroupState {
+        var position: UInt64
+        var hash: [UInt8]
+        var nextStream: UInt32
+        var streamCache: [String: UInt32] = [:]
+    }
+
+    private enum GroupFailure: Error {
+        case policy(any Error)
+    }
+
+    private func commit(_ group: [Pending], policy: (any AppendPolicy)?) -> [Result<AppendReceipt, AppendError>] {
+        var outcomes: [Result<[AppendOutcome], AppendError>] = []
+        outcomes.reserveCapacity(group.count)
+        let head: LogHead
+        do {
+            head = try env.write { txn in
+                var state = try groupState(txn)
+                if let policy, let log {
+                    do { try policy.beginGroup(head: state.position, log: log) } catch { throw GroupFailure.policy(error) }
+                }
+                for p in group { outcomes.append(try process(p.batch, txn, &state, policy)) }
+                return LogHead(position: state.position, hash: state.hash.hexString)
+            }
+        } catch {
+            policy?.abortGroup()
+            if case LMDBError.mapFull = error, group.count > 1 {
+                // Find out which batches fit on their own, so one large batch does not fail the others.
+                return group.flatMap { commit([$0], policy: policy) }
+            }
+            let failure = Self.describe(error, records: group.reduce(0) { $0 + $1.batch.records.count }, mapSize: env.info.mapSize)
+            return group.map { _ in .failure(failure) }
+        }
+        policy?.commitGroup()
+        heads.withLock { $0.advance(to: head.position) }
+        return outcomes.map { $0.map { AppendReceipt(outcomes: $0, head: head) } }
+    }
+
+    private static func describe(_ error: any Error, records: Int, mapSize: Int) -> AppendError {
+        switch error {
+        case LMDBError.mapFull:
+            let gib = Double(mapSize) / Double(1 << 30)
+            return AppendError(
+                .mapFull,
+                "the ledger's map (\(String(format: "%.2f", gib)) GiB) is full; nothing of this batch was written. "
+                    + "Reopen the ledger with a larger map size (for example --map-size \(max(1, Int((gib * 2).rounded(.up))))G) and append again",
+                underlying: error as? LMDBError)
+        case GroupFailure.policy(let cause):
+            return AppendError(.storage, "the ledger could not prepare the append: \(cause)")
+        default:
+            return AppendError(.storage, "storage error, nothing of this batch was written: \(error)", underlying: error as? LMDBError)
+        }
+    }
+
+    private func groupState(_ txn: borrowing Transaction) throws -> GroupState {
+        let head = try EventLog.lastRecord(txn, events: dbs.events)
+        let lastStream = try txn.withCursor(on: dbs.streamNumbers) { cursor in
+            try cursor.move(.last).map { $0.key.loadUnaligned(as: UInt32.self) } ?? 0
+        }
+        return GroupState(position: head.0, hash: head.1, nextStream: lastStream + 1)
+    }
+
+    /// Checks one batch, then writes it. A refusal is returned before anything is written, so the
+    /// transaction still holds only the earlier batches of the group.
+    private func process(
+        _ batch: AppendBatch, _ txn: borrowing Transaction, _ state: inout GroupState, _ policy: (any AppendPolicy)?
+    ) throws -> Result<[AppendOutcome], AppendError> {
+        let records = batch.records
+        var isNew = [Bool](repeating: true, count: records.count)
+        var outcomes = [AppendOutcome?](repeating: nil, count: records.count)
+        var inBatchOriginal = [Int?](repeating: nil, count: records.count)
+        var firstIndex: [UUID: Int] = [:]
+        if records.count > 1 { firstIndex.reserveCapacity(records.count) }
+
+        for (i, record) in records.enumerated() {
+            if let stream = record.stream {
+                let length = stream.utf8.count
+                guard (1...511).contains(length) else {
+                    return .failure(AppendError(.invalidRecord, "record \(i + 1) (event \(record.id)): stream must be 1–511 bytes, found \(length)", index: i, id: record.id))
+                }
+            }
+            guard record.payload.count <= options.maxPayloadSize else {
+                return .failure(AppendError(
+                    .recordTooLarge, "record \(i + 1) (event \(record.id)) is \(record.payload.count) bytes; the ledger accepts at most \(options.maxPayloadSize)",
+                    index: i, id: record.id))
+            }
+            if records.count > 1 {
+                if let j = firstIndex[record.id] {
+                    guard records[j] == record else {
+                        return .failure(AppendError(.conflict, "event \(record.id) appears twice in the batch (records \(j + 1) and \(i + 1)) with different content", index: i, id: record.id))
+                    }
+                    isNew[i] = false
+                    inBatchOriginal[i] = j
+                    continue
+                }
+                firstIndex[record.id] = i
+            }
+            if let stored = try storedPosition(of: record.id, txn) {
+                guard try isSame(record, storedAt: stored, txn) else {
+                    return .failure(AppendError(.conflict, "event \(record.id) is already stored at position \(stored) with different content", index: i, id: record.id))
+                }
+                isNew[i] = false
+                outcomes[i] = .duplicate(position: stored)
+            }
+        }
+
+        for (stream, expected) in batch.expectedVersions.sorted(by: { $0.key < $1.key }) {
+            let actual = try version(of: stream, txn, &state)
+            if actual != expected {
+                return .failure(AppendError(
+                    .expectedVersionMismatch, "stream \"\(stream)\" holds \(actual) events; the batch expected \(expected)"))
+            }
+        }
+
+        if let policy {
+            do { try policy.admit(batch, isNew: isNew) } catch {
+                return .failure(AppendError(.refusedByPolicy, "\(error)", underlying: error))
+            }
+        }
+
+        var idPairs: [(id: UUID, position: UInt64)] = []
+        idPairs.reserveCapacity(records.count)
+        let recordedAt = options.clock.now()
+        for (i, record) in records.enumerated() where isNew[i] && inBatchOriginal[i] == nil {
+            state.position += 1
+            let position = state.position
+            let stream = try streamNumber(for: record.stream, txn, &state)
+            try write(record, at: position, stream: stream, recordedAt: recordedAt, txn, &state)
+            outcomes[i] = .appended(position: position)
+            idPairs.append((record.id, position))
+            if stream != 0 {
+                var p = position
+                try withUnsafeBytes(of: &p) { try txn.put($0, forKey: stream, in: dbs.streamIndex, flags: .appendDuplicate) }
+            }
+        }
+        // Random ids land all over the index; inserting them in key order keeps the touched pages hot.
+        idPairs.sort { $0.id.isBytewiseLess(than: $1.id) }
+        for pair in idPairs {
+            var p = pair.position
+            try withUnsafeBytes(of: pair.id.uuid) { key in
+                try withUnsafeBytes(of: &p) { try txn.put($0, forKey: key, in: dbs.ids, flags: .noOverwrite) }
+            }
+        }
+        for (i, original) in inBatchOriginal.enumerated() {
+            if let original { outcomes[i] = .duplicate(position: outcomes[original]!.position) }
+        }
+        return .success(outcomes.map { $0! })
+    }
+
+    private func write(
+        _ record: NewRecord, at position: UInt64, stream: UInt32, recordedAt: Int64, _ txn: borrowing Transaction,
+        _ state: inout GroupState
+    ) throws {
+        let size = LogRecordLayout.headerSize + record.payload.count
+        var key = position
+        try withUnsafeBytes(of: &key) { keyBytes in
+            try txn.put(reserving: size, forKey: keyBytes, in: dbs.events, flags: .append) { buffer in
+                LogRecordLayout.writeHeader(into: buffer, stream: stream, recordedAt: recordedAt, id: record.id)
+                record.payload.withUnsafeBytes {
+                    UnsafeMutableRawBufferPointer(rebasing: buffer[LogRecordLayout.headerSize...]).copyMemory(from: $0)
+                }
+                let digest = state.hash.withUnsafeBytes {
+                    LogRecordLayout.chainHash(previous: $0, position: position, record: UnsafeRawBufferPointer(buffer))
+                }
+                digest.withUnsafeBytes { d in
+                    UnsafeMutableRawBufferPointer(rebasing: buffer[LogRecordLayout.hashOffset..<LogRecordLayout.headerSize]).copyMemory(from: d)
+                    state.hash.withUnsafeMutableBytes { $0.copyMemory(from: d) }
+                }
+            }
+        }
+    }
+
+    private func storedPosition(of id: UUID, _ txn: borrowing Transaction) throws -> UInt64? {
+        try withUnsafeBytes(of: id.uuid) { key in
+            try txn.withValue(forKey: key, in: dbs.ids) { $0.map { $0.loadUnaligned(as: UInt64.self) } }
+        }
+    }
+
+    private func isSame(_ record: NewRecord, storedAt position: UInt64, _ txn: borrowing Transaction) throws -> Bool {
+        let stored: (UInt32, Bool)? = try txn.withValue(forKey: position, in: dbs.events) { bytes in
+            guard let bytes else { return nil }
+            let view = RecordView(position: position, bytes: bytes)
+            return (view.streamNumber, record.payload.withUnsafeBytes { $0.elementsEqual(view.payload) })
+        }
+        guard let (storedStream, samePayload) = stored, samePayload else { return false }
+        guard let stream = record.stream else { return storedStream == 0 }
+        return try lookUpStream(stream, txn) == storedStream
+    }
+
+    private func lookUpStream(_ name: String, _ txn: borrowing Transaction) throws -> UInt32? {
+        try Array(name.utf8).withUnsafeBytes { key in
+            try txn.withValue(forKey: key, in: dbs.streamNames) { $0.map { $0.loadUnaligned(as: UInt32.self) } }
+        }
+    }
+
+    private func streamNumber(for name: String?, _ txn: borrowing Transaction, _ state: inout GroupState) throws -> UInt32 {
+        guard let name else { return 0 }
+        if let cached = state.streamCache[name] { return cached }
+        if let known = try lookUpStream(name, txn) {
+            state.streamCache[name] = known
+            return known
+        }
+        var number = state.nextStream
+        state.nextStream += 1
+        try Array(name.utf8).withUnsafeBytes { nameBytes in
+            try withUnsafeBytes(of: &number) { numberBytes in
+                try txn.put(numberBytes, forKey: nameBytes, in: dbs.streamNames, flags: .noOverwrite)
+                try txn.put(nameBytes, forKey: numberBytes, in: dbs.streamNumbers, flags: .append)
+            }
+        }
+        state.streamCache[name] = number
+        return number
+    }
+
+    private func version(of stream: String, _ txn: borrowing Transaction, _ state: inout GroupState) throws -> Int {
+        guard let number = try state.streamCache[stream] ?? lookUpStream(stream, txn) else { return 0 }
+        return try txn.withCursor(on: dbs.streamIndex) { cursor in
+            try cursor.move(.setKey, integerKey: number) == nil ? 0 : try cursor.duplicateCount()
+        }
+    }
+}
+
+extension UUID {
+    /// Orders ids as LMDB's default comparator orders their bytes.
+    func isBytewiseLess(than other: UUID) -> Bool {
+        withUnsafeBytes(of: uuid) { a in
+            withUnsafeBytes(of: other.uuid) { b in
+                let a0 = UInt64(bigEndian: a.loadUnaligned(as: UInt64.self))
+                let b0 = UInt64(bigEndian: b.loadUnaligned(as: UInt64.self))
+                if a0 != b0 { return a0 < b0 }
+                return UInt64(bigEndian: a.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+                    < UInt64(bigEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Synchronization
+
+/// Who waits for the head to pass a position; the writer wakes them after each commit.
+struct HeadWaiters: ~Copyable {
+    var head: UInt64
+    private var waiting: [UInt64: (after: UInt64, continuation: CheckedContinuation<Void, Never>)] = [:]
+    private var nextToken: UInt64 = 0
+    private var cancelled: Set<UInt64> = []
+    private var closed = false
+
+    init(head: UInt64) { self.head = head }
+
+    mutating func token() -> UInt64 {
+        nextToken += 1
+        return nextToken
+    }
+
+    /// Registers a waiter, or returns false when it must not wait (head already past, closed, cancelled).
+    mutating func wait(_ token: UInt64, after position: UInt64, _ continuation: CheckedContinuation<Void, Never>) -> Bool {
+        if closed || head > position || cancelled.remove(token) != nil { return false }
+        waiting[token] = (position, continuation)
+        return true
+    }
+
+    /// Takes a waiter out (cancellation, time-out), returning its continuation to resume.
+    mutating func remove(_ token: UInt64) -> CheckedContinuation<Void, Never>? {
+        if let entry = waiting.removeValue(forKey: token) { return entry.continuation }
+        cancelled.insert(token)
+        return nil
+    }
+
+    mutating func advance(to position: UInt64) {
+        head = max(head, position)
+        for (token, entry) in waiting where entry.after < head {
+            waiting.removeValue(forKey: token)
+            entry.continuation.resume()
+        }
+    }
+
+    mutating func closeAll() {
+        closed = true
+        for entry in waiting.values { entry.continuation.resume() }
+        waiting.removeAll()
+    }
+}
+
+extension EventLog {
+    /// Waits until a record after `position` is committed by this process, or `timeout` passes
+    /// (so appends by other processes are noticed too), or the task is cancelled.
+    func waitForRecord(after position: UInt64, timeout: Duration) async {
+        let writer = self.writer
+        let token = writer.heads.withLock { $0.token() }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            writer.heads.withLock { $0.remove(token) }?.resume()
+        }
+        defer { timer.cancel() }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                if !writer.heads.withLock({ $0.wait(token, after: position, continuation) }) { continuation.resume() }
+            }
+        } onCancel: {
+            writer.heads.withLock { $0.remove(token) }?.resume()
+        }
+    }
+
+    /// Every record from `position` on: first those already stored, then each new one as it is
+    /// committed. The sequence ends only when the task is cancelled or the log closes.
+    public func subscribe(from position: UInt64 = 1) -> LogSubscription {
+        LogSubscription(log: self, next: max(position, 1))
+    }
+}
+
+/// Records of a log from a position on, catching up and then following new appends.
+public struct LogSubscription: AsyncSequence, Sendable {
+    /// The records, copied.
+    public typealias Element = StoredRecord
+    let log: EventLog
+    let next: UInt64
+
+    /// Reads in pages, so a slow consumer holds no snapshot open and buffers at most one page.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let log: EventLog
+        var next: UInt64
+        var buffer: [StoredRecord] = []
+        var index = 0
+
+        /// The next record, waiting for it when needed; `nil` once cancelled.
+        public mutating func next() async throws -> StoredRecord? {
+            while true {
+                if index < buffer.count {
+                    defer { index += 1 }
+                    return buffer[index]
+                }
+                if Task.isCancelled { return nil }
+                buffer = try log.records(from: next, limit: 512)
+                index = 0
+                if let last = buffer.last {
+                    next = last.position + 1
+                    continue
+                }
+                if log.writer.isStopped { return nil }
+                await log.waitForRecord(after: next - 1, timeout: .seconds(1))
+            }
+        }
+    }
+
+    /// Starts reading.
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(log: log, next: next) }
+}
