@@ -1,0 +1,406 @@
+import Foundation
+
+/// The binary storage form of an event, version 1. All integers little-endian, read unaligned.
+///
+/// ```
+/// offset size  field
+///  0      1    format version (1)
+///  1      1    type code (EventType.code)
+///  2      2    flags: bit0 number slot present, bit1 bool present, bit2 bool value, bit3 attributes present
+///  4      8    occurredAt, µs since the epoch (Int64)
+/// 12      4    occurredAt's UTC offset, seconds (Int32)
+/// 16     16    id (UUID bytes)
+/// 32      F    fixed area, size by type (zero-filled when its optional value is absent):
+///              scored Float64 score · handed_off Int64 definition · converted/closed Float64 amount ·
+///              rejection_corrected 16-byte event id · definition.published Int64 version,
+///              Int64 effectiveAt µs, Int32 effectiveAt offset
+/// 32+F         string slots, each UInt16 byte count (0xFFFF = absent) then UTF-8:
+///              lead, the type's strings (below), source, actor, correlationId
+///              then, for captured (when flagged) and attributes_observed, the attributes block:
+///              UInt16 count, then per attribute (names in UTF-8 byte order) a string slot for the name,
+///              a tag byte (0 null, 1 false, 2 true, 3 number + Float64, 4 string + string slot);
+///              for definition.published, a string slot with the rules as compact JSON.
+/// ```
+/// Type strings: captured channel, campaign · scored model · handed_off owner · accepted by ·
+/// rejected reason, note, by · recycled reason, note · converted opportunity, currency · closed reason ·
+/// rejection_corrected reason, note · reason.defined code, label, category · reason.retired code,
+/// replacedBy · definition.published name, rationale.
+///
+/// `lead` comes first and the type's hottest string (channel, owner, reason) second, so the replay
+/// path reads them after one or two length prefixes.
+@usableFromInline
+enum BinaryLayout {
+    @usableFromInline static let formatVersion: UInt8 = 1
+    @usableFromInline static let headerSize = 32
+    @usableFromInline static let absent: UInt16 = 0xFFFF
+    @usableFromInline static let maximumStringBytes = 0xFFFE
+
+    @usableFromInline static let flagNumber: UInt16 = 1 << 0
+    @usableFromInline static let flagBoolPresent: UInt16 = 1 << 1
+    @usableFromInline static let flagBoolValue: UInt16 = 1 << 2
+    @usableFromInline static let flagAttributes: UInt16 = 1 << 3
+    @usableFromInline static let knownFlags: UInt16 = 0b1111
+
+    /// Size of the fixed area after the header.
+    @inlinable
+    static func fixedSize(_ type: EventType) -> Int {
+        switch type {
+        case .leadScored, .leadHandedOff, .leadConverted, .leadClosed: 8
+        case .leadRejectionCorrected: 16
+        case .definitionPublished: 20
+        default: 0
+        }
+    }
+
+    /// How many type-specific string slots follow `lead`.
+    @inlinable
+    static func payloadStringCount(_ type: EventType) -> Int {
+        switch type {
+        case .leadAttributesObserved: 0
+        case .leadScored, .leadHandedOff, .leadAccepted, .leadClosed: 1
+        case .leadCaptured, .leadRecycled, .leadConverted, .leadRejectionCorrected, .reasonRetired,
+            .definitionPublished:
+            2
+        case .leadRejected, .reasonDefined: 3
+        }
+    }
+}
+
+/// Why bytes are not a valid binary event record.
+public struct RecordDecodingError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The byte offset where the problem was found.
+    public var offset: Int
+    /// What is wrong.
+    public var reason: String
+
+    /// Creates a record decoding error.
+    public init(offset: Int, reason: String) {
+        self.offset = offset
+        self.reason = reason
+    }
+
+    /// `invalid event record at byte N: reason`.
+    public var description: String { "invalid event record at byte \(offset): \(reason)" }
+}
+
+extension LeadEvent {
+    /// The binary storage form; the same event always gives the same bytes.
+    public var binary: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        encodeBinary(into: &out)
+        return out
+    }
+
+    /// Appends the binary storage form.
+    ///
+    /// Every string must fit in 65,534 bytes; events read by `EventDecoder` always do.
+    public func encodeBinary(into out: inout [UInt8]) {
+        var writer = BinaryWriter(out: out)
+        out = []
+        var flags: UInt16 = 0
+        switch payload {
+        case .leadCaptured(let data): if data.attributes != nil { flags |= BinaryLayout.flagAttributes }
+        case .leadScored: flags |= BinaryLayout.flagNumber
+        case .handedOff(let data): if data.definition != nil { flags |= BinaryLayout.flagNumber }
+        case .accepted(let data): flags |= boolFlags(data.auto)
+        case .converted(let data): if data.amount != nil { flags |= BinaryLayout.flagNumber }
+        case .closed(let data):
+            flags |= boolFlags(data.won)
+            if data.amount != nil { flags |= BinaryLayout.flagNumber }
+        case .reasonDefined(let data): flags |= boolFlags(data.requiresNote)
+        default: break
+        }
+        writer.byte(BinaryLayout.formatVersion)
+        writer.byte(type.code)
+        writer.integer(flags)
+        writer.integer(occurredAt.microseconds)
+        writer.integer(occurredAt.utcOffsetSeconds)
+        writer.uuid(id)
+        switch payload {
+        case .leadScored(let data): writer.integer(data.score.bitPattern)
+        case .handedOff(let data): writer.integer(Int64(data.definition ?? 0))
+        case .converted(let data): writer.integer((data.amount ?? 0).bitPattern)
+        case .closed(let data): writer.integer((data.amount ?? 0).bitPattern)
+        case .rejectionCorrected(let data): writer.uuid(data.event)
+        case .definitionPublished(let data):
+            writer.integer(Int64(data.version))
+            writer.integer(data.effectiveAt.microseconds)
+            writer.integer(data.effectiveAt.utcOffsetSeconds)
+        default: break
+        }
+        writer.string(lead)
+        switch payload {
+        case .leadCaptured(let data): writer.string(data.channel); writer.string(data.campaign)
+        case .attributesObserved: break
+        case .leadScored(let data): writer.string(data.model)
+        case .handedOff(let data): writer.string(data.owner)
+        case .accepted(let data): writer.string(data.by)
+        case .rejected(let data): writer.string(data.reason); writer.string(data.note); writer.string(data.by)
+        case .recycled(let data): writer.string(data.reason); writer.string(data.note)
+        case .converted(let data): writer.string(data.opportunity); writer.string(data.currency)
+        case .closed(let data): writer.string(data.reason)
+        case .rejectionCorrected(let data): writer.string(data.reason); writer.string(data.note)
+        case .reasonDefined(let data): writer.string(data.code); writer.string(data.label); writer.string(data.category)
+        case .reasonRetired(let data): writer.string(data.code); writer.string(data.replacedBy)
+        case .definitionPublished(let data): writer.string(data.name); writer.string(data.rationale)
+        }
+        writer.string(source)
+        writer.string(actor)
+        writer.string(correlationId)
+        switch payload {
+        case .leadCaptured(let data): if let attributes = data.attributes { writer.attributes(attributes) }
+        case .attributesObserved(let data): writer.attributes(data.attributes)
+        case .definitionPublished(let data): writer.bytes(data.rulesJSON.jsonBytes)
+        default: break
+        }
+        out = writer.out
+    }
+
+    private func boolFlags(_ value: Bool?) -> UInt16 {
+        guard let value else { return 0 }
+        return BinaryLayout.flagBoolPresent | (value ? BinaryLayout.flagBoolValue : 0)
+    }
+
+    /// Decodes the binary storage form, checking every length against the buffer.
+    public init(binary bytes: UnsafeRawBufferPointer) throws(RecordDecodingError) {
+        var reader = BinaryReader(bytes: bytes)
+        let version = try reader.byte()
+        guard version == BinaryLayout.formatVersion else {
+            throw RecordDecodingError(offset: 0, reason: "unknown format version \(version)")
+        }
+        let code = try reader.byte()
+        guard let type = EventType(code: code) else {
+            throw RecordDecodingError(offset: 1, reason: "unknown type code \(code)")
+        }
+        let flags = try reader.integer(UInt16.self)
+        guard flags & ~BinaryLayout.knownFlags == 0 else {
+            throw RecordDecodingError(offset: 2, reason: "unknown flags \(flags)")
+        }
+        let hasNumber = flags & BinaryLayout.flagNumber != 0
+        let bool: Bool? = flags & BinaryLayout.flagBoolPresent != 0 ? flags & BinaryLayout.flagBoolValue != 0 : nil
+        let occurredAt = Timestamp(
+            microseconds: try reader.integer(Int64.self), utcOffsetSeconds: try reader.integer(Int32.self))
+        let id = try reader.uuid()
+        var fixedNumber = 0.0
+        var fixedInteger: Int64 = 0
+        var fixedUUID = UUID()
+        var effectiveAt = Timestamp(microseconds: 0)
+        switch type {
+        case .leadScored, .leadConverted, .leadClosed: fixedNumber = Double(bitPattern: try reader.integer(UInt64.self))
+        case .leadHandedOff: fixedInteger = try reader.integer(Int64.self)
+        case .leadRejectionCorrected: fixedUUID = try reader.uuid()
+        case .definitionPublished:
+            fixedInteger = try reader.integer(Int64.self)
+            effectiveAt = Timestamp(
+                microseconds: try reader.integer(Int64.self), utcOffsetSeconds: try reader.integer(Int32.self))
+        default: break
+        }
+        let lead = try reader.string()
+        var strings: [String?] = []
+        for _ in 0..<BinaryLayout.payloadStringCount(type) { strings.append(try reader.string()) }
+        let source = try reader.string()
+        let actor = try reader.string()
+        let correlationId = try reader.string()
+        func required(_ index: Int) throws(RecordDecodingError) -> String {
+            guard let value = strings[index] else {
+                throw RecordDecodingError(offset: reader.offset, reason: "a required string is absent")
+            }
+            return value
+        }
+        func requiredBool() throws(RecordDecodingError) -> Bool {
+            guard let bool else { throw RecordDecodingError(offset: 2, reason: "a required boolean is absent") }
+            return bool
+        }
+        let payload: EventPayload
+        switch type {
+        case .leadCaptured:
+            let attributes = flags & BinaryLayout.flagAttributes != 0 ? try reader.attributes() : nil
+            payload = .leadCaptured(.init(channel: try required(0), campaign: strings[1], attributes: attributes))
+        case .leadAttributesObserved: payload = .attributesObserved(.init(attributes: try reader.attributes()))
+        case .leadScored: payload = .leadScored(.init(score: fixedNumber, model: strings[0]))
+        case .leadHandedOff:
+            payload = .handedOff(.init(owner: try required(0), definition: hasNumber ? Int(fixedInteger) : nil))
+        case .leadAccepted: payload = .accepted(.init(by: strings[0], auto: bool))
+        case .leadRejected: payload = .rejected(.init(reason: try required(0), note: strings[1], by: strings[2]))
+        case .leadRecycled: payload = .recycled(.init(reason: strings[0], note: strings[1]))
+        case .leadConverted:
+            payload = .converted(
+                .init(opportunity: try required(0), amount: hasNumber ? fixedNumber : nil, currency: strings[1]))
+        case .leadClosed:
+            payload = .closed(.init(won: try requiredBool(), amount: hasNumber ? fixedNumber : nil, reason: strings[0]))
+        case .leadRejectionCorrected:
+            payload = .rejectionCorrected(.init(event: fixedUUID, reason: try required(0), note: strings[1]))
+        case .reasonDefined:
+            payload = .reasonDefined(
+                .init(code: try required(0), label: try required(1), category: try required(2), requiresNote: bool))
+        case .reasonRetired: payload = .reasonRetired(.init(code: try required(0), replacedBy: strings[1]))
+        case .definitionPublished:
+            let rulesOffset = reader.offset
+            let rulesBytes = try reader.slot()
+            guard let rulesBytes else { throw RecordDecodingError(offset: rulesOffset, reason: "rules are absent") }
+            let rulesJSON: JSONValue
+            let rules: MQLRule
+            do throws(JSONParseError) {
+                rulesJSON = try JSONValue.parse(rulesBytes)
+            } catch {
+                throw RecordDecodingError(offset: rulesOffset, reason: "rules are not JSON: \(error)")
+            }
+            do throws(RuleError) {
+                rules = try RuleParser().parse(rulesJSON)
+            } catch {
+                throw RecordDecodingError(offset: rulesOffset, reason: "rules do not parse: \(error)")
+            }
+            payload = .definitionPublished(
+                .init(
+                    version: Int(fixedInteger), name: try required(0), rules: rules, rulesJSON: rulesJSON,
+                    effectiveAt: effectiveAt, rationale: strings[1]))
+        }
+        guard reader.offset == bytes.count else {
+            throw RecordDecodingError(offset: reader.offset, reason: "\(bytes.count - reader.offset) trailing bytes")
+        }
+        guard let source else { throw RecordDecodingError(offset: reader.offset, reason: "source is absent") }
+        guard type.isLeadEvent == (lead != nil) else {
+            throw RecordDecodingError(offset: BinaryLayout.headerSize, reason: "lead presence does not match the type")
+        }
+        self.init(
+            id: id, occurredAt: occurredAt, source: source, actor: actor, lead: lead, correlationId: correlationId,
+            payload: payload)
+    }
+
+    /// Decodes the binary storage form from an array of bytes.
+    public init(binary bytes: [UInt8]) throws(RecordDecodingError) {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(RecordDecodingError) in try LeadEvent(binary: raw) }
+        }
+        self = try result.get()
+    }
+}
+
+/// Appends little-endian values to a byte array.
+struct BinaryWriter {
+    var out: [UInt8]
+
+    mutating func byte(_ value: UInt8) { out.append(value) }
+
+    mutating func integer<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    mutating func uuid(_ id: UUID) {
+        withUnsafeBytes(of: id.uuid) { out.append(contentsOf: $0) }
+    }
+
+    mutating func bytes(_ bytes: [UInt8]) {
+        precondition(bytes.count <= BinaryLayout.maximumStringBytes, "a string of \(bytes.count) bytes does not fit a record")
+        integer(UInt16(bytes.count))
+        out.append(contentsOf: bytes)
+    }
+
+    mutating func string(_ value: String?) {
+        guard let value else {
+            integer(BinaryLayout.absent)
+            return
+        }
+        let count = value.utf8.count
+        precondition(count <= BinaryLayout.maximumStringBytes, "a string of \(count) bytes does not fit a record")
+        integer(UInt16(count))
+        out.append(contentsOf: value.utf8)
+    }
+
+    mutating func attributes(_ attributes: [String: AttributeValue]) {
+        precondition(attributes.count <= Int(UInt16.max), "too many attributes for a record")
+        integer(UInt16(attributes.count))
+        for (name, value) in sortedAttributes(attributes) {
+            string(name)
+            switch value {
+            case .null: byte(0)
+            case .bool(let flag): byte(flag ? 2 : 1)
+            case .number(let number):
+                byte(3)
+                integer(number.bitPattern)
+            case .string(let text):
+                byte(4)
+                string(text)
+            }
+        }
+    }
+}
+
+/// Reads little-endian values with bounds checks.
+struct BinaryReader {
+    let bytes: UnsafeRawBufferPointer
+    var offset = 0
+
+    init(bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    private func need(_ count: Int) throws(RecordDecodingError) {
+        guard bytes.count - offset >= count else {
+            throw RecordDecodingError(offset: offset, reason: "truncated: needs \(count) more bytes")
+        }
+    }
+
+    mutating func byte() throws(RecordDecodingError) -> UInt8 {
+        try need(1)
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    mutating func integer<T: FixedWidthInteger>(_: T.Type) throws(RecordDecodingError) -> T {
+        try need(MemoryLayout<T>.size)
+        defer { offset += MemoryLayout<T>.size }
+        return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+
+    mutating func uuid() throws(RecordDecodingError) -> UUID {
+        try need(16)
+        defer { offset += 16 }
+        return UUID(uuid: bytes.loadUnaligned(fromByteOffset: offset, as: uuid_t.self))
+    }
+
+    /// The bytes of a string slot, nil when absent.
+    mutating func slot() throws(RecordDecodingError) -> UnsafeRawBufferPointer? {
+        let count = try integer(UInt16.self)
+        if count == BinaryLayout.absent { return nil }
+        try need(Int(count))
+        defer { offset += Int(count) }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + Int(count))])
+    }
+
+    mutating func string() throws(RecordDecodingError) -> String? {
+        let start = offset
+        guard let slot = try slot() else { return nil }
+        guard let text = String(validating: slot.bindMemory(to: UInt8.self), as: UTF8.self) else {
+            throw RecordDecodingError(offset: start, reason: "invalid UTF-8")
+        }
+        return text
+    }
+
+    mutating func attributes() throws(RecordDecodingError) -> [String: AttributeValue] {
+        let count = Int(try integer(UInt16.self))
+        var attributes: [String: AttributeValue] = [:]
+        attributes.reserveCapacity(count)
+        for _ in 0..<count {
+            let start = offset
+            guard let name = try string() else {
+                throw RecordDecodingError(offset: start, reason: "an attribute name is absent")
+            }
+            let tagOffset = offset
+            switch try byte() {
+            case 0: attributes[name] = .null
+            case 1: attributes[name] = .bool(false)
+            case 2: attributes[name] = .bool(true)
+            case 3: attributes[name] = .number(Double(bitPattern: try integer(UInt64.self)))
+            case 4:
+                guard let text = try string() else {
+                    throw RecordDecodingError(offset: tagOffset, reason: "an attribute string is absent")
+                }
+                attributes[name] = .string(text)
+            case let tag: throw RecordDecodingError(offset: tagOffset, reason: "unknown attribute tag \(tag)")
+            }
+        }
+        return attributes
+    }
+}

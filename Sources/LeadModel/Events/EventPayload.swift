@@ -1,0 +1,263 @@
+import Foundation
+
+/// The `data` of an event, one case per event type.
+public enum EventPayload: Sendable, Hashable {
+    /// `lead.captured`
+    case leadCaptured(LeadCaptured)
+    /// `lead.attributes_observed`
+    case attributesObserved(AttributesObserved)
+    /// `lead.scored`
+    case leadScored(LeadScored)
+    /// `lead.handed_off`
+    case handedOff(HandedOff)
+    /// `lead.accepted`
+    case accepted(Accepted)
+    /// `lead.rejected`
+    case rejected(Rejected)
+    /// `lead.recycled`
+    case recycled(Recycled)
+    /// `lead.converted`
+    case converted(Converted)
+    /// `lead.closed`
+    case closed(Closed)
+    /// `lead.rejection_corrected`
+    case rejectionCorrected(RejectionCorrected)
+    /// `reason.defined`
+    case reasonDefined(ReasonDefined)
+    /// `reason.retired`
+    case reasonRetired(ReasonRetired)
+    /// `definition.published`
+    case definitionPublished(DefinitionPublished)
+
+    /// The event type this payload belongs to.
+    @inlinable
+    public var type: EventType {
+        switch self {
+        case .leadCaptured: .leadCaptured
+        case .attributesObserved: .leadAttributesObserved
+        case .leadScored: .leadScored
+        case .handedOff: .leadHandedOff
+        case .accepted: .leadAccepted
+        case .rejected: .leadRejected
+        case .recycled: .leadRecycled
+        case .converted: .leadConverted
+        case .closed: .leadClosed
+        case .rejectionCorrected: .leadRejectionCorrected
+        case .reasonDefined: .reasonDefined
+        case .reasonRetired: .reasonRetired
+        case .definitionPublished: .definitionPublished
+        }
+    }
+}
+
+extension EventPayload {
+    /// First sight of a lead: where it came from, and what was known then.
+    public struct LeadCaptured: Sendable, Hashable {
+        /// The acquisition channel, e.g. `paid_search`.
+        public var channel: String
+        /// The campaign, when known.
+        public var campaign: String?
+        /// The attributes known at capture; a null value means "not known".
+        public var attributes: [String: AttributeValue]?
+        /// Creates the payload.
+        public init(channel: String, campaign: String? = nil, attributes: [String: AttributeValue]? = nil) {
+            self.channel = channel
+            self.campaign = campaign
+            self.attributes = attributes
+        }
+    }
+
+    /// A partial update of attributes; a null value removes the attribute.
+    public struct AttributesObserved: Sendable, Hashable {
+        /// The attributes that changed.
+        public var attributes: [String: AttributeValue]
+        /// Creates the payload.
+        public init(attributes: [String: AttributeValue]) {
+            self.attributes = attributes
+        }
+    }
+
+    /// A new lead score; the latest wins.
+    public struct LeadScored: Sendable, Hashable {
+        /// The score.
+        public var score: Double
+        /// The scoring model, when named.
+        public var model: String?
+        /// Creates the payload.
+        public init(score: Double, model: String? = nil) {
+            self.score = score
+            self.model = model
+        }
+    }
+
+    /// Marketing hands the lead to sales, opening an episode.
+    public struct HandedOff: Sendable, Hashable {
+        /// The sales owner (rep or queue) it was handed to.
+        public var owner: String
+        /// The MQL definition version it qualified under, when the source says so.
+        public var definition: Int?
+        /// Creates the payload.
+        public init(owner: String, definition: Int? = nil) {
+            self.owner = owner
+            self.definition = definition
+        }
+    }
+
+    /// Sales accepts the open episode.
+    public struct Accepted: Sendable, Hashable {
+        /// Who accepted.
+        public var by: String?
+        /// Whether the acceptance was automatic (e.g. an SLA rule).
+        public var auto: Bool?
+        /// Creates the payload.
+        public init(by: String? = nil, auto: Bool? = nil) {
+            self.by = by
+            self.auto = auto
+        }
+    }
+
+    /// Sales rejects the open episode.
+    public struct Rejected: Sendable, Hashable {
+        /// The reason code, e.g. `FIT_COMPANY.TOO_SMALL`.
+        public var reason: String
+        /// Free text; required when the code's `requiresNote`.
+        public var note: String?
+        /// Who rejected.
+        public var by: String?
+        /// Creates the payload.
+        public init(reason: String, note: String? = nil, by: String? = nil) {
+            self.reason = reason
+            self.note = note
+            self.by = by
+        }
+    }
+
+    /// The open episode goes back to nurture without a decision.
+    public struct Recycled: Sendable, Hashable {
+        /// An optional reason code.
+        public var reason: String?
+        /// Free text.
+        public var note: String?
+        /// Creates the payload.
+        public init(reason: String? = nil, note: String? = nil) {
+            self.reason = reason
+            self.note = note
+        }
+    }
+
+    /// An opportunity was created from the lead.
+    public struct Converted: Sendable, Hashable {
+        /// The opportunity id in the CRM.
+        public var opportunity: String
+        /// The opportunity amount.
+        public var amount: Double?
+        /// The ISO 4217 currency of `amount`.
+        public var currency: String?
+        /// Creates the payload.
+        public init(opportunity: String, amount: Double? = nil, currency: String? = nil) {
+            self.opportunity = opportunity
+            self.amount = amount
+            self.currency = currency
+        }
+    }
+
+    /// The opportunity closed.
+    public struct Closed: Sendable, Hashable {
+        /// Won or lost.
+        public var won: Bool
+        /// The final amount.
+        public var amount: Double?
+        /// A reason code, typically from the LOST category.
+        public var reason: String?
+        /// Creates the payload.
+        public init(won: Bool, amount: Double? = nil, reason: String? = nil) {
+            self.won = won
+            self.amount = amount
+            self.reason = reason
+        }
+    }
+
+    /// A stored rejection's reason is corrected.
+    public struct RejectionCorrected: Sendable, Hashable {
+        /// The id of the `lead.rejected` event being corrected.
+        public var event: UUID
+        /// The corrected reason code.
+        public var reason: String
+        /// Free text.
+        public var note: String?
+        /// Creates the payload.
+        public init(event: UUID, reason: String, note: String? = nil) {
+            self.event = event
+            self.reason = reason
+            self.note = note
+        }
+    }
+
+    /// A reason code is defined, or re-labelled when it exists.
+    public struct ReasonDefined: Sendable, Hashable {
+        /// The code, e.g. `FIT_COMPANY.TOO_SMALL`.
+        public var code: String
+        /// The label people read.
+        public var label: String
+        /// The category it belongs to, e.g. `FIT_COMPANY`.
+        public var category: String
+        /// Whether a rejection with this code must carry a note.
+        public var requiresNote: Bool?
+        /// Creates the payload.
+        public init(code: String, label: String, category: String, requiresNote: Bool? = nil) {
+            self.code = code
+            self.label = label
+            self.category = category
+            self.requiresNote = requiresNote
+        }
+    }
+
+    /// A reason code is retired.
+    public struct ReasonRetired: Sendable, Hashable {
+        /// The retired code.
+        public var code: String
+        /// The code reports may map it to.
+        public var replacedBy: String?
+        /// Creates the payload.
+        public init(code: String, replacedBy: String? = nil) {
+            self.code = code
+            self.replacedBy = replacedBy
+        }
+    }
+
+    /// A new version of the MQL definition.
+    public struct DefinitionPublished: Sendable, Hashable {
+        /// The version, greater than every earlier one.
+        public var version: Int
+        /// A name people recognise, e.g. `Q2 2026 tightening`.
+        public var name: String
+        /// The parsed rules.
+        public var rules: MQLRule
+        /// The rules exactly as sent, so re-encoding reproduces them.
+        public var rulesJSON: JSONValue
+        /// When the definition takes effect, in business time.
+        public var effectiveAt: Timestamp
+        /// Why it changed.
+        public var rationale: String?
+        /// Creates the payload from rules JSON, which must parse.
+        public init(
+            version: Int, name: String, rulesJSON: JSONValue, effectiveAt: Timestamp, rationale: String? = nil
+        ) throws(RuleError) {
+            self.version = version
+            self.name = name
+            self.rules = try RuleParser().parse(rulesJSON)
+            self.rulesJSON = rulesJSON
+            self.effectiveAt = effectiveAt
+            self.rationale = rationale
+        }
+        /// Creates the payload from parsed rules, writing their canonical JSON.
+        public init(version: Int, name: String, rules: MQLRule, effectiveAt: Timestamp, rationale: String? = nil) {
+            self.version = version
+            self.name = name
+            self.rules = rules
+            self.rulesJSON = rules.json
+            self.effectiveAt = effectiveAt
+            self.rationale = rationale
+        }
+    }
+}
