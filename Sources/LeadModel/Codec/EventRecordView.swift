@@ -55,15 +55,15 @@ public struct EventRecordView {
 
     /// `lead.captured` channel.
     @inlinable
-    public var channel: UnsafeRawBufferPointer? { type == .leadCaptured ? slot(1) : nil }
+    public var channel: UnsafeRawBufferPointer? { isType(.leadCaptured) ? slot(1) : nil }
 
     /// `lead.captured` campaign.
     @inlinable
-    public var campaign: UnsafeRawBufferPointer? { type == .leadCaptured ? slot(2) : nil }
+    public var campaign: UnsafeRawBufferPointer? { isType(.leadCaptured) ? slot(2) : nil }
 
     /// `lead.handed_off` owner.
     @inlinable
-    public var owner: UnsafeRawBufferPointer? { type == .leadHandedOff ? slot(1) : nil }
+    public var owner: UnsafeRawBufferPointer? { isType(.leadHandedOff) ? slot(1) : nil }
 
     /// The reason code of `lead.rejected`, `lead.rejection_corrected`, `lead.recycled` or `lead.closed`.
     @inlinable
@@ -96,13 +96,13 @@ public struct EventRecordView {
     /// The code of `reason.defined` or `reason.retired`.
     @inlinable
     public var code: UnsafeRawBufferPointer? {
-        type == .reasonDefined || type == .reasonRetired ? slot(1) : nil
+        isType(.reasonDefined) || isType(.reasonRetired) ? slot(1) : nil
     }
 
     /// The 16 raw bytes of the rejection a `lead.rejection_corrected` corrects.
     @inlinable
     public var correctedEvent: UnsafeRawBufferPointer? {
-        type == .leadRejectionCorrected
+        isType(.leadRejectionCorrected)
             ? UnsafeRawBufferPointer(rebasing: bytes[BinaryLayout.headerSize..<(BinaryLayout.headerSize + 16)]) : nil
     }
 
@@ -119,31 +119,31 @@ public struct EventRecordView {
     /// `definition.published` effectiveAt, µs since the epoch.
     @inlinable
     public var effectiveAt: Int64? {
-        type == .definitionPublished ? int64(at: BinaryLayout.headerSize + 8) : nil
+        isType(.definitionPublished) ? int64(at: BinaryLayout.headerSize + 8) : nil
     }
 
     /// `lead.scored` score.
     @inlinable
-    public var score: Double? { type == .leadScored ? double(at: BinaryLayout.headerSize) : nil }
+    public var score: Double? { isType(.leadScored) ? double(at: BinaryLayout.headerSize) : nil }
 
     /// `lead.converted` or `lead.closed` amount.
     @inlinable
     public var amount: Double? {
-        (type == .leadConverted || type == .leadClosed) && flags & BinaryLayout.flagNumber != 0
+        (isType(.leadConverted) || isType(.leadClosed)) && flags & BinaryLayout.flagNumber != 0
             ? double(at: BinaryLayout.headerSize) : nil
     }
 
     /// `lead.closed` won.
     @inlinable
-    public var won: Bool? { type == .leadClosed ? boolFlag : nil }
+    public var won: Bool? { isType(.leadClosed) ? boolFlag : nil }
 
     /// `lead.accepted` auto.
     @inlinable
-    public var auto: Bool? { type == .leadAccepted ? boolFlag : nil }
+    public var auto: Bool? { isType(.leadAccepted) ? boolFlag : nil }
 
     /// `reason.defined` requiresNote.
     @inlinable
-    public var requiresNote: Bool? { type == .reasonDefined ? boolFlag : nil }
+    public var requiresNote: Bool? { isType(.reasonDefined) ? boolFlag : nil }
 
     /// The event's source.
     @inlinable
@@ -157,13 +157,18 @@ public struct EventRecordView {
     @inlinable
     public var attributes: RawAttributes {
         let hasBlock =
-            type == .leadAttributesObserved || (type == .leadCaptured && flags & BinaryLayout.flagAttributes != 0)
+            isType(.leadAttributesObserved) || (isType(.leadCaptured) && flags & BinaryLayout.flagAttributes != 0)
         guard hasBlock else { return RawAttributes(bytes: bytes, offset: bytes.count, count: 0) }
         let start = slotEnd(4 + BinaryLayout.payloadStringCount(type))
         guard start + 2 <= bytes.count else { return RawAttributes(bytes: bytes, offset: bytes.count, count: 0) }
         let count = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: start, as: UInt16.self)))
         return RawAttributes(bytes: bytes, offset: start + 2, count: count)
     }
+
+    /// Compares type codes: cheaper than the synthesized `==` of a raw-value enum, which goes through
+    /// a protocol witness on this path.
+    @inlinable
+    func isType(_ other: EventType) -> Bool { type.code == other.code }
 
     @inlinable
     var boolFlag: Bool? {

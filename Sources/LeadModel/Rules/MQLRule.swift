@@ -47,9 +47,9 @@ public enum RuleTest: Sendable, Hashable {
     case `in`([AttributeValue])
     /// Present, of the kind of some listed value, and equal to none.
     case nin([AttributeValue])
-    /// A string containing the text.
+    /// A string containing the text (byte-wise UTF-8, case-sensitive).
     case contains(String)
-    /// A string starting with the text.
+    /// A string starting with the text (byte-wise UTF-8, case-sensitive).
     case prefix(String)
     /// Present (`true`) or missing (`false`).
     case exists(Bool)
