@@ -1,0 +1,159 @@
+import Foundation
+
+/// Checks events against the ledger's state: the rules of DESIGN §3 that the wire format alone cannot decide.
+public struct BatchValidator: Sendable {
+    /// Creates a validator; its methods are static.
+    public init() {}
+
+    /// Validates in order, each event against the state plus the earlier accepted events of the batch.
+    /// Returns every refusal (one per bad event; later events are checked against the state without the
+    /// refused ones) or the changes to apply.
+    public static func validate(
+        _ events: [(line: Int?, event: LeadEvent)], against state: some LedgerState
+    ) -> Result<StateChanges, BatchRefusal> {
+        var staged = StagedLedgerState(base: state)
+        var issues: [ValidationIssue] = []
+        for (line, event) in events {
+            if let issue = check(event, line: line, against: staged) {
+                issues.append(issue)
+            } else {
+                staged.apply(event)
+            }
+        }
+        return issues.isEmpty ? .success(staged.changes) : .failure(BatchRefusal(issues: issues))
+    }
+
+    /// The first issue with one event against `state`, or nil when it may be appended.
+    public static func check(_ event: LeadEvent, line: Int? = nil, against state: some LedgerState) -> ValidationIssue? {
+        let context = Context(line: line, eventId: event.id.uuidString.lowercased())
+        let lead = event.lead ?? ""
+        switch event.payload {
+        case .leadCaptured, .attributesObserved, .leadScored, .converted:
+            return nil
+        case .handedOff(let data):
+            if let open = state.openEpisode(lead: lead) {
+                return context.issue(
+                    .episodeAlreadyOpen, "lead", expected: "a lead without an open episode",
+                    found: "\(quoted(lead)), handed off at \(open.handedOffAt.rfc3339) and not yet decided",
+                    hint: "a re-assignment is not a new hand-off; decide or recycle the open episode first")
+            }
+            if let version = data.definition, state.definition(version: version) == nil {
+                return context.issue(
+                    .unknownDefinition, "data.definition", expected: "a published definition version",
+                    found: "\(version)",
+                    hint: state.latestDefinitionVersion.map { "the latest published version is \($0)" }
+                        ?? "no definition has been published yet")
+            }
+            return nil
+        case .accepted:
+            return episodeIssue(event, lead: lead, context: context, state: state)
+        case .rejected(let data):
+            if let issue = episodeIssue(event, lead: lead, context: context, state: state) { return issue }
+            return reasonIssue(data.reason, note: data.note, field: "data.reason", allowRetired: false, context: context, state: state)
+        case .recycled(let data):
+            if let issue = episodeIssue(event, lead: lead, context: context, state: state) { return issue }
+            guard let reason = data.reason else { return nil }
+            return reasonIssue(reason, note: data.note, field: "data.reason", allowRetired: true, context: context, state: state)
+        case .closed(let data):
+            guard let reason = data.reason else { return nil }
+            return reasonIssue(reason, note: nil, checksNote: false, field: "data.reason", allowRetired: true, context: context, state: state)
+        case .rejectionCorrected(let data):
+            let target = data.event.uuidString.lowercased()
+            guard let rejection = state.storedRejection(id: data.event) else {
+                return context.issue(
+                    .correctionTargetInvalid, "data.event", expected: "the id of a stored lead.rejected of lead \(quoted(lead))",
+                    found: quoted(target), hint: "no rejection with this id is stored")
+            }
+            guard rejection.lead == lead else {
+                return context.issue(
+                    .correctionTargetInvalid, "data.event", expected: "the id of a stored lead.rejected of lead \(quoted(lead))",
+                    found: quoted(target), hint: "it rejected lead \(quoted(rejection.lead))")
+            }
+            return reasonIssue(data.reason, note: data.note, field: "data.reason", allowRetired: false, context: context, state: state)
+        case .reasonDefined:
+            return nil
+        case .reasonRetired(let data):
+            guard state.reason(data.code) != nil else {
+                return context.issue(
+                    .unknownReason, "data.code", expected: "a defined reason code", found: quoted(data.code),
+                    hint: "only a defined code can be retired")
+            }
+            guard let replacement = data.replacedBy else { return nil }
+            guard replacement != data.code else {
+                return context.issue(
+                    .invalidReplacement, "data.replacedBy", expected: "a code other than the one retired",
+                    found: quoted(replacement))
+            }
+            guard let replacementCode = state.reason(replacement) else {
+                return context.issue(
+                    .unknownReason, "data.replacedBy", expected: "a defined reason code", found: quoted(replacement),
+                    hint: "define it with a reason.defined event first")
+            }
+            if replacementCode.retired {
+                return context.issue(
+                    .invalidReplacement, "data.replacedBy", expected: "a reason code in use",
+                    found: "\(quoted(replacement)), which is retired")
+            }
+            return nil
+        case .definitionPublished(let data):
+            if let latest = state.latestDefinitionVersion, data.version <= latest {
+                return context.issue(
+                    .definitionVersionNotIncreasing, "data.version", expected: "a version greater than \(latest)",
+                    found: "\(data.version)", hint: "versions only increase; publish \(latest + 1) instead")
+            }
+            return nil
+        }
+    }
+
+    private struct Context {
+        let line: Int?
+        let eventId: String
+
+        func issue(_ code: ValidationIssue.Code, _ field: String, expected: String, found: String, hint: String? = nil)
+            -> ValidationIssue
+        {
+            ValidationIssue(code: code, line: line, eventId: eventId, field: field, expected: expected, found: found, hint: hint)
+        }
+    }
+
+    private static func episodeIssue(_ event: LeadEvent, lead: String, context: Context, state: some LedgerState)
+        -> ValidationIssue?
+    {
+        guard let open = state.openEpisode(lead: lead) else {
+            return context.issue(
+                .noOpenEpisode, "lead", expected: "a lead with an open episode", found: "\(quoted(lead)) with none",
+                hint: "a \(event.type.rawValue) needs a lead.handed_off not yet decided or recycled")
+        }
+        if event.occurredAt.microseconds < open.handedOffAt.microseconds {
+            return context.issue(
+                .decisionBeforeHandOff, "occurredAt", expected: "a time at or after the hand-off at \(open.handedOffAt.rfc3339)",
+                found: event.occurredAt.rfc3339)
+        }
+        return nil
+    }
+
+    private static func reasonIssue(
+        _ code: String, note: String?, checksNote: Bool = true, field: String, allowRetired: Bool, context: Context,
+        state: some LedgerState
+    ) -> ValidationIssue? {
+        guard let reason = state.reason(code) else {
+            return context.issue(
+                .unknownReason, field, expected: "a defined reason code", found: quoted(code),
+                hint: "define it with a reason.defined event first")
+        }
+        if reason.retired && !allowRetired {
+            return context.issue(
+                .retiredReason, field, expected: "a reason code in use", found: "\(quoted(code)), which is retired",
+                hint: reason.replacedBy.map { "use \($0) instead" } ?? "choose a current code")
+        }
+        if checksNote, reason.requiresNote, (note ?? "").allSatisfy(\.isWhitespace) {
+            let notePath = field.replacingOccurrences(of: "reason", with: "note")
+            return context.issue(
+                .noteRequired, notePath, expected: "a note, which reason \(code) requires",
+                found: note == nil ? "nothing" : "a blank note")
+        }
+        return nil
+    }
+
+    private static func quoted(_ text: String) -> String { JSONValue.string(text).jsonText }
+}

@@ -1,0 +1,254 @@
+import Foundation
+
+/// A published MQL definition as validation needs it.
+public struct PublishedDefinition: Sendable, Hashable {
+    /// The version.
+    public var version: Int
+    /// Its name.
+    public var name: String
+    /// When it takes effect, in business time.
+    public var effectiveAt: Timestamp
+
+    /// Creates a published definition record.
+    public init(version: Int, name: String, effectiveAt: Timestamp) {
+        self.version = version
+        self.name = name
+        self.effectiveAt = effectiveAt
+    }
+}
+
+/// A lead's episode that was handed off and not yet decided or recycled.
+public struct OpenEpisode: Sendable, Hashable {
+    /// Business time of the hand-off.
+    public var handedOffAt: Timestamp
+    /// The `lead.handed_off` event that opened it.
+    public var handOffEventId: UUID
+
+    /// Creates an open episode record.
+    public init(handedOffAt: Timestamp, handOffEventId: UUID) {
+        self.handedOffAt = handedOffAt
+        self.handOffEventId = handOffEventId
+    }
+}
+
+/// A stored `lead.rejected`, as corrections need it.
+public struct StoredRejection: Sendable, Hashable {
+    /// The rejected lead.
+    public var lead: String
+    /// The reason code, after any corrections.
+    public var reason: String
+
+    /// Creates a stored rejection record.
+    public init(lead: String, reason: String) {
+        self.lead = lead
+        self.reason = reason
+    }
+}
+
+/// Read-only view of what the ledger knows, as of "everything stored before this event".
+public protocol LedgerState {
+    /// The reason code's current record, nil when never defined.
+    func reason(_ code: String) -> ReasonCode?
+    /// The published definition with this version, nil when never published.
+    func definition(version: Int) -> PublishedDefinition?
+    /// The greatest published version, nil when none.
+    var latestDefinitionVersion: Int? { get }
+    /// The lead's open episode, nil when it has none.
+    func openEpisode(lead: String) -> OpenEpisode?
+    /// The stored `lead.rejected` with this id, nil when there is none.
+    func storedRejection(id: UUID) -> StoredRejection?
+}
+
+/// One effect of an accepted event on the validation state.
+public enum StateChange: Sendable, Hashable {
+    /// A reason code was defined or re-labelled.
+    case reasonDefined(EventPayload.ReasonDefined)
+    /// A reason code was retired.
+    case reasonRetired(EventPayload.ReasonRetired)
+    /// A definition was published.
+    case definitionPublished(PublishedDefinition)
+    /// A hand-off opened an episode.
+    case episodeOpened(lead: String, OpenEpisode)
+    /// A decision or recycle closed the lead's episode.
+    case episodeClosed(lead: String)
+    /// A rejection was stored.
+    case rejectionStored(id: UUID, StoredRejection)
+    /// A stored rejection's reason was corrected.
+    case rejectionCorrected(id: UUID, reason: String)
+
+    /// The effects of `event`, in the order they apply.
+    public static func effects(of event: LeadEvent) -> [StateChange] {
+        switch event.payload {
+        case .handedOff:
+            guard let lead = event.lead else { return [] }
+            return [.episodeOpened(lead: lead, OpenEpisode(handedOffAt: event.occurredAt, handOffEventId: event.id))]
+        case .accepted, .recycled:
+            guard let lead = event.lead else { return [] }
+            return [.episodeClosed(lead: lead)]
+        case .rejected(let data):
+            guard let lead = event.lead else { return [] }
+            return [.episodeClosed(lead: lead), .rejectionStored(id: event.id, StoredRejection(lead: lead, reason: data.reason))]
+        case .rejectionCorrected(let data): return [.rejectionCorrected(id: data.event, reason: data.reason)]
+        case .reasonDefined(let data): return [.reasonDefined(data)]
+        case .reasonRetired(let data): return [.reasonRetired(data)]
+        case .definitionPublished(let data):
+            return [.definitionPublished(PublishedDefinition(version: data.version, name: data.name, effectiveAt: data.effectiveAt))]
+        case .leadCaptured, .attributesObserved, .leadScored, .converted, .closed: return []
+        }
+    }
+}
+
+/// The effects of accepted events, in order: what a store applies once the batch is appended.
+public struct StateChanges: Sendable, Hashable {
+    /// The effects, in append order.
+    public var changes: [StateChange]
+
+    /// Creates a list of changes.
+    public init(_ changes: [StateChange] = []) {
+        self.changes = changes
+    }
+
+    /// Whether there is nothing to apply.
+    public var isEmpty: Bool { changes.isEmpty }
+}
+
+/// A ledger state that can take the effects of appended events.
+public protocol MutableLedgerState: LedgerState {
+    /// Applies changes in order.
+    mutating func apply(_ changes: StateChanges)
+}
+
+extension ReasonCode {
+    /// The record after a `reason.defined`: re-labelling keeps a retired code retired.
+    static func defined(_ data: EventPayload.ReasonDefined, existing: ReasonCode?) -> ReasonCode {
+        ReasonCode(
+            code: data.code, label: data.label, category: data.category, requiresNote: data.requiresNote ?? false,
+            retired: existing?.retired ?? false, replacedBy: existing?.replacedBy)
+    }
+
+    /// The record after a `reason.retired`, nil when the code was never defined.
+    static func retired(_ data: EventPayload.ReasonRetired, existing: ReasonCode?) -> ReasonCode? {
+        guard var code = existing else { return nil }
+        code.retired = true
+        code.replacedBy = data.replacedBy
+        return code
+    }
+}
+
+/// The whole validation state in memory: for tests, tools and small ledgers.
+public struct InMemoryLedgerState: MutableLedgerState, Sendable {
+    private var reasons: [String: ReasonCode] = [:]
+    private var definitions: [Int: PublishedDefinition] = [:]
+    private var episodes: [String: OpenEpisode] = [:]
+    private var rejections: [UUID: StoredRejection] = [:]
+    /// The greatest published version, nil when none.
+    public private(set) var latestDefinitionVersion: Int?
+
+    /// An empty ledger state.
+    public init() {}
+
+    /// The reason code's record.
+    public func reason(_ code: String) -> ReasonCode? { reasons[code] }
+    /// The published definition with this version.
+    public func definition(version: Int) -> PublishedDefinition? { definitions[version] }
+    /// The lead's open episode.
+    public func openEpisode(lead: String) -> OpenEpisode? { episodes[lead] }
+    /// The stored rejection with this id.
+    public func storedRejection(id: UUID) -> StoredRejection? { rejections[id] }
+
+    /// Applies changes in order.
+    public mutating func apply(_ changes: StateChanges) {
+        for change in changes.changes { apply(change) }
+    }
+
+    /// Applies the effects of one event, without validating it.
+    public mutating func apply(_ event: LeadEvent) {
+        for change in StateChange.effects(of: event) { apply(change) }
+    }
+
+    /// Applies one change.
+    public mutating func apply(_ change: StateChange) {
+        switch change {
+        case .reasonDefined(let data): reasons[data.code] = .defined(data, existing: reasons[data.code])
+        case .reasonRetired(let data): reasons[data.code] = .retired(data, existing: reasons[data.code])
+        case .definitionPublished(let definition):
+            definitions[definition.version] = definition
+            latestDefinitionVersion = max(latestDefinitionVersion ?? definition.version, definition.version)
+        case .episodeOpened(let lead, let episode): episodes[lead] = episode
+        case .episodeClosed(let lead): episodes[lead] = nil
+        case .rejectionStored(let id, let rejection): rejections[id] = rejection
+        case .rejectionCorrected(let id, let reason): rejections[id]?.reason = reason
+        }
+    }
+}
+
+/// A base state plus the effects of events staged on top of it: reads see both, the base is untouched.
+public struct StagedLedgerState<Base: LedgerState>: LedgerState {
+    /// The state before the staged events.
+    public let base: Base
+    /// The effects staged so far, in order.
+    public private(set) var changes = StateChanges()
+    private var reasons: [String: ReasonCode] = [:]
+    private var definitions: [Int: PublishedDefinition] = [:]
+    /// A staged nil means the episode was closed by a staged event.
+    private var episodes: [String: OpenEpisode?] = [:]
+    private var rejections: [UUID: StoredRejection] = [:]
+    private var stagedLatestVersion: Int?
+
+    /// Stages nothing yet over `base`.
+    public init(base: Base) {
+        self.base = base
+    }
+
+    /// The reason code's record, staged first.
+    public func reason(_ code: String) -> ReasonCode? { reasons[code] ?? base.reason(code) }
+
+    /// The published definition, staged first.
+    public func definition(version: Int) -> PublishedDefinition? { definitions[version] ?? base.definition(version: version) }
+
+    /// The greatest version in base or staged.
+    public var latestDefinitionVersion: Int? {
+        switch (base.latestDefinitionVersion, stagedLatestVersion) {
+        case (let a?, let b?): max(a, b)
+        case (let a, nil): a
+        case (nil, let b): b
+        }
+    }
+
+    /// The lead's open episode, staged first.
+    public func openEpisode(lead: String) -> OpenEpisode? {
+        if let staged = episodes[lead] { return staged }
+        return base.openEpisode(lead: lead)
+    }
+
+    /// The stored rejection, staged first.
+    public func storedRejection(id: UUID) -> StoredRejection? { rejections[id] ?? base.storedRejection(id: id) }
+
+    /// Stages the effects of one event, without validating it.
+    public mutating func apply(_ event: LeadEvent) {
+        for change in StateChange.effects(of: event) { apply(change) }
+    }
+
+    /// Stages one change.
+    public mutating func apply(_ change: StateChange) {
+        changes.changes.append(change)
+        switch change {
+        case .reasonDefined(let data): reasons[data.code] = .defined(data, existing: reason(data.code))
+        case .reasonRetired(let data):
+            if let retired = ReasonCode.retired(data, existing: reason(data.code)) { reasons[data.code] = retired }
+        case .definitionPublished(let definition):
+            definitions[definition.version] = definition
+            stagedLatestVersion = max(stagedLatestVersion ?? definition.version, definition.version)
+        case .episodeOpened(let lead, let episode): episodes[lead] = .some(episode)
+        case .episodeClosed(let lead): episodes[lead] = .some(nil)
+        case .rejectionStored(let id, let rejection): rejections[id] = rejection
+        case .rejectionCorrected(let id, let reason):
+            if var rejection = storedRejection(id: id) {
+                rejection.reason = reason
+                rejections[id] = rejection
+            }
+        }
+    }
+}
+
+extension StagedLedgerState: Sendable where Base: Sendable {}
