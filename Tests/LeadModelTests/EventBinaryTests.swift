@@ -13,6 +13,13 @@ struct EventBinaryTests {
         #expect(try LeadEvent(binary: bytes) == event)
     }
 
+    @Test("records are compact: a typical rejection is a fraction of its JSON")
+    func compact() {
+        let event = Fixtures.event(.leadRejected)
+        #expect(event.binary.count == 124)
+        #expect(event.binary.count * 2 < event.jsonData.count)
+    }
+
     @Test("type codes are stable and invertible")
     func codes() {
         #expect(EventType.allCases.map(\.code) == Array(1...13))

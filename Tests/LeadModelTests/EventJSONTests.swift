@@ -127,6 +127,15 @@ struct EventJSONTests {
         #expect(error?.line == nil)
     }
 
+    @Test("a malformed line still names its event id when one can be seen")
+    func malformedWithId() {
+        let error = #expect(throws: EventInputError.self) {
+            try decoder.decode(line: #"{"id": "0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10", "type": "lead.accepted",, }"#, lineNumber: 2)
+        }
+        #expect(error?.eventId == "0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10")
+        #expect(error?.description.hasPrefix("line 2, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: expected one JSON object") == true)
+    }
+
     @Test("a lead longer than 128 bytes is refused")
     func longLead() throws {
         let lead = String(repeating: "é", count: 65)

@@ -34,7 +34,7 @@ public struct EventDecoder: Sendable {
             json = try JSONValue.parse(bytes)
         } catch {
             throw EventInputError(
-                code: .malformedJSON, line: lineNumber, expected: "one JSON object",
+                code: .malformedJSON, line: lineNumber, eventId: Self.scanForId(bytes), expected: "one JSON object",
                 found: "malformed JSON (\(error.description))")
         }
         return try decode(json: json, lineNumber: lineNumber)
@@ -109,6 +109,33 @@ public struct EventDecoder: Sendable {
     public func decodeBatch(_ data: Data) -> [Result<LeadEvent, EventInputError>] {
         let first = data.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D })
         return first == UInt8(ascii: "[") ? decodeArray(data) : decodeNDJSON(data)
+    }
+
+    /// Finds `"id": "…"` in text that is not valid JSON, so the user can still tell which event it was.
+    static func scanForId(_ bytes: some Collection<UInt8>) -> String? {
+        let text = Array(bytes)
+        let key = Array(#""id""#.utf8)
+        var index = 0
+        while index + key.count <= text.count {
+            if text[index..<(index + key.count)].elementsEqual(key) {
+                var cursor = index + key.count
+                func skipBlanks() { while cursor < text.count, text[cursor] == 0x20 || text[cursor] == 0x09 { cursor += 1 } }
+                skipBlanks()
+                guard cursor < text.count, text[cursor] == UInt8(ascii: ":") else { index += 1; continue }
+                cursor += 1
+                skipBlanks()
+                guard cursor < text.count, text[cursor] == UInt8(ascii: "\"") else { return nil }
+                let start = cursor + 1
+                var end = start
+                while end < text.count, end - start <= 64, text[end] != UInt8(ascii: "\""), text[end] != UInt8(ascii: "\\") {
+                    end += 1
+                }
+                guard end < text.count, text[end] == UInt8(ascii: "\""), end > start else { return nil }
+                return String(decoding: text[start..<end], as: UTF8.self)
+            }
+            index += 1
+        }
+        return nil
     }
 
     private static func lineNumber(of offset: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int {
