@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "EventLog", targets: ["EventLog"]),
         .library(name: "LeadModel", targets: ["LeadModel"]),
         .library(name: "Projections", targets: ["Projections"]),
+        .library(name: "Ledger", targets: ["Ledger"]),
         .executable(name: "leadledger", targets: ["leadledger"]),
     ],
     dependencies: [
@@ -28,10 +29,11 @@ let package = Package(
         ),
         .target(name: "LeadModel"),
         .target(name: "Projections", dependencies: ["EventLog", "LeadModel"]),
+        .target(name: "Ledger", dependencies: ["EventLog", "LeadModel", "Projections"]),
         .executableTarget(
             name: "leadledger",
             dependencies: [
-                "Projections",
+                "Ledger",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -41,6 +43,7 @@ let package = Package(
         .executableTarget(name: "eventlog-crash-child", dependencies: ["EventLog"], path: "Tests/Support/CrashChild"),
         .testTarget(name: "LeadModelTests", dependencies: ["LeadModel"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
     ]
 )
 

@@ -179,11 +179,15 @@ public final class EventLog: Sendable {
 
     /// The last position and its hash bytes; 0 and the genesis hash for an empty log.
     static func lastRecord(_ txn: borrowing Transaction, events: Database) throws -> (UInt64, [UInt8]) {
+        var position: UInt64 = 0
+        var hash = LogRecordLayout.genesisHash
         try txn.withCursor(on: events) { cursor in
-            guard let last = try cursor.move(.last) else { return (0, LogRecordLayout.genesisHash) }
-            let view = RecordView(position: last.key.loadUnaligned(as: UInt64.self), bytes: last.value)
-            return (view.position, Array(view.hashBytes))
+            if let last = try cursor.move(.last) {
+                position = last.key.loadUnaligned(as: UInt64.self)
+                hash = Array(RecordView(position: position, bytes: last.value).hashBytes)
+            }
         }
+        return (position, hash)
     }
 
     /// Calls `body` on each record from `position` on, without copying, in one snapshot, until it

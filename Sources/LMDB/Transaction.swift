@@ -110,7 +110,10 @@ public struct Transaction: ~Copyable {
         var cursor: OpaquePointer?
         try check(mdb_cursor_open(handle, db.dbi, &cursor), "mdb_cursor_open(\(db.name ?? "main"))")
         defer { mdb_cursor_close(cursor) }
-        return try body(Cursor(handle: cursor!, database: db))
+        // Bound to a local first: Swift 6.3's optimizer crashes specializing a temporary
+        // non-copyable value passed straight as a borrowed argument.
+        let bound = Cursor(handle: cursor!, database: db)
+        return try body(bound)
     }
 }
 

@@ -42,7 +42,7 @@ final class CountingPolicy: AppendPolicy, @unchecked Sendable {
         if batch.context as? String == "refuse" { throw PolicyRefusal() }
         lock.withLock { staged += isNew.count { $0 } }
     }
-    func commitGroup() { lock.withLock { committedRecords += staged } }
+    func commitGroup(head: UInt64) { lock.withLock { committedRecords += staged } }
     func abortGroup() { lock.withLock { staged = 0 } }
     struct PolicyRefusal: Error, CustomStringConvertible { var description: String { "refused by the test policy" } }
 }

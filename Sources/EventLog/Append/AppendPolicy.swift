@@ -3,7 +3,7 @@
 ///
 /// The log calls these methods on its single writer thread only, in this order for each group of
 /// batches it commits together: ``beginGroup(head:log:)``, then ``admit(_:isNew:)`` once per batch,
-/// then ``commitGroup()`` once the transaction is durable or ``abortGroup()`` when it is not.
+/// then ``commitGroup(head:)`` once the transaction is durable or ``abortGroup()`` when it is not.
 /// An implementation keeps staged effects apart until `commitGroup`, so an aborted group leaves its
 /// state as it was.
 public protocol AppendPolicy: AnyObject, Sendable {
@@ -15,8 +15,8 @@ public protocol AppendPolicy: AnyObject, Sendable {
     /// Throw to refuse the whole batch; stage its effects otherwise.
     func admit(_ batch: AppendBatch, isNew: [Bool]) throws
 
-    /// The group's transaction is durable: staged effects become the state.
-    func commitGroup()
+    /// The group's transaction is durable and the log now ends at `head`: staged effects become the state.
+    func commitGroup(head: UInt64)
 
     /// The group's transaction was not committed: drop staged effects.
     func abortGroup()

@@ -144,7 +144,7 @@ final class Writer: @unchecked Sendable {
             let failure = Self.describe(error, records: group.reduce(0) { $0 + $1.batch.records.count }, mapSize: env.info.mapSize)
             return group.map { _ in .failure(failure) }
         }
-        policy?.commitGroup()
+        policy?.commitGroup(head: head.position)
         heads.withLock { $0.advance(to: head.position) }
         return outcomes.map { $0.map { AppendReceipt(outcomes: $0, head: head) } }
     }

@@ -35,6 +35,13 @@ public struct LogSnapshot {
         return StoredRecord(copying: record, stream: stream)
     }
 
+    /// Calls `body` with the record at `position` without copying; returns `nil` when there is none.
+    public func withRecord<R>(at position: UInt64, _ body: (RecordView) throws -> R) throws -> R? {
+        try txn.pointee.withValue(forKey: position, in: dbs.events) { bytes in
+            try bytes.map { try body(RecordView(position: position, bytes: $0)) }
+        }
+    }
+
     /// The position of the record with event id `id`.
     public func position(of id: UUID) throws -> UInt64? {
         try withUnsafeBytes(of: id.uuid) { key in

@@ -1,0 +1,216 @@
+import EventLog
+import Foundation
+import LeadModel
+import Projections
+
+/// A LeadLedger: the event log of lead hand-offs and verdicts, with validation on the way in and the
+/// analyses on the way out. The command line, the HTTP API and the tests all call this type.
+public final class Ledger: Sendable {
+    /// How a ledger is opened.
+    public struct Options: Sendable {
+        /// Create the ledger when it does not exist.
+        public var createIfMissing: Bool
+        /// The map size: the most the file may grow to.
+        public var mapSize: Int
+        /// Commit durability.
+        public var durability: EventLog.Durability
+        /// Where `recordedAt` comes from.
+        public var clock: any LogClock
+
+        /// Creates options: created when missing, 32 GiB map, full sync.
+        public init(createIfMissing: Bool = true, mapSize: Int = 32 << 30, durability: EventLog.Durability = .full, clock: any LogClock = SystemLogClock()) {
+            self.createIfMissing = createIfMissing
+            self.mapSize = mapSize
+            self.durability = durability
+            self.clock = clock
+        }
+    }
+
+    /// The underlying log.
+    public let log: EventLog
+    /// Where the ledger lives.
+    public var path: String { log.path }
+
+    /// Opens the ledger at `path`.
+    public init(path: String, options: Options = Options()) throws {
+        log = try EventLog(
+            path: path,
+            options: .init(mapSize: options.mapSize, durability: options.durability, createIfMissing: options.createIfMissing, clock: options.clock))
+        log.setPolicy(ValidationPolicy())
+    }
+
+    /// Commits what is pending and stops the writer.
+    public func close() { log.close() }
+
+    // MARK: Appending
+
+    /// Appends events atomically and durably, after validating them in order against everything
+    /// stored before; returns once they are on disk. A refused batch appends nothing.
+    ///
+    /// `lines` gives each event's NDJSON line number for error messages (defaults to 1, 2, 3…).
+    public func append(_ events: [LeadEvent], lines: [Int]? = nil, expectedVersions: [String: Int] = [:]) async throws(LedgerError) -> LedgerReceipt {
+        let (batch, numbered) = Self.batch(events, lines: lines, expectedVersions: expectedVersions)
+        do {
+            return LedgerReceipt(try await log.append(batch))
+        } catch {
+            throw LedgerError(error, events: numbered)
+        }
+    }
+
+    /// Appends and blocks the calling thread until durable. For command-line tools.
+    public func appendAndWait(_ events: [LeadEvent], lines: [Int]? = nil, expectedVersions: [String: Int] = [:]) throws(LedgerError) -> LedgerReceipt {
+        let (batch, numbered) = Self.batch(events, lines: lines, expectedVersions: expectedVersions)
+        do {
+            return LedgerReceipt(try log.appendAndWait(batch))
+        } catch {
+            throw LedgerError(error, events: numbered)
+        }
+    }
+
+    private static func batch(_ events: [LeadEvent], lines: [Int]?, expectedVersions: [String: Int]) -> (AppendBatch, [(line: Int?, event: LeadEvent)]) {
+        let numbered: [(line: Int?, event: LeadEvent)] = events.enumerated().map { (lines?[$0.offset] ?? $0.offset + 1, $0.element) }
+        let records = events.map { NewRecord(id: $0.id, stream: CatalogStream.stream(of: $0), payload: $0.binary) }
+        return (AppendBatch(records: records, expectedVersions: expectedVersions, context: ValidationContext(events: numbered)), numbered)
+    }
+
+    // MARK: Analyses
+
+    /// Replays the log under `cut`.
+    public func replay(cut: ReplayCut = .everything) throws -> ReplayState {
+        try ReplayEngine.replay(log, cut: cut)
+    }
+
+    /// Acceptance and rejection trends.
+    public func trends(_ query: TrendsQuery = TrendsQuery(), cut: ReplayCut = .everything) throws -> TrendsReport {
+        Trends.compute(try replay(cut: cut), query)
+    }
+
+    /// How each change of the MQL definition moved rejection rates.
+    public func impact(windowDays: Int = 28, cut: ReplayCut = .everything, mapRetiredReasons: Bool = false) throws -> ImpactReport {
+        DefinitionImpact.compute(try replay(cut: cut), windowDays: windowDays, mapRetiredReasons: mapRetiredReasons)
+    }
+
+    /// What-if for candidate definitions, in one pass.
+    public func whatIf(_ query: WhatIfQuery) throws -> WhatIfReport {
+        try WhatIf.run(log, query)
+    }
+
+    /// The audit of one lead; `nil` when the ledger has no event for it.
+    public func audit(lead: String) throws -> LeadAudit? {
+        try LeadAudit.build(log, lead: lead)
+    }
+
+    // MARK: Operations
+
+    /// Walks the whole log and recomputes the hash chain.
+    public func verify() throws -> VerifyReport { try log.verify() }
+
+    /// A compacted, consistent copy into an empty directory, while appends go on.
+    @discardableResult
+    public func backup(to directory: String) throws -> LogHead { try log.backup(to: directory) }
+
+    /// Counts and sizes.
+    public func statistics() throws -> LogStatistics { try log.statistics() }
+
+    /// The head: last position and its hash.
+    public func head() throws -> LogHead { try log.head() }
+}
+
+/// The acknowledgement of a durable batch.
+public struct LedgerReceipt: Sendable, Hashable, Codable {
+    /// Per event, in order: its position and whether it was already stored.
+    public var results: [EventResult]
+    /// The head after the batch.
+    public var head: LogHead
+    /// Events appended.
+    public var appended: Int { results.count { !$0.duplicate } }
+    /// Events that were already stored (identical re-sends).
+    public var duplicates: Int { results.count { $0.duplicate } }
+
+    /// One event's outcome.
+    public struct EventResult: Sendable, Hashable, Codable {
+        /// Its position.
+        public var position: UInt64
+        /// Whether it was already stored.
+        public var duplicate: Bool
+    }
+
+    init(_ receipt: AppendReceipt) {
+        results = receipt.outcomes.map { EventResult(position: $0.position, duplicate: $0.isDuplicate) }
+        head = receipt.head
+    }
+}
+
+/// Why a batch was refused; the ledger is exactly as it was.
+public struct LedgerError: Error, Sendable, CustomStringConvertible {
+    /// What kind of refusal: the HTTP API maps these to status codes.
+    public enum Kind: String, Sendable, Codable {
+        /// Events that break the ledger's rules (unknown reason, no open episode…).
+        case invalid
+        /// An id already stored with other content.
+        case conflict
+        /// A lead did not hold the expected number of events.
+        case expectedVersionMismatch
+        /// The ledger is full or storage failed.
+        case storage
+        /// The ledger is closed.
+        case closed
+    }
+
+    /// One problem, naming where.
+    public struct Problem: Sendable, Hashable, Codable, CustomStringConvertible {
+        /// NDJSON line, when known.
+        public var line: Int?
+        /// Event id, when known.
+        public var eventId: String?
+        /// Field, when known.
+        public var field: String?
+        /// The message a user reads.
+        public var message: String
+        /// The message.
+        public var description: String { message }
+    }
+
+    /// What kind of refusal.
+    public let kind: Kind
+    /// Every problem found (one per bad event for validation).
+    public let problems: [Problem]
+
+    /// Creates an error.
+    public init(kind: Kind, problems: [Problem]) {
+        self.kind = kind
+        self.problems = problems
+    }
+
+    /// One problem per line.
+    public var description: String { problems.map(\.message).joined(separator: "\n") }
+
+    init(_ error: AppendError, events: [(line: Int?, event: LeadEvent)]) {
+        func located(_ message: String) -> Problem {
+            guard let index = error.index, index < events.count else { return Problem(message: message) }
+            let (line, event) = events[index]
+            let prefix = line.map { "line \($0), " } ?? ""
+            return Problem(line: line, eventId: event.id.uuidString.lowercased(), field: "id", message: prefix + message)
+        }
+        switch error.code {
+        case .refusedByPolicy:
+            if let refusal = error.underlying as? BatchRefusal {
+                self.init(kind: .invalid, problems: refusal.issues.map {
+                    Problem(line: $0.line, eventId: $0.eventId, field: $0.field, message: $0.description)
+                })
+            } else {
+                self.init(kind: .invalid, problems: [Problem(message: error.message)])
+            }
+        case .conflict:
+            self.init(kind: .conflict, problems: [located(error.message)])
+        case .expectedVersionMismatch:
+            self.init(kind: .expectedVersionMismatch, problems: [Problem(field: "expectedVersion", message: error.message)])
+        case .closed:
+            self.init(kind: .closed, problems: [Problem(message: error.message)])
+        case .recordTooLarge, .invalidRecord:
+            self.init(kind: .invalid, problems: [located(error.message)])
+        default:
+            self.init(kind: .storage, problems: [Problem(message: error.message)])
+        }
+    }
+}

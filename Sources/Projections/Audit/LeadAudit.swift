@@ -1,0 +1,263 @@
+import EventLog
+import Foundation
+import LeadModel
+
+/// One event of a lead, as the audit shows it.
+public struct AuditEvent: Sendable, Hashable, Codable {
+    /// Position in the log.
+    public var position: UInt64
+    /// Event id.
+    public var id: String
+    /// Event type.
+    public var type: String
+    /// Business time, as sent.
+    public var occurredAt: String
+    /// Knowledge time: when the ledger appended it.
+    public var recordedAt: String
+    /// Sending system.
+    public var source: String
+    /// Who did it, when said.
+    public var actor: String?
+    /// The event's data.
+    public var data: JSONBox
+    /// Appended after an event of this lead that happened later in business time (a back-fill).
+    public var late: Bool
+}
+
+/// One rule's verdict on the lead's state at hand-off.
+public struct AuditVerdict: Sendable, Hashable, Codable {
+    /// JSON Pointer of the rule in the definition.
+    public var pointer: String
+    /// The rule, readable.
+    public var rule: String
+    /// Whether it held.
+    public var passed: Bool
+    /// The value it saw, or `"missing"`.
+    public var seen: String
+}
+
+/// The reason of a rejection.
+public struct AuditReason: Sendable, Hashable, Codable {
+    /// Code.
+    public var code: String
+    /// Label, when defined.
+    public var label: String?
+    /// Category, when defined.
+    public var category: String?
+    /// Whether the code is retired (now).
+    public var retired: Bool
+    /// Its replacement, when retired.
+    public var replacedBy: String?
+}
+
+/// A correction of a rejection's reason.
+public struct AuditCorrection: Sendable, Hashable, Codable {
+    /// Position of the correction.
+    public var position: UInt64
+    /// When it happened.
+    public var occurredAt: String
+    /// The new reason.
+    public var reason: AuditReason
+    /// Its note.
+    public var note: String?
+    /// Who corrected.
+    public var actor: String?
+}
+
+/// One episode, as the audit explains it.
+public struct AuditEpisode: Sendable, Hashable, Codable {
+    /// 1 for the lead's first hand-off.
+    public var number: Int
+    /// Hand-off business time.
+    public var handedOffAt: String
+    /// Hand-off position.
+    public var handOffPosition: UInt64
+    /// Owner it was handed to.
+    public var owner: String
+    /// Definition version of the episode.
+    public var definition: Int?
+    /// Its name.
+    public var definitionName: String?
+    /// `"named by the hand-off"` or `"in force at hand-off"`.
+    public var definitionBasis: String?
+    /// Whether the lead's state at hand-off satisfied that definition.
+    public var qualified: Bool?
+    /// Every rule's verdict on the lead's state at hand-off (business time).
+    public var verdicts: [AuditVerdict]
+    /// The lead's state at hand-off: score, channel, campaign and attributes.
+    public var stateAtHandOff: JSONBox
+    /// Events that shaped that state but were recorded only after the hand-off: unknown to sales then.
+    public var learnedAfterHandOff: [UInt64]
+    /// `accepted`, `rejected`, `recycled` or `pending`.
+    public var outcome: String
+    /// Decision business time.
+    public var decidedAt: String?
+    /// Decision position.
+    public var decisionPosition: UInt64?
+    /// Who decided.
+    public var decidedBy: String?
+    /// The reason as given (rejections).
+    public var reason: AuditReason?
+    /// The note given.
+    public var note: String?
+    /// Later corrections of the reason, in order.
+    public var corrections: [AuditCorrection]
+}
+
+/// Why a lead was handed off, accepted or rejected, by whom, under which definition, and what was known.
+public struct LeadAudit: Sendable, Hashable, Codable {
+    /// The lead id.
+    public var lead: String
+    /// The log's head when the audit was taken.
+    public var head: LogHead
+    /// Every event, in business-time order.
+    public var events: [AuditEvent]
+    /// Every episode.
+    public var episodes: [AuditEpisode]
+
+    /// Audits a lead from its own stream and the catalog stream: no replay of the log.
+    /// Returns `nil` when the ledger has no event for the lead.
+    public static func build(_ log: EventLog, lead: String) throws -> LeadAudit? {
+        try log.withSnapshot { snapshot in
+            let records = try snapshot.records(inStream: lead)
+            guard !records.isEmpty else { return nil }
+            let catalog = try Catalog(try snapshot.records(inStream: CatalogStream.name))
+            return try build(lead: lead, records: records, catalog: catalog, head: try snapshot.head())
+        }
+    }
+
+    static func build(lead: String, records: [StoredRecord], catalog: Catalog, head: LogHead) throws -> LeadAudit {
+        var decoded: [(record: StoredRecord, event: LeadEvent)] = []
+        for record in records { decoded.append((record, try LeadEvent(binary: record.payload))) }
+        // Late: appended after an event that happened later in business time.
+        var latestOccurred = Int64.min
+        var late = Set<UInt64>()
+        for (record, event) in decoded {
+            if event.occurredAt.microseconds < latestOccurred { late.insert(record.position) }
+            latestOccurred = max(latestOccurred, event.occurredAt.microseconds)
+        }
+        decoded.sort { ($0.event.occurredAt.microseconds, $0.record.position) < ($1.event.occurredAt.microseconds, $1.record.position) }
+
+        var state: [String: AttributeValue] = [:]
+        var stateSources: [UInt64: Int64] = [:]  // position → recordedAt of events that shaped the state
+        var episodes: [AuditEpisode] = []
+        var open: Int?
+        var rejectionEpisode: [UUID: Int] = [:]
+        for (record, event) in decoded {
+            switch event.payload {
+            case .leadCaptured(let c):
+                state["channel"] = .string(c.channel)
+                if let campaign = c.campaign { state["campaign"] = .string(campaign) }
+                for (k, v) in c.attributes ?? [:] { state[k] = v == .null ? nil : v }
+                stateSources[record.position] = record.recordedAt
+            case .attributesObserved(let a):
+                for (k, v) in a.attributes { state[k] = v == .null ? nil : v }
+                stateSources[record.position] = record.recordedAt
+            case .leadScored(let s):
+                state["score"] = .number(s.score)
+                stateSources[record.position] = record.recordedAt
+            case .handedOff(let h):
+                let version = h.definition ?? catalog.definitionInForce(at: event.occurredAt.microseconds)
+                let definition = version.flatMap { catalog.definitions[$0] }
+                var verdicts: [AuditVerdict] = []
+                var qualified: Bool?
+                if let definition {
+                    let table = FieldTable()
+                    let compiled = CompiledDefinition(definition.rules, table: table)
+                    var facts = LeadFacts(table: table)
+                    for (k, v) in state {
+                        let slot = k == "score" ? FieldTable.scoreSlot : k == "channel" ? FieldTable.channelSlot : k == "campaign" ? FieldTable.campaignSlot : table.existingSlot(for: k)
+                        if let slot { facts.set(slot, v) }
+                    }
+                    qualified = compiled.evaluate(facts)
+                    verdicts = compiled.explain(facts).map { AuditVerdict(pointer: $0.pointer, rule: $0.text, passed: $0.passed, seen: $0.seenText) }
+                }
+                episodes.append(AuditEpisode(
+                    number: episodes.count + 1, handedOffAt: event.occurredAt.rfc3339, handOffPosition: record.position, owner: h.owner,
+                    definition: version, definitionName: definition?.name,
+                    definitionBasis: version == nil ? nil : (h.definition != nil ? "named by the hand-off" : "in force at hand-off"),
+                    qualified: qualified, verdicts: verdicts,
+                    stateAtHandOff: JSONBox(.object(state.sorted { $0.key < $1.key }.map { JSONMember($0.key, $0.value.json) })),
+                    learnedAfterHandOff: stateSources.filter { $0.value > record.recordedAt }.map(\.key).sorted(),
+                    outcome: "pending", decidedAt: nil, decisionPosition: nil, decidedBy: nil, reason: nil, note: nil, corrections: []))
+                open = episodes.count - 1
+            case .accepted(let a):
+                guard let i = open else { break }
+                episodes[i].outcome = "accepted"
+                episodes[i].decidedAt = event.occurredAt.rfc3339
+                episodes[i].decisionPosition = record.position
+                episodes[i].decidedBy = a.by ?? event.actor
+                open = nil
+            case .rejected(let r):
+                guard let i = open else { break }
+                episodes[i].outcome = "rejected"
+                episodes[i].decidedAt = event.occurredAt.rfc3339
+                episodes[i].decisionPosition = record.position
+                episodes[i].decidedBy = r.by ?? event.actor
+                episodes[i].reason = catalog.reason(r.reason)
+                episodes[i].note = r.note
+                rejectionEpisode[event.id] = i
+                open = nil
+            case .recycled(let r):
+                guard let i = open else { break }
+                episodes[i].outcome = "recycled"
+                episodes[i].decidedAt = event.occurredAt.rfc3339
+                episodes[i].decisionPosition = record.position
+                episodes[i].decidedBy = event.actor
+                episodes[i].note = r.note
+                open = nil
+            case .rejectionCorrected(let c):
+                if let i = rejectionEpisode[c.event] {
+                    episodes[i].corrections.append(AuditCorrection(
+                        position: record.position, occurredAt: event.occurredAt.rfc3339, reason: catalog.reason(c.reason), note: c.note, actor: event.actor))
+                }
+            default:
+                break
+            }
+        }
+        let events = decoded.map { record, event in
+            AuditEvent(
+                position: record.position, id: event.id.uuidString.lowercased(), type: event.type.rawValue,
+                occurredAt: event.occurredAt.rfc3339, recordedAt: Timestamp(microseconds: record.recordedAt).rfc3339,
+                source: event.source, actor: event.actor, data: JSONBox(event.jsonObject["data"] ?? .object([])), late: late.contains(record.position))
+        }
+        return LeadAudit(lead: lead, head: head, events: events, episodes: episodes)
+    }
+}
+
+/// Reason codes and definitions, read from the catalog stream.
+struct Catalog {
+    var reasons: [String: ReasonInfo] = [:]
+    var definitions: [Int: DefinitionInfo] = [:]
+
+    init(_ records: [StoredRecord]) throws {
+        for record in records {
+            let event = try LeadEvent(binary: record.payload)
+            switch event.payload {
+            case .reasonDefined(let d):
+                let previous = reasons[d.code]
+                reasons[d.code] = ReasonInfo(
+                    code: d.code, label: d.label, category: d.category, requiresNote: d.requiresNote ?? false,
+                    retired: previous?.retired ?? false, replacedBy: previous?.replacedBy)
+            case .reasonRetired(let r):
+                reasons[r.code, default: ReasonInfo(code: r.code, label: r.code, category: "OTHER", requiresNote: false, retired: true)].retired = true
+                reasons[r.code]?.replacedBy = r.replacedBy
+            case .definitionPublished(let p):
+                definitions[p.version] = DefinitionInfo(
+                    version: p.version, name: p.name, effectiveAt: p.effectiveAt.microseconds, rules: p.rules, rationale: p.rationale,
+                    position: record.position)
+            default:
+                break
+            }
+        }
+    }
+
+    func definitionInForce(at t: Int64) -> Int? {
+        definitions.values.filter { $0.effectiveAt <= t }.max { ($0.effectiveAt, $0.version) < ($1.effectiveAt, $1.version) }?.version
+    }
+
+    func reason(_ code: String) -> AuditReason {
+        let info = reasons[code]
+        return AuditReason(code: code, label: info?.label, category: info?.category, retired: info?.retired ?? false, replacedBy: info?.replacedBy)
+    }
+}

@@ -1,0 +1,184 @@
+import EventLog
+import Foundation
+import LeadModel
+
+/// How an episode ended.
+public enum EpisodeOutcome: UInt8, Sendable, Codable, CaseIterable {
+    /// Still open at the end of the replay.
+    case pending
+    /// Sales accepted the lead.
+    case accepted
+    /// Sales rejected the lead.
+    case rejected
+    /// Closed without a decision, back to nurture.
+    case recycled
+}
+
+/// One episode, from a hand-off to its decision: fixed-size, so the replay keeps millions in one array.
+public struct Episode: Sendable, Hashable {
+    /// The lead's dense number (the log's stream number).
+    public var lead: UInt32
+    /// The outcome.
+    public var outcome: EpisodeOutcome = .pending
+    /// Whether a later repair replaced this episode.
+    var isVoid = false
+    /// Whether the rejection reason was corrected.
+    public var corrected = false
+    /// Business time of the hand-off, µs.
+    public var handedOffAt: Int64
+    /// Business time of the decision or recycle, µs; 0 while pending.
+    public var decidedAt: Int64 = 0
+    /// Position of the hand-off event.
+    public var handOffPosition: UInt64
+    /// The definition version the hand-off named, or -1 when it named none.
+    public var namedDefinition: Int32
+    /// Owner, channel, campaign and source numbers in the state's interners (-1 when unknown).
+    public var owner: Int32, channel: Int32, campaign: Int32, source: Int32
+    /// The rejection reason after corrections (-1 when not rejected).
+    public var reason: Int32 = -1
+    /// The rejection reason as first given.
+    public var originalReason: Int32 = -1
+    /// The previous episode of the same lead, -1 for the first.
+    var previous: Int32
+    /// The rejection event's id, to apply corrections.
+    var rejectionID: (UInt64, UInt64) = (0, 0)
+    /// The lead's latest score at hand-off; NaN when unscored.
+    public var scoreAtHandOff: Double
+
+    public static func == (a: Episode, b: Episode) -> Bool {
+        a.lead == b.lead && a.outcome == b.outcome && a.isVoid == b.isVoid && a.corrected == b.corrected
+            && a.handedOffAt == b.handedOffAt && a.decidedAt == b.decidedAt && a.handOffPosition == b.handOffPosition
+            && a.namedDefinition == b.namedDefinition && a.owner == b.owner && a.channel == b.channel
+            && a.campaign == b.campaign && a.source == b.source && a.reason == b.reason
+            && a.originalReason == b.originalReason && a.previous == b.previous && a.rejectionID == b.rejectionID
+            && a.scoreAtHandOff.bitPattern == b.scoreAtHandOff.bitPattern
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(lead)
+        h.combine(handOffPosition)
+        h.combine(outcome)
+    }
+}
+
+/// What the replay knows of one lead, indexed by its dense number.
+struct LeadState: Sendable {
+    var lastOccurredAt: Int64 = .min
+    var channel: Int32 = -1
+    var campaign: Int32 = -1
+    var openEpisode: Int32 = -1
+    var lastEpisode: Int32 = -1
+    var score: Double = .nan
+    var won = false
+    var converted = false
+    var seen = false
+    var outOfOrder = false
+}
+
+/// A reason code as the catalog holds it.
+public struct ReasonInfo: Sendable, Hashable, Codable {
+    /// The code.
+    public var code: String
+    /// Its label.
+    public var label: String
+    /// Its category.
+    public var category: String
+    /// Whether a rejection with it needs a note.
+    public var requiresNote: Bool
+    /// Whether it was retired.
+    public var retired: Bool
+    /// The code that replaced it, when retired.
+    public var replacedBy: String?
+}
+
+/// A published MQL definition.
+public struct DefinitionInfo: Sendable, Hashable {
+    /// Version.
+    public var version: Int
+    /// Name.
+    public var name: String
+    /// When it takes effect, µs.
+    public var effectiveAt: Int64
+    /// The rules.
+    public var rules: MQLRule
+    /// Why it was published.
+    public var rationale: String?
+    /// Position of the publishing event.
+    public var position: UInt64
+}
+
+/// Where a replay stops.
+public enum ReplayCut: Sendable, Hashable, Codable {
+    /// Everything stored.
+    case everything
+    /// Only events the ledger had recorded by this knowledge time (µs): `recordedAt ≤ T`.
+    case recordedBy(Int64)
+    /// Only events that had occurred by this business time (µs): `occurredAt ≤ T`.
+    case occurredBy(Int64)
+
+    @inline(__always)
+    func admits(recordedAt: Int64, occurredAt: Int64) -> Bool {
+        switch self {
+        case .everything: true
+        case .recordedBy(let t): recordedAt <= t
+        case .occurredBy(let t): occurredAt <= t
+        }
+    }
+}
+
+/// The folded state of the log: catalogs, interned dimensions, leads and episodes.
+public struct ReplayState: Sendable {
+    /// The cut this state was replayed under.
+    public let cut: ReplayCut
+    /// The last position folded.
+    public internal(set) var position: UInt64 = 0
+    /// The hash at that position.
+    public internal(set) var headHash: String = String(repeating: "0", count: 64)
+    /// Channels, owners, campaigns, sources and reason codes, by number.
+    public internal(set) var channels = Interner(), owners = Interner(), campaigns = Interner(), sources = Interner(), reasons = Interner()
+    /// Reason catalog by reason number.
+    public internal(set) var reasonInfo: [Int32: ReasonInfo] = [:]
+    /// Published definitions, by version.
+    public internal(set) var definitions: [Int: DefinitionInfo] = [:]
+    /// Every episode (void ones included; read through ``liveEpisodes``).
+    public internal(set) var episodes: [Episode] = []
+    var leads: [LeadState] = []
+    var outOfOrderLeads: [UInt32] = []
+    var corrections: [UUIDKey: Int32] = [:]
+    var voidCount = 0
+    /// Lead ids by lead number, filled for the leads that the analyses need to name.
+    var leadCount: Int { leads.count }
+
+    init(cut: ReplayCut) { self.cut = cut }
+
+    /// Episodes that stand (not replaced by a repair).
+    public var liveEpisodes: LazyFilterSequence<[Episode]> { episodes.lazy.filter { !$0.isVoid } }
+
+    /// Whether a lead won a deal.
+    public func leadWon(_ lead: UInt32) -> Bool { Int(lead) < leads.count && leads[Int(lead)].won }
+
+    /// The definition in force at a business time: greatest `effectiveAt ≤ t`, ties by version.
+    public func definitionInForce(at t: Int64) -> Int? {
+        var best: DefinitionInfo?
+        for d in definitions.values where d.effectiveAt <= t {
+            if let b = best, (b.effectiveAt, b.version) >= (d.effectiveAt, d.version) { continue }
+            best = d
+        }
+        return best?.version
+    }
+
+    /// The definition of an episode: the one its hand-off named, else the one in force then.
+    public func definition(of episode: Episode) -> Int? {
+        episode.namedDefinition >= 0 ? Int(episode.namedDefinition) : definitionInForce(at: episode.handedOffAt)
+    }
+
+    /// The code a reason maps to when retired codes are mapped to their replacements.
+    public func mappedReason(_ reason: Int32) -> String? {
+        guard var code = reasons.name(reason) else { return nil }
+        var seen: Set<String> = [code]
+        while let number = reasons.lookup(code), let info = reasonInfo[number], info.retired, let next = info.replacedBy, seen.insert(next).inserted {
+            code = next
+        }
+        return code
+    }
+}

@@ -1,0 +1,238 @@
+import Foundation
+import LeadModel
+
+/// A dimension that trends and what-ifs can be grouped by.
+public enum Dimension: String, Sendable, Codable, CaseIterable {
+    /// The lead's channel at hand-off.
+    case channel
+    /// The owner the lead was handed to.
+    case owner
+    /// The episode's MQL definition version.
+    case definition
+    /// The system that sent the hand-off.
+    case source
+    /// The lead's campaign at hand-off.
+    case campaign
+}
+
+/// Which hand-offs a trend covers and how it groups them.
+public struct TrendsQuery: Sendable, Hashable, Codable {
+    /// The cohort bucket.
+    public var bucket: Bucket
+    /// The grouping, if any.
+    public var groupBy: Dimension?
+    /// First business instant included (µs), if bounded.
+    public var from: Int64?
+    /// First business instant excluded (µs), if bounded.
+    public var until: Int64?
+    /// Report retired reason codes under their replacements.
+    public var mapRetiredReasons: Bool
+
+    /// Creates a query; by default weekly, ungrouped, unbounded.
+    public init(bucket: Bucket = .week, groupBy: Dimension? = nil, from: Int64? = nil, until: Int64? = nil, mapRetiredReasons: Bool = false) {
+        self.bucket = bucket
+        self.groupBy = groupBy
+        self.from = from
+        self.until = until
+        self.mapRetiredReasons = mapRetiredReasons
+    }
+
+    func includes(_ t: Int64) -> Bool { (from.map { t >= $0 } ?? true) && (until.map { t < $0 } ?? true) }
+}
+
+/// Rejections of one reason code.
+public struct ReasonCount: Sendable, Hashable, Codable {
+    /// The code (after corrections, and mapped when asked).
+    public var code: String
+    /// Its label, when defined.
+    public var label: String?
+    /// Its category, when defined.
+    public var category: String?
+    /// How many rejections.
+    public var count: Int
+}
+
+/// Hours from hand-off to acceptance.
+public struct TimeToAccept: Sendable, Hashable, Codable {
+    /// Accepted episodes measured.
+    public var count: Int
+    /// Median, hours; `nil` when none.
+    public var medianHours: Double?
+    /// 90th percentile, hours; `nil` when none.
+    public var p90Hours: Double?
+}
+
+/// The counters and rates of one cohort (and group).
+public struct TrendRow: Sendable, Hashable, Codable {
+    /// The bucket's first day, `YYYY-MM-DD`; `nil` on a total.
+    public var start: String?
+    /// The group's value when grouped (`"(none)"` when the episode has none).
+    public var group: String?
+    /// Episodes opened by a hand-off.
+    public var handedOff = 0
+    /// Accepted.
+    public var accepted = 0
+    /// Rejected.
+    public var rejected = 0
+    /// Recycled without a decision.
+    public var recycled = 0
+    /// Still open at the end of the replay.
+    public var pending = 0
+    /// `accepted / (accepted + rejected)`; `nil` when nothing was decided.
+    public var acceptanceRate: Double?
+    /// Its 95 % Wilson interval.
+    public var acceptanceRateInterval: Interval?
+    /// `rejected / (accepted + rejected)`; `nil` when nothing was decided.
+    public var rejectionRate: Double?
+    /// Its 95 % Wilson interval.
+    public var rejectionRateInterval: Interval?
+    /// Time from hand-off to acceptance.
+    public var timeToAccept = TimeToAccept(count: 0)
+    /// Rejections by reason code, most frequent first.
+    public var rejectionsByReason: [ReasonCount] = []
+
+    enum CodingKeys: String, CodingKey {
+        case start, group, handedOff, accepted, rejected, recycled, pending, acceptanceRate, acceptanceRateInterval
+        case rejectionRate, rejectionRateInterval, timeToAccept, rejectionsByReason
+    }
+
+    /// Encodes every key, `null` included, so the shape never changes.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(start, forKey: .start)
+        try c.encode(group, forKey: .group)
+        try c.encode(handedOff, forKey: .handedOff)
+        try c.encode(accepted, forKey: .accepted)
+        try c.encode(rejected, forKey: .rejected)
+        try c.encode(recycled, forKey: .recycled)
+        try c.encode(pending, forKey: .pending)
+        try c.encode(acceptanceRate, forKey: .acceptanceRate)
+        try c.encode(acceptanceRateInterval, forKey: .acceptanceRateInterval)
+        try c.encode(rejectionRate, forKey: .rejectionRate)
+        try c.encode(rejectionRateInterval, forKey: .rejectionRateInterval)
+        try c.encode(timeToAccept, forKey: .timeToAccept)
+        try c.encode(rejectionsByReason, forKey: .rejectionsByReason)
+    }
+}
+
+/// Which replay a report came from.
+public struct ReplayStamp: Sendable, Hashable, Codable {
+    /// The last position replayed.
+    public var position: UInt64
+    /// The hash at that position: the receipt of exactly what was replayed.
+    public var headHash: String
+    /// `everything`, `recordedBy …` or `occurredBy …`.
+    public var cut: String
+
+    init(_ state: ReplayState) {
+        position = state.position
+        headHash = state.headHash
+        switch state.cut {
+        case .everything: cut = "everything"
+        case .recordedBy(let t): cut = "recordedBy " + Timestamp(microseconds: t).rfc3339
+        case .occurredBy(let t): cut = "occurredBy " + Timestamp(microseconds: t).rfc3339
+        }
+    }
+}
+
+/// Acceptance and rejection trends.
+public struct TrendsReport: Sendable, Hashable, Codable {
+    /// The replay behind it.
+    public var asOf: ReplayStamp
+    /// What was asked.
+    public var query: TrendsQuery
+    /// One row per cohort (and group), by start then group.
+    public var rows: [TrendRow]
+    /// All cohorts of the range together.
+    public var total: TrendRow
+}
+
+/// Counts episodes into rows; shared by trends and the what-if outcome segments.
+struct RowAccumulator {
+    var row = TrendRow()
+    var hoursToAccept: [Double] = []
+    var reasons: [Int32: Int] = [:]
+
+    mutating func add(_ e: Episode) {
+        row.handedOff += 1
+        switch e.outcome {
+        case .pending: row.pending += 1
+        case .accepted:
+            row.accepted += 1
+            hoursToAccept.append(Double(e.decidedAt - e.handedOffAt) / 3_600_000_000)
+        case .rejected:
+            row.rejected += 1
+            reasons[e.reason, default: 0] += 1
+        case .recycled: row.recycled += 1
+        }
+    }
+
+    func finish(_ state: ReplayState, mapRetired: Bool) -> TrendRow {
+        var row = self.row
+        let decided = row.accepted + row.rejected
+        row.acceptanceRate = Statistics.rate(row.accepted, of: decided)
+        row.acceptanceRateInterval = Statistics.wilson(row.accepted, of: decided)
+        row.rejectionRate = Statistics.rate(row.rejected, of: decided)
+        row.rejectionRateInterval = Statistics.wilson(row.rejected, of: decided)
+        let sorted = hoursToAccept.sorted()
+        row.timeToAccept = TimeToAccept(
+            count: sorted.count, medianHours: Statistics.quantile(sorted: sorted, 0.5), p90Hours: Statistics.quantile(sorted: sorted, 0.9))
+        row.rejectionsByReason = ReasonTally.counts(reasons, state: state, mapRetired: mapRetired)
+        return row
+    }
+}
+
+/// Turns reason numbers into codes with labels, mapping retired codes when asked.
+enum ReasonTally {
+    static func counts(_ reasons: [Int32: Int], state: ReplayState, mapRetired: Bool) -> [ReasonCount] {
+        var byCode: [String: Int] = [:]
+        for (reason, count) in reasons {
+            let code = (mapRetired ? state.mappedReason(reason) : state.reasons.name(reason)) ?? "(none)"
+            byCode[code, default: 0] += count
+        }
+        return byCode.map { code, count in
+            let info = state.reasons.lookup(code).flatMap { state.reasonInfo[$0] }
+            return ReasonCount(code: code, label: info?.label, category: info?.category, count: count)
+        }.sorted { ($0.count, $1.code) > ($1.count, $0.code) }
+    }
+}
+
+extension ReplayState {
+    /// The value of a dimension for an episode, as reported.
+    func dimensionValue(_ dimension: Dimension, of e: Episode) -> String {
+        switch dimension {
+        case .channel: channels.name(e.channel) ?? "(none)"
+        case .owner: owners.name(e.owner) ?? "(none)"
+        case .campaign: campaigns.name(e.campaign) ?? "(none)"
+        case .source: sources.name(e.source) ?? "(none)"
+        case .definition: definition(of: e).map(String.init) ?? "(none)"
+        }
+    }
+}
+
+/// Computes acceptance and rejection trends.
+public enum Trends {
+    /// The trend of `query` over a replayed state.
+    public static func compute(_ state: ReplayState, _ query: TrendsQuery = TrendsQuery()) -> TrendsReport {
+        struct Key: Hashable {
+            let start: Int64
+            let group: String?
+        }
+        var cells: [Key: RowAccumulator] = [:]
+        var total = RowAccumulator()
+        for e in state.liveEpisodes where query.includes(e.handedOffAt) {
+            let key = Key(start: query.bucket.start(of: e.handedOffAt), group: query.groupBy.map { state.dimensionValue($0, of: e) })
+            cells[key, default: RowAccumulator()].add(e)
+            total.add(e)
+        }
+        let rows = cells.map { key, acc -> (Key, TrendRow) in
+            var row = acc.finish(state, mapRetired: query.mapRetiredReasons)
+            row.start = Bucket.dayString(key.start)
+            row.group = key.group
+            return (key, row)
+        }
+        .sorted { ($0.0.start, $0.0.group ?? "") < ($1.0.start, $1.0.group ?? "") }
+        .map(\.1)
+        return TrendsReport(asOf: ReplayStamp(state), query: query, rows: rows, total: total.finish(state, mapRetired: query.mapRetiredReasons))
+    }
+}

@@ -1,0 +1,393 @@
+import EventLog
+import Foundation
+import LeadModel
+
+/// A definition to try: a name and rules, as in `definition.published`.
+public struct CandidateDefinition: Sendable {
+    /// Its name.
+    public var name: String
+    /// Its rules.
+    public var rules: MQLRule
+    /// Creates a candidate.
+    public init(name: String, rules: MQLRule) {
+        self.name = name
+        self.rules = rules
+    }
+}
+
+/// What-if inputs.
+public struct WhatIfQuery: Sendable {
+    /// The candidates, evaluated together in one pass.
+    public var candidates: [CandidateDefinition]
+    /// First business instant included (µs), if bounded.
+    public var from: Int64?
+    /// First business instant excluded (µs), if bounded.
+    public var until: Int64?
+    /// The replay's cut.
+    public var cut: ReplayCut
+    /// Width of the score bands of the back-test and of the estimate.
+    public var scoreBandWidth: Double
+
+    /// Creates a query.
+    public init(candidates: [CandidateDefinition], from: Int64? = nil, until: Int64? = nil, cut: ReplayCut = .everything, scoreBandWidth: Double = 10) {
+        self.candidates = candidates
+        self.from = from
+        self.until = until
+        self.cut = cut
+        self.scoreBandWidth = scoreBandWidth
+    }
+
+    func includes(_ t: Int64) -> Bool { (from.map { t >= $0 } ?? true) && (until.map { t < $0 } ?? true) }
+}
+
+/// Leads of one segment and the outcomes of their real episodes in the range.
+public struct ObservedSegment: Sendable, Hashable, Codable {
+    /// Leads.
+    public var leads = 0
+    /// Their episodes (hand-offs) in the range.
+    public var episodes = 0
+    /// Accepted episodes.
+    public var accepted = 0
+    /// Rejected episodes.
+    public var rejected = 0
+    /// Recycled episodes.
+    public var recycled = 0
+    /// Episodes still open.
+    public var pending = 0
+    /// Leads that won a deal.
+    public var won = 0
+    /// `rejected / (accepted + rejected)`; `nil` when nothing was decided.
+    public var rejectionRate: Double?
+    /// Its 95 % Wilson interval.
+    public var rejectionRateInterval: Interval?
+
+    mutating func finish() {
+        rejectionRate = Statistics.rate(rejected, of: accepted + rejected)
+        rejectionRateInterval = Statistics.wilson(rejected, of: accepted + rejected)
+    }
+}
+
+/// Leads the candidate would have handed off that never were: nothing about them was observed.
+public struct AddedSegment: Sendable, Hashable, Codable {
+    /// Leads.
+    public var leads = 0
+    /// Always `"unobserved"`: sales never saw these leads, so no outcome is reported.
+    public var outcome = "unobserved"
+}
+
+/// The bounds of the candidate's rejection rate over its whole population (observed and added).
+public struct RateBounds: Sendable, Hashable, Codable {
+    /// If every added lead had been accepted.
+    public var low: Double?
+    /// If every added lead had been rejected.
+    public var high: Double?
+}
+
+/// A modelled figure, kept apart from observed ones.
+public struct Estimate: Sendable, Hashable, Codable {
+    /// Always `"estimate"`.
+    public var kind = "estimate"
+    /// How it was made.
+    public var method: String
+    /// Estimated rejections among the added leads.
+    public var addedRejections: Double
+    /// Estimated rejection rate of the whole candidate population.
+    public var rejectionRate: Double?
+}
+
+/// One channel's split.
+public struct ChannelSplit: Sendable, Hashable, Codable {
+    /// The channel.
+    public var channel: String
+    /// Kept leads.
+    public var both: ObservedSegment
+    /// Leads the candidate drops.
+    public var dropped: ObservedSegment
+    /// Leads the candidate adds.
+    public var added: AddedSegment
+}
+
+/// The result for one candidate.
+public struct CandidateResult: Sendable, Hashable, Codable {
+    /// The candidate's name.
+    public var name: String
+    /// What differs from the definition in force at the end of the range, in words.
+    public var changes: [String]
+    /// Handed off in reality and qualifying under the candidate: outcomes observed.
+    public var both: ObservedSegment
+    /// Handed off in reality, not qualifying: their outcomes are what the candidate gives up or avoids.
+    public var dropped: ObservedSegment
+    /// Qualifying, never handed off: unobserved.
+    public var added: AddedSegment
+    /// Rejections the candidate avoids (rejected episodes among dropped leads).
+    public var rejectionsAvoided: Int
+    /// Acceptances it loses.
+    public var acceptancesLost: Int
+    /// Wins it loses.
+    public var winsLost: Int
+    /// The candidate's rejection rate on observed episodes (the `both` segment).
+    public var observedRejectionRate: Double?
+    /// Its 95 % Wilson interval.
+    public var observedRejectionRateInterval: Interval?
+    /// Bounds over the whole candidate population: added leads all accepted … all rejected.
+    public var bounds: RateBounds
+    /// A modelled figure, labelled as such.
+    public var estimate: Estimate
+    /// The same split per channel.
+    public var byChannel: [ChannelSplit]
+}
+
+/// One score band of the back-test.
+public struct ScoreBand: Sendable, Hashable, Codable {
+    /// Band label, e.g. `"60–70"` or `"unscored"`.
+    public var band: String
+    /// Lowest score of the band (`nil` for unscored).
+    public var low: Double?
+    /// Handed-off leads in the band.
+    public var leads: Int
+    /// Share of all handed-off leads.
+    public var shareOfLeads: Double?
+    /// Share of all acceptances.
+    public var shareOfAcceptances: Double?
+    /// Share of all wins.
+    public var shareOfWins: Double?
+    /// `accepted / (accepted + rejected)` in the band.
+    public var acceptanceRate: Double?
+}
+
+/// What-if results.
+public struct WhatIfReport: Sendable, Hashable, Codable {
+    /// The replay behind it.
+    public var asOf: ReplayStamp
+    /// First day included, when bounded.
+    public var from: String?
+    /// Last day included, when bounded.
+    public var to: String?
+    /// One result per candidate, in the order given.
+    public var candidates: [CandidateResult]
+    /// The score-band back-test of real hand-offs in the range (score at hand-off).
+    public var scoreBands: [ScoreBand]
+}
+
+/// Evaluates candidates at each moment a lead's state changes, in business-time order.
+struct WhatIfObserver: ReplayObserver {
+    let table: FieldTable
+    let compiled: [CompiledDefinition]
+    let query: WhatIfQuery
+    var facts: [LeadFacts?] = []
+    /// Per lead, bit i: candidate i qualified within the range.
+    var qualified: [UInt64] = []
+    /// Per lead, the score when it first qualified under each candidate (NaN when unscored).
+    var scoreAtQualifying: [[Double]] = []
+    var attributeSlots: [Int32] = []
+    var attributeNames = Interner()
+
+    init(query: WhatIfQuery) {
+        let table = FieldTable()
+        self.table = table
+        compiled = query.candidates.map { CompiledDefinition($0.rules, table: table) }
+        self.query = query
+    }
+
+    mutating func resetLead(_ lead: UInt32) {
+        let i = Int(lead)
+        guard i < facts.count else { return }
+        facts[i] = nil
+        qualified[i] = 0
+        scoreAtQualifying[i] = []
+    }
+
+    mutating func observe(lead: UInt32, event: EventRecordView, position: UInt64) {
+        let i = Int(lead)
+        if i >= facts.count {
+            let grow = i + 1 - facts.count
+            facts.append(contentsOf: repeatElement(nil, count: grow))
+            qualified.append(contentsOf: repeatElement(0, count: grow))
+            scoreAtQualifying.append(contentsOf: repeatElement([], count: grow))
+        }
+        var leadFacts: LeadFacts
+        if let known = facts[i] {
+            leadFacts = known
+        } else {
+            leadFacts = LeadFacts(table: table)
+            evaluate(i, leadFacts, at: event.occurredAt)  // the initial, empty state
+        }
+        switch event.type {
+        case .leadCaptured:
+            if let channel = event.channel { leadFacts.set(FieldTable.channelSlot, .string(String(decoding: channel, as: UTF8.self))) }
+            if let campaign = event.campaign { leadFacts.set(FieldTable.campaignSlot, .string(String(decoding: campaign, as: UTF8.self))) }
+            apply(event.attributes, to: &leadFacts)
+        case .leadAttributesObserved:
+            apply(event.attributes, to: &leadFacts)
+        case .leadScored:
+            leadFacts.set(FieldTable.scoreSlot, event.score.map { .number($0) })
+        default:
+            if facts[i] == nil { facts[i] = leadFacts }
+            return
+        }
+        facts[i] = leadFacts
+        evaluate(i, leadFacts, at: event.occurredAt)
+    }
+
+    private mutating func apply(_ attributes: RawAttributes, to leadFacts: inout LeadFacts) {
+        for (name, value) in attributes {
+            let number = Int(attributeNames.intern(name))
+            if number >= attributeSlots.count {
+                attributeSlots.append(Int32(table.existingSlot(for: String(decoding: name, as: UTF8.self)) ?? -1))
+            }
+            let slot = Int(attributeSlots[number])
+            guard slot >= 0 else { continue }
+            switch value {
+            case .null: leadFacts.set(slot, nil)
+            case .bool(let b): leadFacts.set(slot, .bool(b))
+            case .number(let n): leadFacts.set(slot, .number(n))
+            case .string(let s): leadFacts.set(slot, .string(String(decoding: s, as: UTF8.self)))
+            }
+        }
+    }
+
+    private mutating func evaluate(_ i: Int, _ leadFacts: LeadFacts, at t: Int64) {
+        guard query.includes(t) else { return }
+        let all: UInt64 = compiled.count == 64 ? .max : (1 << UInt64(compiled.count)) - 1
+        guard qualified[i] != all else { return }
+        for (c, definition) in compiled.enumerated() where qualified[i] & (1 << UInt64(c)) == 0 {
+            if definition.evaluate(leadFacts) {
+                qualified[i] |= 1 << UInt64(c)
+                if scoreAtQualifying[i].isEmpty { scoreAtQualifying[i] = Array(repeating: .nan, count: compiled.count) }
+                if case .number(let s)? = leadFacts.value(FieldTable.scoreSlot) { scoreAtQualifying[i][c] = s }
+            }
+        }
+    }
+}
+
+/// Answers "had our definition been this candidate…" without inventing unobserved outcomes.
+public enum WhatIf {
+    /// Replays the log once with every candidate, and sorts leads into both / dropped / added.
+    public static func run(_ log: EventLog, _ query: WhatIfQuery) throws -> WhatIfReport {
+        precondition(query.candidates.count <= 64, "at most 64 candidates at once")
+        var observer = WhatIfObserver(query: query)
+        let state = try ReplayEngine.replay(log, cut: query.cut, observer: &observer)
+        return report(state, observer, query)
+    }
+
+    static func report(_ state: ReplayState, _ observer: WhatIfObserver, _ query: WhatIfQuery) -> WhatIfReport {
+        // Real hand-offs in the range, per lead.
+        var episodesByLead: [UInt32: [Episode]] = [:]
+        for e in state.liveEpisodes where query.includes(e.handedOffAt) { episodesByLead[e.lead, default: []].append(e) }
+
+        let bandWidth = query.scoreBandWidth
+        func bandIndex(_ score: Double) -> Int { score.isNaN ? -1 : Int((score / bandWidth).rounded(.down)) }
+
+        // Observed rejection rate per score band, for the labelled estimate.
+        var bandDecided: [Int: (rejected: Int, decided: Int)] = [:]
+        var overall = (rejected: 0, decided: 0)
+        for episodes in episodesByLead.values {
+            for e in episodes where e.outcome == .accepted || e.outcome == .rejected {
+                let band = bandIndex(e.scoreAtHandOff)
+                bandDecided[band, default: (0, 0)].decided += 1
+                overall.decided += 1
+                if e.outcome == .rejected {
+                    bandDecided[band, default: (0, 0)].rejected += 1
+                    overall.rejected += 1
+                }
+            }
+        }
+        let overallRate = Statistics.rate(overall.rejected, of: overall.decided) ?? 0
+
+        let inForce = query.until.map { state.definitionInForce(at: $0 - 1) } ?? state.definitions.keys.max()
+        var results: [CandidateResult] = []
+        for (c, candidate) in query.candidates.enumerated() {
+            let bit: UInt64 = 1 << UInt64(c)
+            var both = ObservedSegment(), dropped = ObservedSegment(), added = AddedSegment()
+            var channels: [String: (both: ObservedSegment, dropped: ObservedSegment, added: AddedSegment)] = [:]
+            var estimatedAddedRejections = 0.0
+            for (lead, episodes) in episodesByLead {
+                let qualifies = Int(lead) < observer.qualified.count && observer.qualified[Int(lead)] & bit != 0
+                let channel = state.channels.name(episodes[0].channel) ?? "(none)"
+                if qualifies {
+                    add(episodes, won: state.leadWon(lead), to: &both)
+                    add(episodes, won: state.leadWon(lead), to: &channels[channel, default: (.init(), .init(), .init())].both)
+                } else {
+                    add(episodes, won: state.leadWon(lead), to: &dropped)
+                    add(episodes, won: state.leadWon(lead), to: &channels[channel, default: (.init(), .init(), .init())].dropped)
+                }
+            }
+            for (lead, mask) in observer.qualified.enumerated() where mask & bit != 0 && episodesByLead[UInt32(lead)] == nil {
+                added.leads += 1
+                let channel = state.channels.name(state.leads[lead].channel) ?? "(none)"
+                channels[channel, default: (.init(), .init(), .init())].added.leads += 1
+                let score = observer.scoreAtQualifying[lead].isEmpty ? .nan : observer.scoreAtQualifying[lead][c]
+                let band = bandDecided[bandIndex(score)]
+                estimatedAddedRejections += band.flatMap { Statistics.rate($0.rejected, of: $0.decided) } ?? overallRate
+            }
+            both.finish()
+            dropped.finish()
+            let decided = both.accepted + both.rejected
+            let population = decided + added.leads
+            results.append(CandidateResult(
+                name: candidate.name,
+                changes: inForce.flatMap { state.definitions[$0] }.map { DefinitionDiff.describeChanges(from: $0.rules, to: candidate.rules) } ?? [],
+                both: both, dropped: dropped, added: added,
+                rejectionsAvoided: dropped.rejected, acceptancesLost: dropped.accepted, winsLost: dropped.won,
+                observedRejectionRate: both.rejectionRate, observedRejectionRateInterval: both.rejectionRateInterval,
+                bounds: RateBounds(
+                    low: Statistics.rate(both.rejected, of: population),
+                    high: Statistics.rate(both.rejected + added.leads, of: population)),
+                estimate: Estimate(
+                    method: "added leads rejected at the observed rejection rate of real hand-offs in the same score band (width \(Int(bandWidth)))",
+                    addedRejections: estimatedAddedRejections,
+                    rejectionRate: population == 0 ? nil : (Double(both.rejected) + estimatedAddedRejections) / Double(population)),
+                byChannel: channels.sorted { $0.key < $1.key }.map { key, value in
+                    var b = value.both, d = value.dropped
+                    b.finish()
+                    d.finish()
+                    return ChannelSplit(channel: key, both: b, dropped: d, added: value.added)
+                }))
+        }
+        return WhatIfReport(
+            asOf: ReplayStamp(state), from: query.from.map(Bucket.dayString), to: query.until.map { Bucket.dayString($0 - 1) },
+            candidates: results, scoreBands: scoreBands(episodesByLead, state: state, width: bandWidth))
+    }
+
+    private static func add(_ episodes: [Episode], won: Bool, to segment: inout ObservedSegment) {
+        segment.leads += 1
+        if won { segment.won += 1 }
+        for e in episodes {
+            segment.episodes += 1
+            switch e.outcome {
+            case .accepted: segment.accepted += 1
+            case .rejected: segment.rejected += 1
+            case .recycled: segment.recycled += 1
+            case .pending: segment.pending += 1
+            }
+        }
+    }
+
+    /// Per score band (score at the lead's first hand-off in the range): shares of leads, acceptances and wins.
+    static func scoreBands(_ episodesByLead: [UInt32: [Episode]], state: ReplayState, width: Double) -> [ScoreBand] {
+        var bands: [Int: (leads: Int, accepted: Int, rejected: Int, won: Int)] = [:]
+        var totals = (leads: 0, accepted: 0, won: 0)
+        for (lead, episodes) in episodesByLead {
+            let first = episodes.min { $0.handedOffAt < $1.handedOffAt }!
+            let band = first.scoreAtHandOff.isNaN ? Int.min : Int((first.scoreAtHandOff / width).rounded(.down))
+            var cell = bands[band, default: (0, 0, 0, 0)]
+            cell.leads += 1
+            totals.leads += 1
+            for e in episodes {
+                if e.outcome == .accepted { cell.accepted += 1; totals.accepted += 1 }
+                if e.outcome == .rejected { cell.rejected += 1 }
+            }
+            if state.leadWon(lead) { cell.won += 1; totals.won += 1 }
+            bands[band] = cell
+        }
+        return bands.sorted { $0.key < $1.key }.map { band, cell in
+            let low = band == Int.min ? nil : Double(band) * width
+            return ScoreBand(
+                band: low.map { "\(Int($0))–\(Int($0 + width))" } ?? "unscored", low: low, leads: cell.leads,
+                shareOfLeads: Statistics.rate(cell.leads, of: totals.leads),
+                shareOfAcceptances: Statistics.rate(cell.accepted, of: totals.accepted),
+                shareOfWins: Statistics.rate(cell.won, of: totals.won),
+                acceptanceRate: Statistics.rate(cell.accepted, of: cell.accepted + cell.rejected))
+        }
+    }
+}
