@@ -75,9 +75,10 @@ public final class Ledger: Sendable {
 
     // MARK: Analyses
 
-    /// Replays the log under `cut`.
+    /// Replays the log under `cut`. A replay of everything starts from the checkpoint stored in the
+    /// ledger and folds only what was appended since; a cut replays from the beginning.
     public func replay(cut: ReplayCut = .everything) throws -> ReplayState {
-        try ReplayEngine.replay(log, cut: cut)
+        cut == .everything ? try ReplayCheckpoint.currentState(log) : try ReplayEngine.replay(log, cut: cut)
     }
 
     /// Acceptance and rejection trends.

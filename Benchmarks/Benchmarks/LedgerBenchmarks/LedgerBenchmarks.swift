@@ -104,6 +104,9 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.startMeasurement()
         blackHole(try fixture.raw.scan())
     }
+
+    modelBenchmarks()
+    replayBenchmarks()
 }
 
 extension Array {

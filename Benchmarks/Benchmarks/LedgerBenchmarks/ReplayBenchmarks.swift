@@ -1,0 +1,130 @@
+import Benchmark
+import EventLog
+import Foundation
+import LeadModel
+import Projections
+
+/// Replays of a 10M-event ledger: trends, what-if with four candidates, and one lead's audit.
+func replayBenchmarks() {
+    Benchmark(
+        "replay: trends over 10M events (weekly, by channel), from scratch",
+        configuration: .init(metrics: [.wallClock, .peakMemoryResident], warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(60), maxIterations: 3)
+    ) { benchmark in
+        let fixture = try TenMillion.shared()
+        benchmark.startMeasurement()
+        let state = try ReplayEngine.replay(fixture.log)
+        blackHole(Trends.compute(state, TrendsQuery(bucket: .week, groupBy: .channel)))
+    }
+
+    Benchmark(
+        "what-if: 4 candidates over 1M leads and 10M events",
+        configuration: .init(metrics: [.wallClock, .peakMemoryResident], warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(60), maxIterations: 2)
+    ) { benchmark in
+        let fixture = try TenMillion.shared()
+        let candidates = [50, 60, 70, 80].map { threshold in
+            CandidateDefinition(name: "score ≥ \(threshold)", rules: .all([
+                .comparison(RuleComparison(field: "score", .gte(.number(Double(threshold))))),
+                .not(.comparison(RuleComparison(field: "email_domain", .in([.string("gmail.com"), .string("yahoo.com")])))),
+                .comparison(RuleComparison(field: "country", .in([.string("US"), .string("CA"), .string("GB"), .string("DE")]))),
+            ]))
+        }
+        benchmark.startMeasurement()
+        blackHole(try WhatIf.run(fixture.log, WhatIfQuery(candidates: candidates)))
+    }
+
+    Benchmark(
+        "audit: one lead in a 10M-event ledger",
+        configuration: .init(metrics: [.wallClock], warmupIterations: 100, scalingFactor: .one, maxDuration: .seconds(20), maxIterations: 5_000)
+    ) { benchmark in
+        let fixture = try TenMillion.shared()
+        let lead = "L\(Int.random(in: 0..<TenMillion.leads))"
+        benchmark.startMeasurement()
+        blackHole(try LeadAudit.build(fixture.log, lead: lead))
+    }
+}
+
+/// A ledger of ~10M events over 1M leads, built once and kept in the temporary folder between runs.
+final class TenMillion: @unchecked Sendable {
+    static let leads = 1_000_000
+    static let path = FileManager.default.temporaryDirectory.appendingPathComponent("leadledger-bench-10m-v1").path
+    nonisolated(unsafe) private static var instance: TenMillion?
+    let log: EventLog
+    let events: UInt64
+
+    static func shared() throws -> TenMillion {
+        if let instance { return instance }
+        let made = try TenMillion()
+        instance = made
+        return made
+    }
+
+    private init() throws {
+        let complete = Self.path + "/complete"
+        if !FileManager.default.fileExists(atPath: complete) {
+            try? FileManager.default.removeItem(atPath: Self.path)
+            let log = try EventLog(path: Self.path, options: .init(durability: .noMetaSync))
+            try Self.fill(log)
+            log.close()
+            _ = FileManager.default.createFile(atPath: complete, contents: Data())
+        }
+        log = try EventLog(path: Self.path, options: .init(createIfMissing: false))
+        events = try log.head().position
+    }
+
+    private static func fill(_ log: EventLog) throws {
+        var rng = SplitMix(seed: 10_000_000)
+        let start = Timestamp(rfc3339: "2025-01-06T00:00:00Z")!.microseconds
+        let hour: Int64 = 3_600_000_000
+        var catalog = StarterTaxonomy.events(source: "leadledger", occurredAt: Timestamp(microseconds: start), idSeed: "bench")
+        for version in 1...4 {
+            let rules = MQLRule.comparison(RuleComparison(field: "score", .gte(.number(Double(40 + version * 5)))))
+            catalog.append(LeadEvent(
+                id: UUID(), occurredAt: Timestamp(microseconds: start), source: "hubspot", actor: "mops", lead: nil, correlationId: nil,
+                payload: .definitionPublished(.init(version: version, name: "v\(version)", rules: rules, effectiveAt: Timestamp(microseconds: start + Int64(version - 1) * 13 * 7 * 24 * hour)))))
+        }
+        _ = try log.appendAndWait(AppendBatch(records: catalog.map { NewRecord(id: $0.id, stream: CatalogStream.stream(of: $0), payload: $0.binary) }))
+        let channels = ["paid_search", "organic_search", "email", "social", "referral", "webinar", "events", "partner"]
+        let countries = ["US", "CA", "GB", "DE", "BR", "IN"], domains = ["acme.com", "gmail.com", "corp.io", "yahoo.com", "example.org"]
+        let reasons = ["FIT_COMPANY.TOO_SMALL", "DATA.INVALID_EMAIL", "INTENT_TIMING.NO_BUDGET", "UNREACHABLE.NO_RESPONSE"]
+        var late: [LeadEvent] = []
+        let chunk = 10_000
+        for first in stride(from: 0, to: leads, by: chunk) {
+            var events: [LeadEvent] = []
+            for n in first..<(first + chunk) {
+                let lead = "L\(n)"
+                var t = start + Int64.random(in: 0..<(52 * 7 * 24), using: &rng) * hour
+                func add(_ payload: EventPayload, after hours: Int64 = 1) {
+                    t += hours * hour
+                    events.append(LeadEvent(id: UUID(), occurredAt: Timestamp(microseconds: t), source: "hubspot", actor: nil, lead: lead, correlationId: nil, payload: payload))
+                }
+                add(.leadCaptured(.init(channel: channels.randomElement(using: &rng)!, campaign: "c\(n % 40)", attributes: [
+                    "country": .string(countries.randomElement(using: &rng)!), "email_domain": .string(domains.randomElement(using: &rng)!),
+                    "employees": .number(Double(Int.random(in: 1...5000, using: &rng))),
+                ])))
+                add(.leadScored(.init(score: Double(Int.random(in: 0...100, using: &rng)))), after: 2)
+                add(.attributesObserved(.init(attributes: ["title": .string(Bool.random(using: &rng) ? "VP Sales" : "Analyst")])), after: 3)
+                let episodes = Int.random(in: 0..<5, using: &rng) == 0 ? 2 : 1
+                for e in 0..<episodes {
+                    add(.leadScored(.init(score: Double(Int.random(in: 0...100, using: &rng)))), after: 5)
+                    add(.handedOff(.init(owner: "rep:\(n % 11)", definition: Int.random(in: 1...4, using: &rng))), after: 1)
+                    let roll = Int.random(in: 0..<100, using: &rng)
+                    if e + 1 < episodes {
+                        add(.recycled(.init(reason: nil, note: nil)), after: 20)
+                    } else if roll < 60 {
+                        add(.accepted(.init(by: "rep:\(n % 11)", auto: nil)), after: Int64.random(in: 1...72, using: &rng))
+                    } else if roll < 95 {
+                        add(.rejected(.init(reason: reasons.randomElement(using: &rng)!, note: nil, by: "rep:\(n % 11)")), after: Int64.random(in: 1...72, using: &rng))
+                    }
+                }
+                if Int.random(in: 0..<100, using: &rng) == 0 {
+                    late.append(LeadEvent(
+                        id: UUID(), occurredAt: Timestamp(microseconds: t - 48 * hour), source: "hubspot", actor: nil, lead: lead, correlationId: nil,
+                        payload: .attributesObserved(.init(attributes: ["country": .string("US")]))))
+                }
+            }
+            events.sort { $0.occurredAt.microseconds < $1.occurredAt.microseconds }
+            _ = try log.appendAndWait(AppendBatch(records: events.map { NewRecord(id: $0.id, stream: $0.lead, payload: $0.binary) }))
+        }
+        _ = try log.appendAndWait(AppendBatch(records: late.map { NewRecord(id: $0.id, stream: $0.lead, payload: $0.binary) }))
+    }
+}
