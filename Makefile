@@ -18,12 +18,14 @@ test: setup
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	$(SWIFT) test --skip-build $(SWIFT_FLAGS)
 
-demo: release
+# The demo shares the debug build with the tests: building the server's dependencies with
+# optimisation would take far longer than the demo itself.
+demo: build
 	rm -rf $(DEMO_LEDGER)
-	$$($(SWIFT) build -c release --show-bin-path)/leadledger demo --ledger $(DEMO_LEDGER)
+	$$($(SWIFT) build --show-bin-path)/leadledger demo --ledger $(DEMO_LEDGER)
 
 bench: setup
-	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+	cd Benchmarks && $(SWIFT) package benchmark --no-progress
 
 clean:
 	rm -rf .build $(DEMO_LEDGER)

@@ -8,7 +8,7 @@ struct LeadLedgerCommand: AsyncParsableCommand {
         discussion: """
             The ledger lives in a directory: --ledger PATH, else $LEADLEDGER_PATH, else ./leadledger.ledger.
 
-            Exit codes: 0 success; 1 refused input (the ledger is unchanged); 2 usage error;
+            Exit codes: 0 success; 1 refused input (the ledger is unchanged); 64 usage error;
             3 ledger not found or unreadable; 4 verification found damage; 5 storage error.
 
             Start with:  leadledger demo

@@ -46,7 +46,7 @@ func replayBenchmarks() {
 /// A ledger of ~10M events over 1M leads, built once and kept in the temporary folder between runs.
 final class TenMillion: @unchecked Sendable {
     static let leads = 1_000_000
-    static let path = FileManager.default.temporaryDirectory.appendingPathComponent("leadledger-bench-10m-v1").path
+    static let path = FileManager.default.temporaryDirectory.appendingPathComponent("leadledger-bench-10m-v2").path
     nonisolated(unsafe) private static var instance: TenMillion?
     let log: EventLog
     let events: UInt64
@@ -103,6 +103,9 @@ final class TenMillion: @unchecked Sendable {
                 ])))
                 add(.leadScored(.init(score: Double(Int.random(in: 0...100, using: &rng)))), after: 2)
                 add(.attributesObserved(.init(attributes: ["title": .string(Bool.random(using: &rng) ? "VP Sales" : "Analyst")])), after: 3)
+                add(.leadScored(.init(score: Double(Int.random(in: 0...100, using: &rng)))), after: 6)
+                add(.attributesObserved(.init(attributes: ["employees": .number(Double(Int.random(in: 1...5000, using: &rng)))])), after: 4)
+                add(.leadScored(.init(score: Double(Int.random(in: 0...100, using: &rng)))), after: 6)
                 let episodes = Int.random(in: 0..<5, using: &rng) == 0 ? 2 : 1
                 for e in 0..<episodes {
                     add(.leadScored(.init(score: Double(Int.random(in: 0...100, using: &rng)))), after: 5)

@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import LeadModel
+import Synchronization
 
 /// One event of a lead, as the audit shows it.
 public struct AuditEvent: Sendable, Hashable, Codable {
@@ -121,7 +122,7 @@ public struct LeadAudit: Sendable, Hashable, Codable {
         try log.withSnapshot { snapshot in
             let records = try snapshot.records(inStream: lead)
             guard !records.isEmpty else { return nil }
-            let catalog = try Catalog(try snapshot.records(inStream: CatalogStream.name))
+            let catalog = try CatalogCache.shared.catalog(of: log, snapshot: snapshot)
             return try build(lead: lead, records: records, catalog: catalog, head: try snapshot.head())
         }
     }
@@ -225,8 +226,25 @@ public struct LeadAudit: Sendable, Hashable, Codable {
     }
 }
 
+/// The catalog of each open log, reread only when the catalog stream grew: an audit then decodes
+/// only the lead's own events.
+final class CatalogCache: Sendable {
+    static let shared = CatalogCache()
+    private let entries = Mutex<[String: (last: [UInt8], catalog: Catalog)]>([:])
+
+    func catalog(of log: EventLog, snapshot: LogSnapshot) throws -> Catalog {
+        let positions = try snapshot.positions(inStream: CatalogStream.name)
+        // The chained hash of the last catalog record identifies the whole catalog up to it.
+        let last = try positions.last.flatMap { try snapshot.withRecord(at: $0) { Array($0.hashBytes) } } ?? []
+        if let cached = entries.withLock({ $0[log.path] }), cached.last == last { return cached.catalog }
+        let catalog = try Catalog(try positions.compactMap { try snapshot.record(at: $0) })
+        entries.withLock { $0[log.path] = (last, catalog) }
+        return catalog
+    }
+}
+
 /// Reason codes and definitions, read from the catalog stream.
-struct Catalog {
+struct Catalog: Sendable {
     var reasons: [String: ReasonInfo] = [:]
     var definitions: [Int: DefinitionInfo] = [:]
 

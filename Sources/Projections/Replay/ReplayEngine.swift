@@ -62,6 +62,11 @@ public enum ReplayEngine {
     public static func catchUp<O: ReplayObserver>(_ state: inout ReplayState, snapshot: LogSnapshot, observer: inout O) throws {
         let cut = state.cut
         var failure: ReplayError?
+        // Sized once: growing these arrays while folding millions of events costs copies and page faults.
+        let streams = try snapshot.streamCount()
+        if state.leads.capacity < streams + 1 { state.leads.reserveCapacity(streams + 1) }
+        let pending = Int(try snapshot.head().position - state.position)
+        if state.episodes.capacity < state.episodes.count + pending / 4 { state.episodes.reserveCapacity(state.episodes.count + pending / 4) }
         try snapshot.scan(from: state.position + 1) { record in
             let payload = record.payload
             guard let event = EventRecordView(validating: payload) else {

@@ -198,15 +198,32 @@ enum ReasonTally {
 }
 
 extension ReplayState {
+    /// The value of a dimension for an episode, as a number: its interned string, or the version.
+    func dimensionKey(_ dimension: Dimension, of e: Episode) -> Int32 {
+        switch dimension {
+        case .channel: e.channel
+        case .owner: e.owner
+        case .campaign: e.campaign
+        case .source: e.source
+        case .definition: definition(of: e).map { Int32(clamping: $0) } ?? -1
+        }
+    }
+
+    /// The reported value of a dimension key.
+    func dimensionName(_ dimension: Dimension, _ key: Int32) -> String {
+        guard key >= 0 else { return "(none)" }
+        switch dimension {
+        case .channel: return channels.name(key) ?? "(none)"
+        case .owner: return owners.name(key) ?? "(none)"
+        case .campaign: return campaigns.name(key) ?? "(none)"
+        case .source: return sources.name(key) ?? "(none)"
+        case .definition: return String(key)
+        }
+    }
+
     /// The value of a dimension for an episode, as reported.
     func dimensionValue(_ dimension: Dimension, of e: Episode) -> String {
-        switch dimension {
-        case .channel: channels.name(e.channel) ?? "(none)"
-        case .owner: owners.name(e.owner) ?? "(none)"
-        case .campaign: campaigns.name(e.campaign) ?? "(none)"
-        case .source: sources.name(e.source) ?? "(none)"
-        case .definition: definition(of: e).map(String.init) ?? "(none)"
-        }
+        dimensionName(dimension, dimensionKey(dimension, of: e))
     }
 }
 
@@ -216,23 +233,23 @@ public enum Trends {
     public static func compute(_ state: ReplayState, _ query: TrendsQuery = TrendsQuery()) -> TrendsReport {
         struct Key: Hashable {
             let start: Int64
-            let group: String?
+            let group: Int32
         }
         var cells: [Key: RowAccumulator] = [:]
         var total = RowAccumulator()
         for e in state.liveEpisodes where query.includes(e.handedOffAt) {
-            let key = Key(start: query.bucket.start(of: e.handedOffAt), group: query.groupBy.map { state.dimensionValue($0, of: e) })
+            let key = Key(start: query.bucket.start(of: e.handedOffAt), group: query.groupBy.map { state.dimensionKey($0, of: e) } ?? -1)
             cells[key, default: RowAccumulator()].add(e)
             total.add(e)
         }
-        let rows = cells.map { key, acc -> (Key, TrendRow) in
+        let rows = cells.map { key, acc -> (start: Int64, group: String?, row: TrendRow) in
             var row = acc.finish(state, mapRetired: query.mapRetiredReasons)
             row.start = Bucket.dayString(key.start)
-            row.group = key.group
-            return (key, row)
+            row.group = query.groupBy.map { state.dimensionName($0, key.group) }
+            return (key.start, row.group, row)
         }
-        .sorted { ($0.0.start, $0.0.group ?? "") < ($1.0.start, $1.0.group ?? "") }
-        .map(\.1)
+        .sorted { ($0.start, $0.group ?? "") < ($1.start, $1.group ?? "") }
+        .map(\.row)
         return TrendsReport(asOf: ReplayStamp(state), query: query, rows: rows, total: total.finish(state, mapRetired: query.mapRetiredReasons))
     }
 }

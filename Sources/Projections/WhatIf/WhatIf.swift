@@ -207,7 +207,9 @@ struct WhatIfObserver: ReplayObserver {
         }
         var leadFacts: LeadFacts
         if let known = facts[i] {
+            // Take it out of the array so the mutations below happen in place, not on a copy.
             leadFacts = known
+            facts[i] = nil
         } else {
             leadFacts = LeadFacts(table: table)
             evaluate(i, leadFacts, at: event.occurredAt)  // the initial, empty state
@@ -222,7 +224,7 @@ struct WhatIfObserver: ReplayObserver {
         case .leadScored:
             leadFacts.set(FieldTable.scoreSlot, event.score.map { .number($0) })
         default:
-            if facts[i] == nil { facts[i] = leadFacts }
+            facts[i] = leadFacts
             return
         }
         facts[i] = leadFacts

@@ -61,7 +61,7 @@ struct TrendsCommand: AsyncParsableCommand {
                 Format.count(row.pending), Format.rate(row.acceptanceRate, row.acceptanceRateInterval),
                 Format.rate(row.rejectionRate, row.rejectionRateInterval), Format.hours(row.timeToAccept.medianHours),
                 Format.hours(row.timeToAccept.p90Hours),
-                row.rejectionsByReason.first.map { "\($0.code) (\($0.count))" } ?? "–",
+                row.rejectionsByReason.first.map { "\($0.code) (\(Format.count($0.count)))" } ?? "–",
             ]
             table.add(cells)
         }

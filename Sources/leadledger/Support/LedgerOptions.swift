@@ -29,7 +29,7 @@ struct LedgerOptions: ParsableArguments {
 struct CLIError: Error, CustomStringConvertible {
     /// The documented exit codes.
     enum Code: Int32 {
-        case refused = 1, usage = 2, notFound = 3, damaged = 4, storage = 5
+        case refused = 1, notFound = 3, damaged = 4, storage = 5, usage = 64
     }
     let exitCode: Code
     let message: String
