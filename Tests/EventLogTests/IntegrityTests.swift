@@ -44,7 +44,9 @@ struct IntegrityTests {
         let writer = Task {
             for i in 0..<200 { _ = try await log.append(AppendBatch(records: [record("event \(i)", stream: "lead-\(i % 7)")])) }
         }
-        try await Task.sleep(for: .milliseconds(50))
+        // Back up once appends are under way (bounded wait: a loaded machine may be slow to start).
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try log.head().position == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         let destination = temporaryLedgerPath("backup")
         let copied = try log.backup(to: destination)
         try await writer.value
