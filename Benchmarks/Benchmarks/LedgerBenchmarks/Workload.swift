@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import LeadModel
 
 /// The bulk workload of the ledger-core benchmarks: pre-encoded ~150-byte records with random
 /// UUID ids spread over 100,000 leads, generated once per process from a fixed seed.
@@ -27,17 +28,7 @@ struct Workload: Sendable {
     }
 }
 
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+typealias SplitMix = SplitMix64
 
 /// A fresh directory under the system's temporary folder, removed by `cleanUp`.
 func scratchDirectory(_ name: String) -> String {

@@ -249,19 +249,7 @@ struct DemoGenerator {
 
     private func eventID(lead: UInt64, sequence: UInt64) -> UUID {
         let high = DemoRandom.mix(seed ^ DemoRandom.mix(lead << 16 | sequence))
-        let low = DemoRandom.mix(high ^ 0x5bd1_e995_5bd1_e995)
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for index in 0..<8 {
-            bytes[index] = UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64(index)))
-            bytes[8 + index] = UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64(index)))
-        }
-        bytes[6] = (bytes[6] & 0x0f) | 0x80
-        bytes[8] = (bytes[8] & 0x3f) | 0x80
-        return UUID(
-            uuid: (
-                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
-            ))
+        return UUID(version8High: high, low: DemoRandom.mix(high ^ 0x5bd1_e995_5bd1_e995))
     }
 
     /// Appends a ledger-wide event; these sort before lead events of the same instant.

@@ -1,31 +1,21 @@
 import Foundation
+import LeadModel
 
 /// A small seeded generator (SplitMix64): the same seed gives the same history on every machine,
 /// which `SystemRandomNumberGenerator` and Foundation's generators do not promise.
 struct DemoRandom {
-    private var state: UInt64
+    private var generator: SplitMix64
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
     /// A generator for one stream (a lead), independent of how many numbers other streams drew.
     init(seed: UInt64, stream: UInt64) {
-        state = DemoRandom.mix(seed ^ DemoRandom.mix(stream &+ 0x632b_e59b_d9b4_e019))
+        generator = SplitMix64(seed: SplitMix64.mix(seed ^ SplitMix64.mix(stream &+ 0x632b_e59b_d9b4_e019)))
     }
 
-    static func mix(_ value: UInt64) -> UInt64 {
-        var z = value &+ 0x9e37_79b9_7f4a_7c15
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
+    static func mix(_ value: UInt64) -> UInt64 { SplitMix64.mix(value) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { generator.next() }
 
     /// Uniform in [0, 1).
     mutating func unit() -> Double { Double(next() >> 11) * 0x1.0p-53 }

@@ -1,4 +1,5 @@
 import Foundation
+import LeadModel
 
 /// Name-based event ids: the same namespace and key give the same UUID on every run and machine.
 ///
@@ -21,27 +22,8 @@ public enum DeterministicID {
         // FNV's last bytes only reach the low bits; a final mix spreads them over the whole id.
         var high = UInt64(truncatingIfNeeded: hash >> 64)
         var low = UInt64(truncatingIfNeeded: hash)
-        high = mix(high ^ low)
-        low = mix(low ^ high)
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for index in 0..<8 {
-            bytes[index] = UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64(index)))
-            bytes[8 + index] = UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64(index)))
-        }
-        bytes[6] = (bytes[6] & 0x0f) | 0x80
-        bytes[8] = (bytes[8] & 0x3f) | 0x80
-        return UUID(
-            uuid: (
-                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
-            ))
-    }
-
-    /// The SplitMix64 finaliser: a bijection with full avalanche.
-    private static func mix(_ value: UInt64) -> UInt64 {
-        var z = value &+ 0x9e37_79b9_7f4a_7c15
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
+        high = SplitMix64.mix(high ^ low)
+        low = SplitMix64.mix(low ^ high)
+        return UUID(version8High: high, low: low)
     }
 }
