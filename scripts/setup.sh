@@ -18,3 +18,8 @@ if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
     echo "setup: installing Python's jsonschema with pip" >&2
     python3 -m pip install --quiet jsonschema
 fi
+
+if ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
+    echo "setup: installing Python's openapi-spec-validator with pip" >&2
+    python3 -m pip install --quiet openapi-spec-validator
+fi

@@ -1,0 +1,149 @@
+import Crypto
+import Foundation
+import Ledger
+import Synchronization
+
+/// What an API key may do. `admin` may do everything.
+public enum APIScope: String, Sendable, Codable, CaseIterable {
+    /// Append events (`POST /v1/events`).
+    case append
+    /// Read events, analyses, metrics and the dashboard.
+    case read
+    /// Everything, including managing keys.
+    case admin
+
+    /// Whether a key of this scope may do what `needed` allows.
+    public func permits(_ needed: APIScope) -> Bool { self == .admin || self == needed }
+}
+
+/// An API key as stored: its id, scope, optional source binding and the SHA-256 of its secret.
+public struct APIKey: Sendable, Hashable, Codable {
+    /// The public part of the key, printed in lists and logs.
+    public var id: String
+    /// What it may do.
+    public var scope: APIScope
+    /// When set, the only `source` its appended events may claim.
+    public var source: String?
+    /// When it was created (RFC 3339).
+    public var createdAt: String
+    /// When it was revoked (RFC 3339), if it was.
+    public var revokedAt: String?
+    /// Lower-case hex SHA-256 of the whole secret; the secret itself is never stored.
+    public var secretHash: String
+
+    /// Whether it still opens the door.
+    public var isActive: Bool { revokedAt == nil }
+}
+
+/// Why a key operation failed.
+public struct APIKeyError: Error, Sendable, CustomStringConvertible {
+    /// What a user reads.
+    public let description: String
+}
+
+/// API keys kept in the ledger's own LMDB environment, hashed.
+///
+/// A secret reads `llk_<id>_<random>`: the id finds the record, the SHA-256 of the whole secret
+/// proves it. Keys live in one meta value, re-read on every check so that a key added or revoked
+/// by `leadledger keys` in another process takes effect at once without a restart.
+public final class APIKeyStore: Sendable {
+    private static let metaKey = "server.api-keys"
+    private let ledger: Ledger
+    private let cache = Mutex<(bytes: [UInt8]?, keys: [String: APIKey])>((nil, [:]))
+    private let writeLock = Mutex<Void>(())
+
+    /// A store over the ledger's meta database.
+    public init(ledger: Ledger) {
+        self.ledger = ledger
+    }
+
+    /// Creates a key; the returned secret is shown once and cannot be recovered.
+    public func add(scope: APIScope, source: String? = nil) throws -> (id: String, secret: String) {
+        if let source, !Self.isValidSource(source) {
+            throw APIKeyError(description: "invalid source \(source.debugDescription): use 1–64 characters of [a-z0-9_.-]")
+        }
+        let id = Self.randomHex(bytes: 6)
+        let secret = "llk_\(id)_\(Self.randomHex(bytes: 24))"
+        let key = APIKey(
+            id: id, scope: scope, source: source, createdAt: Self.now(), revokedAt: nil, secretHash: Self.hash(secret))
+        try modify { $0.append(key) }
+        return (id, secret)
+    }
+
+    /// Every key, revoked ones included, oldest first.
+    public func list() throws -> [APIKey] { try load().values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) } }
+
+    /// Revokes a key; false when no active key has this id.
+    @discardableResult
+    public func revoke(_ id: String) throws -> Bool {
+        var found = false
+        try modify { keys in
+            for index in keys.indices where keys[index].id == id && keys[index].revokedAt == nil {
+                keys[index].revokedAt = Self.now()
+                found = true
+            }
+        }
+        return found
+    }
+
+    /// Whether any key is still active.
+    public func hasActiveKeys() throws -> Bool { try load().values.contains { $0.isActive } }
+
+    /// The active key this secret proves, or nil.
+    public func authenticate(_ secret: String) throws -> APIKey? {
+        let parts = secret.split(separator: "_", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "llk", let key = try load()[String(parts[1])], key.isActive else { return nil }
+        return Self.constantTimeEqual(Self.hash(secret), key.secretHash) ? key : nil
+    }
+
+    // MARK: Storage
+
+    private func load() throws -> [String: APIKey] {
+        let bytes = try ledger.log.metaValue(Self.metaKey)
+        if let cached = cache.withLock({ $0.bytes == bytes ? $0.keys : nil }) { return cached }
+        let keys = try bytes.map { try JSONDecoder().decode([APIKey].self, from: Data($0)) } ?? []
+        let byID = Dictionary(keys.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
+        cache.withLock { $0 = (bytes, byID) }
+        return byID
+    }
+
+    private func modify(_ change: (inout [APIKey]) -> Void) throws {
+        try writeLock.withLock { _ in
+            var keys = try ledger.log.metaValue(Self.metaKey).map { try JSONDecoder().decode([APIKey].self, from: Data($0)) } ?? []
+            change(&keys)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try ledger.log.setMetaValue(Array(try encoder.encode(keys)), for: Self.metaKey)
+        }
+    }
+
+    // MARK: Helpers
+
+    static func hash(_ secret: String) -> String {
+        SHA256.hash(data: Array(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    private static func randomHex(bytes count: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+
+    /// Compares without returning early, so response time says nothing about how much matched.
+    private static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var difference: UInt8 = 0
+        for index in x.indices { difference |= x[index] ^ y[index] }
+        return difference == 0
+    }
+
+    static func isValidSource(_ source: String) -> Bool {
+        (1...64).contains(source.utf8.count)
+            && source.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }
+    }
+
+    private static func now() -> String {
+        Date().formatted(.iso8601)
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import Hummingbird
+import Ledger
+import NIOCore
+
+extension LedgerHTTPServer {
+    func addOperationRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/metrics") { request, _ in
+            _ = try self.auth.require(.read, request)
+            var buffer = ByteBuffer()
+            buffer.writeBytes(self.metrics.render(ledger: self.ledger))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: ResponseBody(byteBuffer: buffer))
+        }
+        router.get("/health") { _, _ in
+            // Open to all: load balancers and orchestrators probe without keys. It says nothing secret.
+            struct Health: Encodable {
+                var status: String
+                var head: UInt64?
+                var error: String?
+            }
+            do {
+                let head = try self.ledger.head()
+                return JSONResponse.make(value: Health(status: "ok", head: head.position))
+            } catch {
+                return JSONResponse.make(status: .serviceUnavailable, value: Health(status: "unavailable", error: "\(error)"))
+            }
+        }
+    }
+
+    func addKeyRoutes(to router: Router<BasicRequestContext>) {
+        struct KeyView: Encodable {
+            var id: String
+            var scope: APIScope
+            var source: String?
+            var createdAt: String
+            var revokedAt: String?
+            init(_ key: APIKey) {
+                (id, scope, source, createdAt, revokedAt) = (key.id, key.scope, key.source, key.createdAt, key.revokedAt)
+            }
+        }
+        struct NewKey: Codable {
+            var scope: APIScope
+            var source: String?
+        }
+        struct Created: Encodable {
+            var id: String
+            var secret: String
+            var scope: APIScope
+            var source: String?
+        }
+        router.get("/v1/keys") { request, _ in
+            _ = try self.auth.require(.admin, request)
+            return JSONResponse.make(value: try self.keys.list().map(KeyView.init))
+        }
+        router.post("/v1/keys") { request, context in
+            _ = try self.auth.require(.admin, request)
+            let body = try await request.body.collect(upTo: 64 << 10)
+            let new: NewKey
+            do { new = try JSONDecoder().decode(NewKey.self, from: body.withUnsafeReadableBytes { Data($0) }) } catch {
+                throw APIError(
+                    .badRequest, "expected {\"scope\":\"append|read|admin\",\"source\":NAME?}",
+                    problems: [.init(field: "scope", message: "\(error)")])
+            }
+            do {
+                let (id, secret) = try self.keys.add(scope: new.scope, source: new.source)
+                return JSONResponse.make(status: .created, value: Created(id: id, secret: secret, scope: new.scope, source: new.source))
+            } catch let error as APIKeyError {
+                throw APIError(.badRequest, error.description, problems: [.init(field: "source", message: error.description)])
+            }
+        }
+        router.delete("/v1/keys/:id") { request, context in
+            _ = try self.auth.require(.admin, request)
+            let id = try context.parameters.require("id")
+            guard try self.keys.revoke(id) else { throw APIError(.notFound, "no active key with id `\(id)`") }
+            return Response(status: .noContent)
+        }
+    }
+}

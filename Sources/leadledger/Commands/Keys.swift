@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import Ledger
+import LedgerServer
+
+/// `leadledger keys`: API keys for the HTTP server, stored hashed in the ledger.
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the HTTP API's keys (stored as SHA-256 hashes in the ledger).",
+        discussion: """
+            Scopes: append (POST /v1/events), read (queries, stream, metrics, dashboard), admin (everything).
+              KEY=$(leadledger keys add --ledger crm.ledger --scope append --source hubspot)
+              leadledger keys list --ledger crm.ledger
+              leadledger keys revoke --ledger crm.ledger 3f9a0c1b2d4e
+            """,
+        subcommands: [Add.self, List.self, Revoke.self])
+
+    /// `keys add`.
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a key and print its secret once (only the secret goes to standard output).")
+
+        @OptionGroup var options: LedgerOptions
+
+        @Option(help: "append, read or admin.")
+        var scope: String
+
+        @Option(help: "Bind the key to one event source: it may then only append events with this `source`.")
+        var source: String?
+
+        func run() async throws {
+            try await runReporting {
+                guard let scope = APIScope(rawValue: scope) else {
+                    throw CLIError(exitCode: .usage, "--scope must be append, read or admin, not \(scope)")
+                }
+                let ledger = try options.open(create: true)
+                defer { ledger.close() }
+                let (id, secret): (String, String)
+                do {
+                    (id, secret) = try APIKeyStore(ledger: ledger).add(scope: scope, source: source)
+                } catch let error as APIKeyError {
+                    throw CLIError(exitCode: .usage, error.description)
+                }
+                let bound = source.map { ", bound to source \($0)" } ?? ""
+                FileHandle.standardError.write(
+                    Data("created key \(id) (scope \(scope.rawValue)\(bound)); the secret below is shown only now:\n".utf8))
+                print(secret)
+            }
+        }
+    }
+
+    /// `keys list`.
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys (ids, scopes, sources; never secrets).")
+
+        @OptionGroup var options: LedgerOptions
+
+        @Option(help: "table or json.")
+        var format: OutputFormat = .table
+
+        func run() async throws {
+            try await runReporting {
+                let ledger = try options.open(create: false)
+                defer { ledger.close() }
+                let keys = try APIKeyStore(ledger: ledger).list()
+                switch format {
+                case .json:
+                    try printJSON(keys.map { KeyRow(id: $0.id, scope: $0.scope.rawValue, source: $0.source, createdAt: $0.createdAt, revokedAt: $0.revokedAt) })
+                case .table, .csv:
+                    let separator = format == .csv ? "," : "  "
+                    print(["id", "scope", "source", "created", "revoked"].joined(separator: separator))
+                    for key in keys {
+                        print([key.id, key.scope.rawValue, key.source ?? "-", key.createdAt, key.revokedAt ?? "-"].joined(separator: separator))
+                    }
+                }
+            }
+        }
+
+        struct KeyRow: Encodable {
+            var id: String
+            var scope: String
+            var source: String?
+            var createdAt: String
+            var revokedAt: String?
+        }
+    }
+
+    /// `keys revoke`.
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key; a running server refuses it from its next request on.")
+
+        @OptionGroup var options: LedgerOptions
+
+        @Argument(help: "The key's id (from `keys list`).")
+        var id: String
+
+        func run() async throws {
+            try await runReporting {
+                let ledger = try options.open(create: false)
+                defer { ledger.close() }
+                guard try APIKeyStore(ledger: ledger).revoke(id) else {
+                    throw CLIError(exitCode: .notFound, "no active key with id \(id)")
+                }
+                print("revoked \(id)")
+            }
+        }
+    }
+}

@@ -1,0 +1,6 @@
+import ArgumentParser
+
+/// The subcommands of the HTTP server (`serve`, `keys`), registered here.
+enum ServerCommands {
+    static let all: [any ParsableCommand.Type] = [Serve.self, Keys.self]
+}
