@@ -1,7 +1,7 @@
 import EventLog
 import Foundation
 import LeadModel
-import Ledger
+@testable import Ledger
 import Projections
 import Testing
 
@@ -114,5 +114,41 @@ struct LedgerTests {
         try ReplayCheckpoint.save(try ReplayEngine.replay(a.log), to: b.log)
         #expect(try ReplayCheckpoint.load(b.log) == nil)
         #expect(try b.replay().channels.names == ["social"])
+    }
+}
+
+@Suite("Validation state rebuilt from the log")
+struct ValidationFoldTests {
+    @Test("folding stored records through the record view gives the state a full decode gives")
+    func viewFoldEqualsFullDecode() throws {
+        let history = DemoHistory.generate(seed: 5, leads: 1_200)
+        var viaView = InMemoryLedgerState(), viaEvents = InMemoryLedgerState()
+        for event in history.events {
+            try event.binary.withUnsafeBytes { try ValidationPolicy.fold($0, into: &viaView) }
+            viaEvents.apply(event)
+        }
+        let leads = Set(history.events.compactMap(\.lead))
+        #expect(leads.count > 1_000)
+        for lead in leads { #expect(viaView.openEpisode(lead: lead) == viaEvents.openEpisode(lead: lead), "\(lead)") }
+        var rejections = 0
+        for event in history.events {
+            switch event.payload {
+            case .rejected, .rejectionCorrected:
+                let id: UUID
+                if case .rejectionCorrected(let c) = event.payload { id = c.event } else { id = event.id }
+                #expect(viaView.storedRejection(id: id) == viaEvents.storedRejection(id: id))
+                rejections += 1
+            case .reasonDefined(let d):
+                #expect(viaView.reason(d.code) == viaEvents.reason(d.code))
+            case .definitionPublished(let p):
+                #expect(viaView.definition(version: p.version) == viaEvents.definition(version: p.version))
+            default:
+                break
+            }
+        }
+        #expect(rejections > 100)
+        #expect(viaView.latestDefinitionVersion == viaEvents.latestDefinitionVersion)
+        #expect(viaView.reason(history.story.retiredCode) == viaEvents.reason(history.story.retiredCode))
+        #expect(viaView.reason(history.story.retiredCode)?.retired == true)
     }
 }

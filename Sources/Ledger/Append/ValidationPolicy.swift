@@ -23,7 +23,7 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
             // The first append of this process, or another process appended: fold what is new.
             var failure: (any Error)?
             try log.scan(from: appliedThrough + 1, through: head) { record in
-                do { state.apply(try LeadEvent(binary: record.payload)) } catch {
+                do { try Self.fold(record.payload, into: &state) } catch {
                     failure = ReplayError(position: record.position, message: "\(error)")
                     return false
                 }
@@ -56,4 +56,37 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
     }
 
     func abortGroup() { group = nil }
+
+    /// Applies one stored event's effects. Lead events are read through the record view (no full
+    /// decode: this runs over the whole log on a process's first append); catalog events are rare.
+    static func fold(_ payload: UnsafeRawBufferPointer, into state: inout InMemoryLedgerState) throws {
+        guard let view = EventRecordView(validating: payload) else {
+            throw RecordDecodingError(offset: 0, reason: "not an event record this version reads")
+        }
+        func text(_ bytes: UnsafeRawBufferPointer?) -> String { bytes.map { String(decoding: $0, as: UTF8.self) } ?? "" }
+        switch view.type {
+        case .leadHandedOff:
+            let at = Timestamp(microseconds: view.occurredAt, utcOffsetSeconds: view.utcOffsetSeconds)
+            state.apply(.episodeOpened(lead: text(view.lead), OpenEpisode(handedOffAt: at, handOffEventId: UUID(bytes: view.id))))
+        case .leadAccepted, .leadRecycled:
+            state.apply(.episodeClosed(lead: text(view.lead)))
+        case .leadRejected:
+            let lead = text(view.lead)
+            state.apply(.episodeClosed(lead: lead))
+            state.apply(.rejectionStored(id: UUID(bytes: view.id), StoredRejection(lead: lead, reason: text(view.reason))))
+        case .leadRejectionCorrected:
+            if let target = view.correctedEvent { state.apply(.rejectionCorrected(id: UUID(bytes: target), reason: text(view.reason))) }
+        case .reasonDefined, .reasonRetired, .definitionPublished:
+            state.apply(try LeadEvent(binary: payload))
+        default:
+            break
+        }
+    }
+}
+
+extension UUID {
+    /// The id held in 16 raw bytes.
+    init(bytes b: UnsafeRawBufferPointer) {
+        self.init(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+    }
 }
