@@ -114,8 +114,6 @@ struct AuditTests {
         let state = try ReplayEngine.replay(ledger.log)
         #expect(Trends.compute(state).total.rejectionsByReason.map(\.code) == ["TIMING.LATER"])
         let audit = try #require(try LeadAudit.build(ledger.log, lead: "X"))
-        withKnownIssue("LeadAudit.build only attaches corrections that come after their rejection in business order") {
-            #expect(audit.episodes.first?.corrections.map(\.reason.code) == ["TIMING.LATER"])
-        }
+        #expect(audit.episodes.first?.corrections.map(\.reason.code) == ["TIMING.LATER"])
     }
 }

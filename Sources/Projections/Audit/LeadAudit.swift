@@ -144,6 +144,7 @@ public struct LeadAudit: Sendable, Hashable, Codable {
         var episodes: [AuditEpisode] = []
         var open: Int?
         var rejectionEpisode: [UUID: Int] = [:]
+        var corrections: [(rejection: UUID, correction: AuditCorrection)] = []
         for (record, event) in decoded {
             switch event.payload {
             case .leadCaptured(let c):
@@ -208,13 +209,16 @@ public struct LeadAudit: Sendable, Hashable, Codable {
                 episodes[i].note = r.note
                 open = nil
             case .rejectionCorrected(let c):
-                if let i = rejectionEpisode[c.event] {
-                    episodes[i].corrections.append(AuditCorrection(
-                        position: record.position, occurredAt: event.occurredAt.rfc3339, reason: catalog.reason(c.reason), note: c.note, actor: event.actor))
-                }
+                // Attached after the walk: a correction may be dated before its rejection (clock skew
+                // between systems) and still applies, as it does in the trends.
+                corrections.append((c.event, AuditCorrection(
+                    position: record.position, occurredAt: event.occurredAt.rfc3339, reason: catalog.reason(c.reason), note: c.note, actor: event.actor)))
             default:
                 break
             }
+        }
+        for (rejection, correction) in corrections {
+            if let i = rejectionEpisode[rejection] { episodes[i].corrections.append(correction) }
         }
         let events = decoded.map { record, event in
             AuditEvent(
