@@ -177,16 +177,25 @@ struct WhatIfObserver: ReplayObserver {
     var facts: [LeadFacts?] = []
     /// Per lead, bit i: candidate i qualified within the range.
     var qualified: [UInt64] = []
+    /// Per lead, whether its verdicts were taken at a moment inside the range.
+    var evaluatedInRange: [Bool] = []
     /// Per lead, the score when it first qualified under each candidate (NaN when unscored).
     var scoreAtQualifying: [[Double]] = []
     var attributeSlots: [Int32] = []
     var attributeNames = Interner()
+    /// Per slot, whether any candidate reads it: an event that changes none of these cannot change a verdict.
+    let read: [Bool]
 
     init(query: WhatIfQuery) {
         let table = FieldTable()
         self.table = table
         compiled = query.candidates.map { CompiledDefinition($0.rules, table: table) }
         self.query = query
+        var read = [Bool](repeating: false, count: table.count)
+        for candidate in query.candidates {
+            for (_, comparison) in candidate.rules.comparisons { read[table.slot(for: comparison.field)] = true }
+        }
+        self.read = read
     }
 
     mutating func resetLead(_ lead: UInt32) {
@@ -194,6 +203,7 @@ struct WhatIfObserver: ReplayObserver {
         guard i < facts.count else { return }
         facts[i] = nil
         qualified[i] = 0
+        evaluatedInRange[i] = false
         scoreAtQualifying[i] = []
     }
 
@@ -203,6 +213,7 @@ struct WhatIfObserver: ReplayObserver {
             let grow = i + 1 - facts.count
             facts.append(contentsOf: repeatElement(nil, count: grow))
             qualified.append(contentsOf: repeatElement(0, count: grow))
+            evaluatedInRange.append(contentsOf: repeatElement(false, count: grow))
             scoreAtQualifying.append(contentsOf: repeatElement([], count: grow))
         }
         var leadFacts: LeadFacts
@@ -214,31 +225,44 @@ struct WhatIfObserver: ReplayObserver {
             leadFacts = LeadFacts(table: table)
             evaluate(i, leadFacts, at: event.occurredAt)  // the initial, empty state
         }
+        var changed = false
+        var isStateEvent = true
         switch event.type {
         case .leadCaptured:
-            if let channel = event.channel { leadFacts.set(FieldTable.channelSlot, .string(String(decoding: channel, as: UTF8.self))) }
-            if let campaign = event.campaign { leadFacts.set(FieldTable.campaignSlot, .string(String(decoding: campaign, as: UTF8.self))) }
-            apply(event.attributes, to: &leadFacts)
+            if let channel = event.channel, read[FieldTable.channelSlot] {
+                leadFacts.set(FieldTable.channelSlot, .string(String(decoding: channel, as: UTF8.self)))
+                changed = true
+            }
+            if let campaign = event.campaign, read[FieldTable.campaignSlot] {
+                leadFacts.set(FieldTable.campaignSlot, .string(String(decoding: campaign, as: UTF8.self)))
+                changed = true
+            }
+            changed = apply(event.attributes, to: &leadFacts) || changed
         case .leadAttributesObserved:
-            apply(event.attributes, to: &leadFacts)
+            changed = apply(event.attributes, to: &leadFacts)
         case .leadScored:
             leadFacts.set(FieldTable.scoreSlot, event.score.map { .number($0) })
+            changed = read[FieldTable.scoreSlot]
         default:
-            facts[i] = leadFacts
-            return
+            isStateEvent = false
         }
         facts[i] = leadFacts
-        evaluate(i, leadFacts, at: event.occurredAt)
+        // Unchanged facts give the verdicts already recorded, unless none was taken in the range yet.
+        if isStateEvent && (changed || !evaluatedInRange[i]) { evaluate(i, leadFacts, at: event.occurredAt) }
     }
 
-    private mutating func apply(_ attributes: RawAttributes, to leadFacts: inout LeadFacts) {
+    /// Applies the attributes candidates read; returns whether any of them was present.
+    private mutating func apply(_ attributes: RawAttributes, to leadFacts: inout LeadFacts) -> Bool {
+        var changed = false
         for (name, value) in attributes {
             let number = Int(attributeNames.intern(name))
             if number >= attributeSlots.count {
-                attributeSlots.append(Int32(table.existingSlot(for: String(decoding: name, as: UTF8.self)) ?? -1))
+                let slot = table.existingSlot(for: String(decoding: name, as: UTF8.self)) ?? -1
+                attributeSlots.append(Int32(slot >= 0 && read[slot] ? slot : -1))
             }
             let slot = Int(attributeSlots[number])
             guard slot >= 0 else { continue }
+            changed = true
             switch value {
             case .null: leadFacts.set(slot, nil)
             case .bool(let b): leadFacts.set(slot, .bool(b))
@@ -246,14 +270,17 @@ struct WhatIfObserver: ReplayObserver {
             case .string(let s): leadFacts.set(slot, .string(String(decoding: s, as: UTF8.self)))
             }
         }
+        return changed
     }
 
     private mutating func evaluate(_ i: Int, _ leadFacts: LeadFacts, at t: Int64) {
         guard query.includes(t) else { return }
+        evaluatedInRange[i] = true
         let all: UInt64 = compiled.count == 64 ? .max : (1 << UInt64(compiled.count)) - 1
         guard qualified[i] != all else { return }
-        for (c, definition) in compiled.enumerated() where qualified[i] & (1 << UInt64(c)) == 0 {
-            if definition.evaluate(leadFacts) {
+        // Indexing borrows each compiled definition; iterating would copy it (and retain its arrays) per call.
+        for c in compiled.indices where qualified[i] & (1 << UInt64(c)) == 0 {
+            if compiled[c].evaluate(leadFacts) {
                 qualified[i] |= 1 << UInt64(c)
                 if scoreAtQualifying[i].isEmpty { scoreAtQualifying[i] = Array(repeating: .nan, count: compiled.count) }
                 if case .number(let s)? = leadFacts.value(FieldTable.scoreSlot) { scoreAtQualifying[i][c] = s }
@@ -272,60 +299,91 @@ public enum WhatIf {
         return report(state, observer, query)
     }
 
-    static func report(_ state: ReplayState, _ observer: WhatIfObserver, _ query: WhatIfQuery) -> WhatIfReport {
-        // Real hand-offs in the range, per lead.
-        var episodesByLead: [UInt32: [Episode]] = [:]
-        for e in state.liveEpisodes where query.includes(e.handedOffAt) { episodesByLead[e.lead, default: []].append(e) }
+    /// A lead's real hand-offs in the range, counted: one fixed-size value per lead, in an array.
+    struct LeadTally {
+        var episodes: Int32 = 0, accepted: Int32 = 0, rejected: Int32 = 0, recycled: Int32 = 0, pending: Int32 = 0
+        /// Channel and score at the lead's first hand-off in the range.
+        var channel: Int32 = -1
+        var firstHandOffAt: Int64 = .max
+        var firstScore: Double = .nan
+        var isReal: Bool { episodes > 0 }
+    }
 
+    static func report(_ state: ReplayState, _ observer: WhatIfObserver, _ query: WhatIfQuery) -> WhatIfReport {
         let bandWidth = query.scoreBandWidth
         func bandIndex(_ score: Double) -> Int { score.isNaN ? -1 : Int((score / bandWidth).rounded(.down)) }
 
-        // Observed rejection rate per score band, for the labelled estimate.
+        // Real hand-offs in the range, per lead; and the observed rejection rate per score band, for
+        // the labelled estimate.
+        var tallies = [LeadTally](repeating: LeadTally(), count: state.leads.count)
         var bandDecided: [Int: (rejected: Int, decided: Int)] = [:]
         var overall = (rejected: 0, decided: 0)
-        for episodes in episodesByLead.values {
-            for e in episodes where e.outcome == .accepted || e.outcome == .rejected {
-                let band = bandIndex(e.scoreAtHandOff)
-                bandDecided[band, default: (0, 0)].decided += 1
+        for e in state.liveEpisodes where query.includes(e.handedOffAt) {
+            var t = tallies[Int(e.lead)]
+            t.episodes += 1
+            switch e.outcome {
+            case .accepted: t.accepted += 1
+            case .rejected: t.rejected += 1
+            case .recycled: t.recycled += 1
+            case .pending: t.pending += 1
+            }
+            if e.handedOffAt < t.firstHandOffAt {
+                t.firstHandOffAt = e.handedOffAt
+                t.channel = e.channel
+                t.firstScore = e.scoreAtHandOff
+            }
+            tallies[Int(e.lead)] = t
+            if e.outcome == .accepted || e.outcome == .rejected {
+                let rejected = e.outcome == .rejected ? 1 : 0
+                bandDecided[bandIndex(e.scoreAtHandOff), default: (0, 0)].decided += 1
+                bandDecided[bandIndex(e.scoreAtHandOff), default: (0, 0)].rejected += rejected
                 overall.decided += 1
-                if e.outcome == .rejected {
-                    bandDecided[band, default: (0, 0)].rejected += 1
-                    overall.rejected += 1
-                }
+                overall.rejected += rejected
             }
         }
         let overallRate = Statistics.rate(overall.rejected, of: overall.decided) ?? 0
+        let bandRates = bandDecided.mapValues { Statistics.rate($0.rejected, of: $0.decided) ?? overallRate }
 
         let inForce = query.until.map { state.definitionInForce(at: $0 - 1) } ?? state.definitions.keys.max()
+        let channelCount = state.channels.count + 1  // slot 0: no channel
         var results: [CandidateResult] = []
         for (c, candidate) in query.candidates.enumerated() {
             let bit: UInt64 = 1 << UInt64(c)
             var both = ObservedSegment(), dropped = ObservedSegment(), added = AddedSegment()
-            var channels: [String: (both: ObservedSegment, dropped: ObservedSegment, added: AddedSegment)] = [:]
+            var channelBoth = [ObservedSegment](repeating: .init(), count: channelCount)
+            var channelDropped = channelBoth
+            var channelAdded = [AddedSegment](repeating: .init(), count: channelCount)
             var estimatedAddedRejections = 0.0
-            for (lead, episodes) in episodesByLead {
-                let qualifies = Int(lead) < observer.qualified.count && observer.qualified[Int(lead)] & bit != 0
-                let channel = state.channels.name(episodes[0].channel) ?? "(none)"
-                if qualifies {
-                    add(episodes, won: state.leadWon(lead), to: &both)
-                    add(episodes, won: state.leadWon(lead), to: &channels[channel, default: (.init(), .init(), .init())].both)
-                } else {
-                    add(episodes, won: state.leadWon(lead), to: &dropped)
-                    add(episodes, won: state.leadWon(lead), to: &channels[channel, default: (.init(), .init(), .init())].dropped)
+            for lead in 0..<tallies.count {
+                let qualifies = lead < observer.qualified.count && observer.qualified[lead] & bit != 0
+                let t = tallies[lead]
+                if t.isReal {
+                    let won = state.leadWon(UInt32(lead))
+                    if qualifies {
+                        add(t, won: won, to: &both)
+                        add(t, won: won, to: &channelBoth[Int(t.channel) + 1])
+                    } else {
+                        add(t, won: won, to: &dropped)
+                        add(t, won: won, to: &channelDropped[Int(t.channel) + 1])
+                    }
+                } else if qualifies {
+                    added.leads += 1
+                    channelAdded[Int(state.leads[lead].channel) + 1].leads += 1
+                    let score = observer.scoreAtQualifying[lead].isEmpty ? .nan : observer.scoreAtQualifying[lead][c]
+                    estimatedAddedRejections += bandRates[bandIndex(score)] ?? overallRate
                 }
-            }
-            for (lead, mask) in observer.qualified.enumerated() where mask & bit != 0 && episodesByLead[UInt32(lead)] == nil {
-                added.leads += 1
-                let channel = state.channels.name(state.leads[lead].channel) ?? "(none)"
-                channels[channel, default: (.init(), .init(), .init())].added.leads += 1
-                let score = observer.scoreAtQualifying[lead].isEmpty ? .nan : observer.scoreAtQualifying[lead][c]
-                let band = bandDecided[bandIndex(score)]
-                estimatedAddedRejections += band.flatMap { Statistics.rate($0.rejected, of: $0.decided) } ?? overallRate
             }
             both.finish()
             dropped.finish()
             let decided = both.accepted + both.rejected
             let population = decided + added.leads
+            var byChannel: [ChannelSplit] = []
+            for slot in 0..<channelCount where channelBoth[slot].leads + channelDropped[slot].leads + channelAdded[slot].leads > 0 {
+                var b = channelBoth[slot], d = channelDropped[slot]
+                b.finish()
+                d.finish()
+                byChannel.append(ChannelSplit(channel: state.channels.name(Int32(slot - 1)) ?? "(none)", both: b, dropped: d, added: channelAdded[slot]))
+            }
             results.append(CandidateResult(
                 name: candidate.name,
                 changes: inForce.flatMap { state.definitions[$0] }.map { DefinitionDiff.describeChanges(from: $0.rules, to: candidate.rules) } ?? [],
@@ -339,48 +397,39 @@ public enum WhatIf {
                     method: "added leads rejected at the observed rejection rate of real hand-offs in the same score band (width \(Int(bandWidth)))",
                     addedRejections: estimatedAddedRejections,
                     rejectionRate: population == 0 ? nil : (Double(both.rejected) + estimatedAddedRejections) / Double(population)),
-                byChannel: channels.sorted { $0.key < $1.key }.map { key, value in
-                    var b = value.both, d = value.dropped
-                    b.finish()
-                    d.finish()
-                    return ChannelSplit(channel: key, both: b, dropped: d, added: value.added)
-                }))
+                byChannel: byChannel.sorted { $0.channel < $1.channel }))
         }
         return WhatIfReport(
             asOf: ReplayStamp(state), from: query.from.map(Bucket.dayString), to: query.until.map { Bucket.dayString($0 - 1) },
-            candidates: results, scoreBands: scoreBands(episodesByLead, state: state, width: bandWidth))
+            candidates: results, scoreBands: scoreBands(tallies, state: state, width: bandWidth))
     }
 
-    private static func add(_ episodes: [Episode], won: Bool, to segment: inout ObservedSegment) {
+    private static func add(_ t: LeadTally, won: Bool, to segment: inout ObservedSegment) {
         segment.leads += 1
         if won { segment.won += 1 }
-        for e in episodes {
-            segment.episodes += 1
-            switch e.outcome {
-            case .accepted: segment.accepted += 1
-            case .rejected: segment.rejected += 1
-            case .recycled: segment.recycled += 1
-            case .pending: segment.pending += 1
-            }
-        }
+        segment.episodes += Int(t.episodes)
+        segment.accepted += Int(t.accepted)
+        segment.rejected += Int(t.rejected)
+        segment.recycled += Int(t.recycled)
+        segment.pending += Int(t.pending)
     }
 
     /// Per score band (score at the lead's first hand-off in the range): shares of leads, acceptances and wins.
-    static func scoreBands(_ episodesByLead: [UInt32: [Episode]], state: ReplayState, width: Double) -> [ScoreBand] {
+    static func scoreBands(_ tallies: [LeadTally], state: ReplayState, width: Double) -> [ScoreBand] {
         var bands: [Int: (leads: Int, accepted: Int, rejected: Int, won: Int)] = [:]
         var totals = (leads: 0, accepted: 0, won: 0)
-        for (lead, episodes) in episodesByLead {
-            let first = episodes.min { $0.handedOffAt < $1.handedOffAt }!
-            let band = first.scoreAtHandOff.isNaN ? Int.min : Int((first.scoreAtHandOff / width).rounded(.down))
+        for (lead, t) in tallies.enumerated() where t.isReal {
+            let band = t.firstScore.isNaN ? Int.min : Int((t.firstScore / width).rounded(.down))
+            let won = state.leadWon(UInt32(lead))
             var cell = bands[band, default: (0, 0, 0, 0)]
             cell.leads += 1
-            totals.leads += 1
-            for e in episodes {
-                if e.outcome == .accepted { cell.accepted += 1; totals.accepted += 1 }
-                if e.outcome == .rejected { cell.rejected += 1 }
-            }
-            if state.leadWon(lead) { cell.won += 1; totals.won += 1 }
+            cell.accepted += Int(t.accepted)
+            cell.rejected += Int(t.rejected)
+            if won { cell.won += 1 }
             bands[band] = cell
+            totals.leads += 1
+            totals.accepted += Int(t.accepted)
+            if won { totals.won += 1 }
         }
         return bands.sorted { $0.key < $1.key }.map { band, cell in
             let low = band == Int.min ? nil : Double(band) * width
