@@ -63,7 +63,8 @@ let package = Package(
         .executableTarget(name: "eventlog-crash-child", dependencies: ["EventLog"], path: "Tests/Support/CrashChild"),
         .testTarget(name: "LeadModelTests", dependencies: ["LeadModel"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections"]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger"], exclude: ["Fixtures"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["leadledger"]),
         .testTarget(
             name: "LedgerServerTests",
             dependencies: [
