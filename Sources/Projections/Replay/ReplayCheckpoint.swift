@@ -31,11 +31,15 @@ public enum ReplayCheckpoint {
     /// The current state of everything stored: the saved checkpoint caught up with what was appended
     /// since, in one snapshot. Saves a new checkpoint when the log moved on by `saveAfter` events.
     public static func currentState(_ log: EventLog, saveAfter: UInt64 = 10_000) throws -> ReplayState {
-        var state = (try? load(log)) ?? ReplayState(cut: .everything)
-        let before = state.position
+        // Without a usable checkpoint, the full replay can use both cores; catching up then folds
+        // what arrived meanwhile.
+        let loaded = try? load(log)
+        var state = try loaded ?? ReplayEngine.replay(log)
         var none = NoObserver()
         try log.withSnapshot { try ReplayEngine.catchUp(&state, snapshot: $0, observer: &none) }
-        if state.position >= before + saveAfter || (before == 0 && state.position > 0) {
+        if let loaded {
+            if state.position >= loaded.position + saveAfter { try save(state, to: log) }
+        } else if state.position > 0 {
             try save(state, to: log)
         }
         return state

@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import LeadModel
+import Synchronization
 
 /// Sees each lead event as the replay applies it, in business-time order within the lead.
 ///
@@ -53,13 +54,47 @@ public enum ReplayEngine {
     }
 
     /// Replays the whole log under `cut`, with no observer.
+    ///
+    /// A large log is folded on two threads, each taking the leads of one parity: both read their own
+    /// snapshot up to the same position, so they see exactly the same records, and the two states are
+    /// merged. Leads are independent of each other, and catalog events are folded by both.
     public static func replay(_ log: EventLog, cut: ReplayCut = .everything) throws -> ReplayState {
-        var none = NoObserver()
-        return try replay(log, cut: cut, observer: &none)
+        let through = try log.head().position
+        guard through >= parallelThreshold else {
+            var none = NoObserver()
+            return try replay(log, cut: cut, observer: &none)
+        }
+        let results = Mutex<[Int: Result<ReplayState, any Error>]>([:])
+        DispatchQueue.concurrentPerform(iterations: 2) { half in
+            let result = Result { () throws -> ReplayState in
+                var state = ReplayState(cut: cut)
+                var none = NoObserver()
+                try log.withSnapshot {
+                    try catchUp(&state, snapshot: $0, observer: &none, through: through, partition: (UInt32(half), 2))
+                }
+                return state
+            }
+            results.withLock { $0[half] = result }
+        }
+        let halves = results.withLock { $0 }
+        var state = try halves[0]!.get()
+        state.absorb(try halves[1]!.get())
+        return state
     }
+
+    /// Below this many records a replay runs on one thread: a second one would not pay for itself.
+    static let parallelThreshold: UInt64 = 50_000
 
     /// Folds the records after `state.position` that `snapshot` holds, then repairs late leads.
     public static func catchUp<O: ReplayObserver>(_ state: inout ReplayState, snapshot: LogSnapshot, observer: inout O) throws {
+        try catchUp(&state, snapshot: snapshot, observer: &observer, through: .max, partition: nil)
+    }
+
+    /// Folds records up to `through`, and only the leads whose number falls in `partition`
+    /// (`number % count == index`); catalog events always.
+    static func catchUp<O: ReplayObserver>(
+        _ state: inout ReplayState, snapshot: LogSnapshot, observer: inout O, through: UInt64, partition: (index: UInt32, count: UInt32)?
+    ) throws {
         let cut = state.cut
         var failure: ReplayError?
         // Sized once: growing these arrays while folding millions of events costs copies and page faults.
@@ -67,7 +102,7 @@ public enum ReplayEngine {
         if state.leads.capacity < streams + 1 { state.leads.reserveCapacity(streams + 1) }
         let pending = Int(try snapshot.head().position - state.position)
         if state.episodes.capacity < state.episodes.count + pending / 4 { state.episodes.reserveCapacity(state.episodes.count + pending / 4) }
-        try snapshot.scan(from: state.position + 1) { record in
+        try snapshot.scan(from: state.position + 1, through: through) { record in
             let payload = record.payload
             guard let event = EventRecordView(validating: payload) else {
                 failure = ReplayError(position: record.position, message: "the stored event cannot be decoded")
@@ -76,6 +111,7 @@ public enum ReplayEngine {
             state.position = record.position
             guard cut.admits(recordedAt: record.recordedAt, occurredAt: event.occurredAt) else { return true }
             if event.type.isLeadEvent {
+                if let partition, record.streamNumber % partition.count != partition.index { return true }
                 applyLeadEvent(&state, lead: record.streamNumber, event: event, position: record.position, observer: &observer, inOrder: false)
             } else {
                 do { try applyCatalogEvent(&state, payload: payload, position: record.position) } catch {

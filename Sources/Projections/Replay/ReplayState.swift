@@ -181,4 +181,40 @@ public struct ReplayState: Sendable {
         }
         return code
     }
+
+    /// Takes in the state of the other half of a partitioned replay (its leads are disjoint from
+    /// ours): interned numbers are remapped into ours, episode indices shifted past ours.
+    mutating func absorb(_ other: ReplayState) {
+        func remap(_ from: Interner, into to: inout Interner) -> [Int32] { from.names.map { to.intern($0) } }
+        let channelMap = remap(other.channels, into: &channels), ownerMap = remap(other.owners, into: &owners)
+        let campaignMap = remap(other.campaigns, into: &campaigns), sourceMap = remap(other.sources, into: &sources)
+        let reasonMap = remap(other.reasons, into: &reasons)
+        func map(_ table: [Int32], _ value: Int32) -> Int32 { value < 0 ? value : table[Int(value)] }
+
+        let offset = Int32(episodes.count)
+        episodes.reserveCapacity(episodes.count + other.episodes.count)
+        for var e in other.episodes {
+            e.owner = map(ownerMap, e.owner)
+            e.channel = map(channelMap, e.channel)
+            e.campaign = map(campaignMap, e.campaign)
+            e.source = map(sourceMap, e.source)
+            e.reason = map(reasonMap, e.reason)
+            e.originalReason = map(reasonMap, e.originalReason)
+            if e.previous >= 0 { e.previous += offset }
+            episodes.append(e)
+        }
+        if leads.count < other.leads.count {
+            leads.append(contentsOf: repeatElement(LeadState(), count: other.leads.count - leads.count))
+        }
+        for (number, lead) in other.leads.enumerated() where lead.seen {
+            var moved = lead
+            moved.channel = map(channelMap, lead.channel)
+            moved.campaign = map(campaignMap, lead.campaign)
+            if moved.openEpisode >= 0 { moved.openEpisode += offset }
+            if moved.lastEpisode >= 0 { moved.lastEpisode += offset }
+            leads[number] = moved
+        }
+        for (id, reason) in other.corrections { corrections[id] = map(reasonMap, reason) }
+        voidCount += other.voidCount
+    }
 }
