@@ -12,7 +12,7 @@ struct SocketTests {
     @Test("64 keep-alive clients posting 1,000 single-event requests each: every acknowledged event is stored once, positions gapless")
     func concurrentAppends() async throws {
         try await withTemporaryLedger { ledger, _ in
-            let server = LedgerHTTPServer(ledger: ledger)
+            let server = testServer(ledger)
             let key = try server.keys.add(scope: .append).secret
             let clients = 64
             let perClient = 1_000
@@ -58,7 +58,7 @@ struct SocketTests {
     @Test("bad requests over the socket get the right status and a useful message, and append nothing")
     func badRequests() async throws {
         try await withTemporaryLedger { ledger, _ in
-            let server = LedgerHTTPServer(ledger: ledger)
+            let server = testServer(ledger)
             let keys = try TestKeys(server.keys)
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in
@@ -109,7 +109,7 @@ struct SocketTests {
     @Test("the event stream catches up, follows new appends and resumes from Last-Event-ID")
     func eventStream() async throws {
         try await withTemporaryLedger { ledger, _ in
-            let server = LedgerHTTPServer(ledger: ledger)
+            let server = testServer(ledger)
             let keys = try TestKeys(server.keys)
             let events = (0..<5).map { LeadEventFixture.captured(lead: "S\($0)") }
             _ = try await ledger.append(events)
@@ -149,7 +149,7 @@ struct SocketTests {
     func dashboard() async throws {
         try await withTemporaryLedger { ledger, _ in
             _ = try await ledger.append(DashboardFixture.events())
-            let server = LedgerHTTPServer(ledger: ledger)
+            let server = testServer(ledger)
             let keys = try TestKeys(server.keys)
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in

@@ -25,15 +25,24 @@ func capturedEvent(id: UUID = UUID(), lead: String, source: String = "webform", 
     #"{"id":"\#(id.uuidString.lowercased())","type":"lead.captured","lead":"\#(lead)","occurredAt":"2026-03-02T14:05:00Z","source":"\#(source)","data":{"channel":"\#(channel)"}}"#
 }
 
-/// Runs the server on 127.0.0.1 with a free port for the duration of `body`, then shuts it down
-/// the way SIGTERM does.
+/// A server over `ledger` that binds a free port (0) on 127.0.0.1.
+func testServer(_ ledger: Ledger) -> LedgerHTTPServer {
+    LedgerHTTPServer(ledger: ledger, configuration: ServerConfiguration(port: 0))
+}
+
+/// Runs the server for the duration of `body`, then shuts it down the way SIGTERM does.
 func withRunningServer<T: Sendable>(_ server: LedgerHTTPServer, _ body: @Sendable (Int) async throws -> T) async throws -> T {
+    precondition(server.configuration.port == 0, "tests bind a free port, never a fixed one")
     let (ports, continuation) = AsyncStream<Int>.makeStream()
     let group = ServiceGroup(
         services: [server.application { continuation.yield($0) }], gracefulShutdownSignals: [], cancellationSignals: [],
         logger: Logger(label: "test"))
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
+        tasks.addTask {
+            // Ends the port stream too, so a server that fails to bind fails the test instead of hanging it.
+            defer { continuation.finish() }
+            try await group.run()
+        }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next(), port > 0 else { throw TestFailure("the server did not report a port") }
         do {

@@ -108,12 +108,12 @@ extension LedgerHTTPServer {
         let total = trends.total
         let summary = """
             <section><div class="stats">
-            <div class="stat"><b>\(stats.head.position)</b><span>events</span></div>
-            <div class="stat"><b>\(stats.streams)</b><span>leads seen</span></div>
-            <div class="stat"><b>\(total.handedOff)</b><span>hand-offs</span></div>
-            <div class="stat"><b>\(HTML.percent(total.acceptanceRate))</b><span>accepted (\(total.accepted))</span></div>
-            <div class="stat"><b>\(HTML.percent(total.rejectionRate))</b><span>rejected (\(total.rejected))</span></div>
-            <div class="stat"><b>\(total.pending)</b><span>pending</span></div>
+            <div class="stat"><b>\(HTML.count(stats.head.position))</b><span>events</span></div>
+            <div class="stat"><b>\(HTML.count(stats.streams))</b><span>leads seen</span></div>
+            <div class="stat"><b>\(HTML.count(total.handedOff))</b><span>hand-offs</span></div>
+            <div class="stat"><b>\(HTML.percent(total.acceptanceRate))</b><span>accepted (\(HTML.count(total.accepted)))</span></div>
+            <div class="stat"><b>\(HTML.percent(total.rejectionRate))</b><span>rejected (\(HTML.count(total.rejected)))</span></div>
+            <div class="stat"><b>\(HTML.count(total.pending))</b><span>pending</span></div>
             </div><p class="note" style="margin-top:8px">Head hash <code>\(HTML.escape(String(stats.head.hash.prefix(16))))…</code> ·
             map \(HTML.percent(stats.mapSize > 0 ? Double(stats.usedBytes) / Double(stats.mapSize) : nil, digits: 3)) used</p></section>
             """
@@ -137,7 +137,7 @@ extension LedgerHTTPServer {
             let falling = change.reasonsFalling.map { "\($0.code) \(HTML.number($0.change * 100)) pp" }.joined(separator: ", ")
             rows += """
                 <tr><td>v\(change.from) → v\(change.to)<br><small>\(HTML.escape(change.name))</small></td>
-                <td>\(HTML.escape(String(change.effectiveAt.prefix(10))))</td>
+                <td class="date">\(HTML.escape(String(change.effectiveAt.prefix(10))))</td>
                 <td class="num">\(HTML.percent(change.before.rejectionRate)) <small>(\(change.before.rejected)/\(change.before.decided))</small></td>
                 <td class="num">\(HTML.percent(change.after.rejectionRate)) <small>(\(change.after.rejected)/\(change.after.decided))</small></td>
                 <td class="num \(direction)">\(difference.map { "\(HTML.number($0.difference * 100)) pp" } ?? "–")<br><small>\(difference.map { "[\(HTML.number($0.interval.low * 100)), \(HTML.number($0.interval.high * 100))]" } ?? "")</small></td>

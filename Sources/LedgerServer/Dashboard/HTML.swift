@@ -29,6 +29,17 @@ enum HTML {
 
     static func number(_ value: Double, digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
 
+    /// A count with thousands separators (a thin space, as style guides for figures suggest).
+    static func count(_ value: some BinaryInteger) -> String {
+        let digits = String(value)
+        var out = ""
+        for (index, character) in digits.enumerated() {
+            if index > 0, (digits.count - index) % 3 == 0, character.isNumber { out += "\u{2009}" }
+            out.append(character)
+        }
+        return out
+    }
+
     /// The policy every page is sent with: nothing may load from anywhere, styles are inline.
     static let contentSecurityPolicy =
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -72,7 +83,7 @@ enum HTML {
         .grid{display:grid;grid-template-columns:1fr 1fr;gap:20px}
         .stats{display:flex;gap:28px;flex-wrap:wrap}.stat b{display:block;font-size:22px}.stat span{color:var(--muted)}
         table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-        th{font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.03em}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+        th{font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.03em}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}td.date{white-space:nowrap}
         .up{color:var(--reject)}.down{color:var(--accept)}.pass{color:var(--accept)}.fail{color:var(--reject)}
         textarea,input[type=text],input[type=date],input[type=password]{font:13px ui-monospace,Menlo,Consolas,monospace;padding:6px 8px;border:1px solid var(--line);border-radius:6px;width:100%}
         textarea{height:150px}label{display:block;margin:6px 0 2px;color:var(--muted)}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EventLog
 import Foundation
 import Ledger
 import LedgerServer
@@ -31,9 +32,30 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Serve a ledger that has no API keys without authentication (loopback only).")
     var allowAnonymous = false
 
+    @Option(
+        help: ArgumentHelp(
+            "full (default: data and meta page synced at every commit) or no-meta-sync (one sync per commit; a power loss may lose the last acknowledged batch, never corrupt the log).",
+            valueName: "MODE"))
+    var durability = "full"
+
     func run() async throws {
         try await runReporting {
-            let ledger = try options.open(create: allowAnonymous)
+            let mode: EventLog.Durability
+            switch durability {
+            case "full": mode = .full
+            case "no-meta-sync": mode = .noMetaSync
+            default: throw CLIError(exitCode: .usage, "--durability must be full or no-meta-sync, not \(durability)")
+            }
+            let ledger: Ledger
+            if mode == .full {
+                ledger = try options.open(create: allowAnonymous)
+            } else {
+                do {
+                    ledger = try Ledger(path: options.path, options: .init(createIfMissing: allowAnonymous, durability: mode))
+                } catch {
+                    throw CLIError(exitCode: .notFound, "cannot open the ledger at \(options.path): \(error)")
+                }
+            }
             let server = LedgerHTTPServer(
                 ledger: ledger,
                 configuration: ServerConfiguration(host: host, port: port, maxBodySize: maxBody, allowAnonymous: allowAnonymous))

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Renders the dashboard of a ledger to a PNG: starts `leadledger serve` on a free port with a
+# temporary read key, screenshots / in headless Chromium, stops the server and revokes the key.
+#   scripts/dashboard-screenshot.sh LEDGER OUT.png
+set -euo pipefail
+if [ $# -ne 2 ]; then echo "usage: $0 LEDGER OUT.png" >&2; exit 2; fi
+LEDGER=$1
+OUT=$(realpath -m "$2")
+cd "$(dirname "$0")/.."
+
+SCRATCH=${SCRATCH:-.build-server}
+if [ -z "${LEADLEDGER_BIN:-}" ]; then
+    swift build --product leadledger --scratch-path "$SCRATCH" >&2
+    LEADLEDGER_BIN="$(swift build --scratch-path "$SCRATCH" --show-bin-path)/leadledger"
+fi
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+[ -n "$CHROMIUM" ] || { echo "dashboard-screenshot: chromium is not installed" >&2; exit 2; }
+
+WORK=$(mktemp -d)
+SERVER_PID=""
+KEY_ID=""
+cleanup() {
+    [ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    [ -n "$KEY_ID" ] && "$LEADLEDGER_BIN" keys revoke --ledger "$LEDGER" "$KEY_ID" >/dev/null 2>&1
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+KEY=$("$LEADLEDGER_BIN" keys add --ledger "$LEDGER" --scope read 2>"$WORK/key.err")
+KEY_ID=$(sed -n 's/^created key \([0-9a-f]*\).*/\1/p' "$WORK/key.err")
+"$LEADLEDGER_BIN" serve --ledger "$LEDGER" --port 0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+    grep -q listening "$WORK/serve.out" 2>/dev/null && break
+    sleep 0.1
+done
+PORT=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$WORK/serve.out" | head -1)
+[ -n "$PORT" ] || { echo "dashboard-screenshot: the server did not start" >&2; cat "$WORK/serve.err" >&2; exit 1; }
+
+"$CHROMIUM" --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$WORK/chromium" \
+    --screenshot="$OUT" --window-size=1400,2200 "http://127.0.0.1:$PORT/?key=$KEY" >/dev/null 2>&1
+echo "$OUT"

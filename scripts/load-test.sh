@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Load test of POST /v1/events: builds release, starts `leadledger serve` on a fresh ledger with an
+# append key, runs wrk (64 connections, one event per request) for ~15 s, prints throughput and
+# latency, then checks how many events the ledger really holds.
+#   scripts/load-test.sh            # DURATION=15s CONNECTIONS=64 THREADS=2 DURABILITY=full by default
+#   DURABILITY=no-meta-sync scripts/load-test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-15s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+SCRATCH=${SCRATCH:-.build-server}
+
+command -v wrk >/dev/null || { echo "load-test: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+swift build -c release --product leadledger --scratch-path "$SCRATCH" >&2
+BIN="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/leadledger"
+
+WORK=$(mktemp -d)
+LEDGER="$WORK/load.ledger"
+SERVER_PID=""
+cleanup() {
+    [ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+KEY=$("$BIN" keys add --ledger "$LEDGER" --scope append 2>/dev/null)
+"$BIN" serve --ledger "$LEDGER" --port 0 --durability "${DURABILITY:-full}" >"$WORK/serve.out" 2>"$WORK/serve.err" &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+    grep -q listening "$WORK/serve.out" 2>/dev/null && break
+    sleep 0.1
+done
+PORT=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$WORK/serve.out" | head -1)
+[ -n "$PORT" ] || { echo "load-test: the server did not start" >&2; cat "$WORK/serve.err" >&2; exit 1; }
+
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, one lead.captured per POST, durability ${DURABILITY:-full}, $(nproc) cores"
+LEADLEDGER_KEY="$KEY" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s Benchmarks/wrk/append.lua "http://127.0.0.1:$PORT/v1/events"
+
+HEAD=$(curl -s "http://127.0.0.1:$PORT/health" | sed -n 's/.*"head":\([0-9]*\).*/\1/p')
+echo "events stored in the ledger: $HEAD"
+curl -s -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/metrics" >/dev/null || true
