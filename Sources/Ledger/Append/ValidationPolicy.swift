@@ -39,19 +39,24 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
         guard let context = batch.context as? ValidationContext, var staged = group else {
             preconditionFailure("a ledger batch carries its decoded events, inside a group")
         }
+        // Taken out of `group` while it changes, so its dictionaries are mutated in place, not copied.
+        group = nil
+        defer { group = staged }
         let fresh = zip(context.events, isNew).filter(\.1).map(\.0)
         switch BatchValidator.validate(fresh, against: staged) {
         case .success(let changes):
             for change in changes.changes { staged.apply(change) }
-            group = staged
         case .failure(let refusal):
             throw refusal
         }
     }
 
     func commitGroup(head: UInt64) {
-        if let group { state.apply(group.changes) }
+        // The staged overlay holds a reference to `state`; drop it first, or applying the changes
+        // would copy the whole state on every commit.
+        let changes = group?.changes
         group = nil
+        if let changes { state.apply(changes) }
         appliedThrough = head
     }
 
