@@ -65,12 +65,14 @@ public enum ReplayEngine {
             return try replay(log, cut: cut, observer: &none)
         }
         let results = Mutex<[Int: Result<ReplayState, any Error>]>([:])
+        // Task-locals do not reach the threads below; one half reports, as each reads every record.
+        let progress = ReplayProgress.current
         DispatchQueue.concurrentPerform(iterations: 2) { half in
             let result = Result { () throws -> ReplayState in
                 var state = ReplayState(cut: cut)
                 var none = NoObserver()
                 try log.withSnapshot {
-                    try catchUp(&state, snapshot: $0, observer: &none, through: through, partition: (UInt32(half), 2))
+                    try catchUp(&state, snapshot: $0, observer: &none, through: through, partition: (UInt32(half), 2), progress: half == 0 ? progress : nil)
                 }
                 return state
             }
@@ -87,20 +89,22 @@ public enum ReplayEngine {
 
     /// Folds the records after `state.position` that `snapshot` holds, then repairs late leads.
     public static func catchUp<O: ReplayObserver>(_ state: inout ReplayState, snapshot: LogSnapshot, observer: inout O) throws {
-        try catchUp(&state, snapshot: snapshot, observer: &observer, through: .max, partition: nil)
+        try catchUp(&state, snapshot: snapshot, observer: &observer, through: .max, partition: nil, progress: ReplayProgress.current)
     }
 
     /// Folds records up to `through`, and only the leads whose number falls in `partition`
     /// (`number % count == index`); catalog events always.
     static func catchUp<O: ReplayObserver>(
-        _ state: inout ReplayState, snapshot: LogSnapshot, observer: inout O, through: UInt64, partition: (index: UInt32, count: UInt32)?
+        _ state: inout ReplayState, snapshot: LogSnapshot, observer: inout O, through: UInt64, partition: (index: UInt32, count: UInt32)?,
+        progress: ReplayProgress?
     ) throws {
         let cut = state.cut
         var failure: ReplayError?
         // Sized once: growing these arrays while folding millions of events costs copies and page faults.
         let streams = try snapshot.streamCount()
         if state.leads.capacity < streams + 1 { state.leads.reserveCapacity(streams + 1) }
-        let pending = Int(try snapshot.head().position - state.position)
+        let pending = Int(min(through, try snapshot.head().position) - min(state.position, through))
+        progress?.expect(UInt64(pending))
         if state.episodes.capacity < state.episodes.count + pending / 4 { state.episodes.reserveCapacity(state.episodes.count + pending / 4) }
         try snapshot.scan(from: state.position + 1, through: through) { record in
             let payload = record.payload
@@ -109,6 +113,7 @@ public enum ReplayEngine {
                 return false
             }
             state.position = record.position
+            if record.position & 0xFFFF == 0 { progress?.advance(0x10000) }
             guard cut.admits(recordedAt: record.recordedAt, occurredAt: event.occurredAt) else { return true }
             if event.type.isLeadEvent {
                 if let partition, record.streamNumber % partition.count != partition.index { return true }

@@ -35,7 +35,8 @@ struct Impact: AsyncParsableCommand {
         try await runReporting {
             let ledger = try options.open(create: false)
             defer { ledger.close() }
-            let report = try ledger.impact(windowDays: window, cut: try range.cut(), mapRetiredReasons: mapRetired)
+            let (days, cut, mapped) = (window, try range.cut(), mapRetired)
+            let report = try await withReplayProgress("replaying") { try ledger.impact(windowDays: days, cut: cut, mapRetiredReasons: mapped) }
             switch format {
             case .json: try printJSON(report)
             case .csv: print(Self.csv(report), terminator: "")

@@ -36,8 +36,9 @@ struct TrendsCommand: AsyncParsableCommand {
             let ledger = try options.open(create: false)
             defer { ledger.close() }
             let (from, until) = try range.bounds()
-            let report = try ledger.trends(
-                TrendsQuery(bucket: bucket, groupBy: by, from: from, until: until, mapRetiredReasons: mapRetired), cut: try range.cut())
+            let query = TrendsQuery(bucket: bucket, groupBy: by, from: from, until: until, mapRetiredReasons: mapRetired)
+            let cut = try range.cut()
+            let report = try await withReplayProgress("replaying") { try ledger.trends(query, cut: cut) }
             switch format {
             case .json: try printJSON(report)
             case .csv: print(Self.csv(report), terminator: "")

@@ -41,7 +41,8 @@ struct WhatIfCommand: AsyncParsableCommand {
             let ledger = try options.open(create: false)
             defer { ledger.close() }
             let (from, until) = try range.bounds()
-            let report = try ledger.whatIf(WhatIfQuery(candidates: parsed, from: from, until: until, cut: try range.cut(), scoreBandWidth: bandWidth))
+            let query = WhatIfQuery(candidates: parsed, from: from, until: until, cut: try range.cut(), scoreBandWidth: bandWidth)
+            let report = try await withReplayProgress("replaying") { try ledger.whatIf(query) }
             switch format {
             case .json: try printJSON(report)
             case .csv: print(Self.csv(report), terminator: "")

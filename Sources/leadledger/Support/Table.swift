@@ -99,3 +99,21 @@ struct Progress {
         FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
     }
 }
+
+/// Runs a replaying call with a progress bar on standard error when it is a terminal.
+func withReplayProgress<T: Sendable>(_ label: String, _ body: @Sendable () throws -> T) async throws -> T {
+    guard isatty(STDERR_FILENO) == 1 else { return try body() }
+    let progress = ReplayProgress()
+    let drawing = Task {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(150))
+            let (done, total) = progress.fraction
+            if total > 0 { Progress(label: label, total: Int(total)).update(Int(min(done, total))) }
+        }
+    }
+    defer {
+        drawing.cancel()
+        Progress(label: label, total: 0).finish()
+    }
+    return try ReplayProgress.$current.withValue(progress) { try body() }
+}
