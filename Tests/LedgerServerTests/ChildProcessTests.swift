@@ -47,9 +47,18 @@ final class ServeProcess: @unchecked Sendable {
     }
 }
 
+/// Counts acknowledgements as they arrive, for whoever waits on the load.
+final class AckCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    func add() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}
+
 /// Posts single events from `clients` connections until the server goes away or `stop` is set;
 /// returns every acknowledged (id, position).
-func appendUntilGone(port: Int, key: String, clients: Int, stop: @escaping @Sendable () -> Bool) async -> [(UUID, Int)] {
+func appendUntilGone(
+    port: Int, key: String, clients: Int, counter: AckCounter? = nil, stop: @escaping @Sendable () -> Bool
+) async -> [(UUID, Int)] {
     await withTaskGroup(of: [(UUID, Int)].self) { group in
         for client in 0..<clients {
             group.addTask {
@@ -62,6 +71,7 @@ func appendUntilGone(port: Int, key: String, clients: Int, stop: @escaping @Send
                         let reply = try await connection.send(.POST, "/v1/events", headers: headers, body: Array(capturedEvent(id: id, lead: "K\(client)-\(index)").utf8))
                         guard reply.status == 201, let position = (try reply.json()["positions"] as? [Int])?.first else { return }
                         acks.append((id, position))
+                        counter?.add()
                     }
                 }
                 return acks
@@ -103,13 +113,17 @@ struct ChildProcessTests {
         let server = try ServeProcess(ledger: path)
         let started = Date()
         let killed = Atomic<Bool>(false)
+        let counter = AckCounter()
         let killer = Task {
-            // Kill once the load is well under way, at most a few seconds in.
-            try? await Task.sleep(for: .milliseconds(1500))
+            // Kill once the load is well under way (a loaded machine may take longer to get there),
+            // then a little later, so requests are in flight.
+            let deadline = Date().addingTimeInterval(20)
+            while counter.value < 500, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+            try? await Task.sleep(for: .milliseconds(300))
             kill(server.process.processIdentifier, SIGKILL)
             killed.store(true, ordering: .relaxed)
         }
-        let acks = await appendUntilGone(port: server.port, key: key, clients: 64) { Date().timeIntervalSince(started) > 30 }
+        let acks = await appendUntilGone(port: server.port, key: key, clients: 64, counter: counter) { Date().timeIntervalSince(started) > 30 }
         await killer.value
         let didKill = killed.load(ordering: .relaxed)
         #expect(didKill)
