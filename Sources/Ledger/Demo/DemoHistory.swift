@@ -125,12 +125,12 @@ struct DemoGenerator {
         ("BR", 5), ("ES", 2), ("IT", 2), ("MX", 2), ("PL", 1), ("SG", 1),
     ])
     static let titles = Weighted([
-        ("VP Marketing", 6.0), ("VP Sales", 4), ("Director of Marketing", 8), ("Head of Growth", 6), ("CEO", 5),
+        ("VP Marketing", 6.0), ("VP Sales", 4), ("Director of Marketing", 8), ("Head of Growth", 6), ("Chief Executive", 5),
         ("Founder", 5), ("CTO", 4), ("Marketing Manager", 16), ("Operations Manager", 8), ("Analyst", 10),
         ("Software Engineer", 9), ("Consultant", 7), ("Student", 4),
     ])
     static let seniority: [String: Double] = [
-        "VP Marketing": 1, "VP Sales": 1, "Director of Marketing": 0.85, "Head of Growth": 0.8, "CEO": 1,
+        "VP Marketing": 1, "VP Sales": 1, "Director of Marketing": 0.85, "Head of Growth": 0.8, "Chief Executive": 1,
         "Founder": 0.9, "CTO": 0.9, "Marketing Manager": 0.6, "Operations Manager": 0.5, "Analyst": 0.3,
         "Software Engineer": 0.25, "Consultant": 0.35, "Student": 0,
     ]

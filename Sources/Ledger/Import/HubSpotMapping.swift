@@ -193,25 +193,13 @@ public struct HubSpotMapping: Sendable, Codable, Hashable {
         try MappingFile.add(recycledStatuses, as: .recycle, key: "recycledStatuses", to: &statuses, file: file)
         try MappingFile.add(statusesWithoutEvent, as: .none, key: "statusesWithoutEvent", to: &statuses, file: file)
         try MappingFile.checkCode(defaultRejectionReason, key: "defaultRejectionReason", file: file)
-        var reasonCodes: [String: String] = [:]
-        for (value, code) in rejectionReasons {
-            try MappingFile.checkCode(code, key: "rejectionReasons.\(value)", file: file)
-            reasonCodes[HistoryRules.key(value)] = code
-        }
-        var roles: [String: FieldRole] = [:]
-        for (property, name) in attributeProperties {
-            roles[HistoryRules.key(property)] = .attribute(name: name, numeric: numericAttributes.contains(name))
-        }
-        for property in ownerProperties { roles[HistoryRules.key(property)] = .owner }
-        if let channelProperty { roles[HistoryRules.key(channelProperty)] = .channel }
-        if let campaignProperty { roles[HistoryRules.key(campaignProperty)] = .campaign }
-        if let scoreProperty { roles[HistoryRules.key(scoreProperty)] = .score }
-        if let opportunityProperty { roles[HistoryRules.key(opportunityProperty)] = .opportunity }
-        if let rejectionReasonProperty { roles[HistoryRules.key(rejectionReasonProperty)] = .rejectionReason }
+        let reasonCodes = try MappingFile.reasonTable(rejectionReasons, file: file)
+        var roles = MappingFile.commonRoles(
+            attributes: attributeProperties, numeric: numericAttributes, owners: ownerProperties, channel: channelProperty,
+            campaign: campaignProperty, score: scoreProperty, opportunity: opportunityProperty, rejectionReason: rejectionReasonProperty)
         roles[HistoryRules.key(lifecycleProperty)] = .status(stages)
         roles[HistoryRules.key(leadStatusProperty)] = .status(statuses)
-        var channelTable: [String: String] = [:]
-        for (value, channel) in channels { channelTable[HistoryRules.key(value)] = channel }
+        let channelTable = MappingFile.channelTable(channels)
         return HistoryRules(
             format: "hubspot-property-history", source: source, roles: roles, channels: channelTable,
             reasonCodes: reasonCodes, defaultReason: defaultRejectionReason, valueColumn: "Value",

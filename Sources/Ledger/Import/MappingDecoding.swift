@@ -107,3 +107,39 @@ enum MappingFile {
         }
     }
 }
+
+extension MappingFile {
+    /// Rejection reason values (matched case-insensitively) to codes, each code checked.
+    static func reasonTable(_ reasons: [String: String], file: String) throws(ImportError) -> [String: String] {
+        var table: [String: String] = [:]
+        for (value, code) in reasons {
+            try checkCode(code, key: "rejectionReasons.\(value)", file: file)
+            table[HistoryRules.key(value)] = code
+        }
+        return table
+    }
+
+    /// Source values (matched case-insensitively) to channel ids.
+    static func channelTable(_ channels: [String: String]) -> [String: String] {
+        var table: [String: String] = [:]
+        for (value, channel) in channels { table[HistoryRules.key(value)] = channel }
+        return table
+    }
+
+    /// The roles both exports give their fields: attributes, owner, channel, campaign, score,
+    /// opportunity and rejection reason.
+    static func commonRoles(
+        attributes: [String: String], numeric: [String], owners: [String], channel: String?, campaign: String?,
+        score: String?, opportunity: String?, rejectionReason: String?
+    ) -> [String: FieldRole] {
+        var roles: [String: FieldRole] = [:]
+        for (field, name) in attributes { roles[HistoryRules.key(field)] = .attribute(name: name, numeric: numeric.contains(name)) }
+        for field in owners { roles[HistoryRules.key(field)] = .owner }
+        if let channel { roles[HistoryRules.key(channel)] = .channel }
+        if let campaign { roles[HistoryRules.key(campaign)] = .campaign }
+        if let score { roles[HistoryRules.key(score)] = .score }
+        if let opportunity { roles[HistoryRules.key(opportunity)] = .opportunity }
+        if let rejectionReason { roles[HistoryRules.key(rejectionReason)] = .rejectionReason }
+        return roles
+    }
+}

@@ -161,25 +161,13 @@ public struct SalesforceMapping: Sendable, Codable, Hashable {
         try MappingFile.add(convertedStatuses, as: .convert, key: "convertedStatuses", to: &statuses, file: file)
         try MappingFile.add(statusesWithoutEvent, as: .none, key: "statusesWithoutEvent", to: &statuses, file: file)
         try MappingFile.checkCode(defaultRejectionReason, key: "defaultRejectionReason", file: file)
-        var reasonCodes: [String: String] = [:]
-        for (value, code) in rejectionReasons {
-            try MappingFile.checkCode(code, key: "rejectionReasons.\(value)", file: file)
-            reasonCodes[HistoryRules.key(value)] = code
-        }
-        var roles: [String: FieldRole] = [:]
-        for field in createdFields { roles[HistoryRules.key(field)] = .capture }
-        for (field, name) in attributeFields {
-            roles[HistoryRules.key(field)] = .attribute(name: name, numeric: numericAttributes.contains(name))
-        }
-        for field in ownerFields { roles[HistoryRules.key(field)] = .owner }
-        if let channelField { roles[HistoryRules.key(channelField)] = .channel }
-        if let campaignField { roles[HistoryRules.key(campaignField)] = .campaign }
-        if let scoreField { roles[HistoryRules.key(scoreField)] = .score }
-        if let opportunityField { roles[HistoryRules.key(opportunityField)] = .opportunity }
-        if let rejectionReasonField { roles[HistoryRules.key(rejectionReasonField)] = .rejectionReason }
+        let reasonCodes = try MappingFile.reasonTable(rejectionReasons, file: file)
+        var roles = MappingFile.commonRoles(
+            attributes: attributeFields, numeric: numericAttributes, owners: ownerFields, channel: channelField,
+            campaign: campaignField, score: scoreField, opportunity: opportunityField, rejectionReason: rejectionReasonField)
+        for field in createdFields where roles[HistoryRules.key(field)] == nil { roles[HistoryRules.key(field)] = .capture }
         roles[HistoryRules.key(statusField)] = .status(statuses)
-        var channelTable: [String: String] = [:]
-        for (value, channel) in channels { channelTable[HistoryRules.key(value)] = channel }
+        let channelTable = MappingFile.channelTable(channels)
         return HistoryRules(
             format: "salesforce-lead-history", source: source, roles: roles, channels: channelTable,
             reasonCodes: reasonCodes, defaultReason: defaultRejectionReason, valueColumn: "NewValue",
