@@ -78,16 +78,34 @@ public enum DefinitionImpact {
     public static func compute(_ state: ReplayState, windowDays: Int = 28, mapRetiredReasons: Bool = false, topReasons: Int = 3) -> ImpactReport {
         let versions = state.definitions.keys.sorted()
         let window = Int64(windowDays) * 86_400_000_000
+        let pairs = Array(zip(versions, versions.dropFirst()))
+        // One pass: each episode's definition is found once, then counted in the window before the
+        // change that replaced its version and the window after the change that published it.
+        var changeFrom: [Int: Int] = [:], changeTo: [Int: Int] = [:]
+        for (index, (old, new)) in pairs.enumerated() {
+            changeFrom[old] = index
+            changeTo[new] = index
+        }
+        var befores = [RowAccumulator](repeating: RowAccumulator(), count: pairs.count)
+        var afters = befores
+        for e in state.liveEpisodes {
+            guard let version = state.definition(of: e) else { continue }
+            if let index = changeFrom[version], let at = state.definitions[pairs[index].1]?.effectiveAt,
+                e.handedOffAt >= at - window, e.handedOffAt < at
+            {
+                befores[index].add(e)
+            }
+            if let index = changeTo[version], let at = state.definitions[version]?.effectiveAt,
+                e.handedOffAt >= at, e.handedOffAt < at + window
+            {
+                afters[index].add(e)
+            }
+        }
         var changes: [DefinitionChange] = []
-        for (old, new) in zip(versions, versions.dropFirst()) {
+        for (index, (old, new)) in pairs.enumerated() {
             guard let oldInfo = state.definitions[old], let newInfo = state.definitions[new] else { continue }
             let at = newInfo.effectiveAt
-            var before = RowAccumulator(), after = RowAccumulator()
-            for e in state.liveEpisodes {
-                let version = state.definition(of: e)
-                if version == old, e.handedOffAt >= at - window, e.handedOffAt < at { before.add(e) }
-                if version == new, e.handedOffAt >= at, e.handedOffAt < at + window { after.add(e) }
-            }
+            let (before, after) = (befores[index], afters[index])
             let b = before.finish(state, mapRetired: mapRetiredReasons), a = after.finish(state, mapRetired: mapRetiredReasons)
             let shifts = reasonShifts(before: b.rejectionsByReason, after: a.rejectionsByReason, state: state)
             changes.append(DefinitionChange(

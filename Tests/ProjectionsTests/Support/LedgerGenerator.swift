@@ -25,7 +25,7 @@ struct GeneratedEvents {
     static let codes = ["FIT.SMALL", "FIT.INDUSTRY", "TIMING.LATER", "BUDGET.NONE", "CONTACT.BAD_EMAIL", "OLD.NO_RESPONSE", "OLD.DUPLICATE", "DATA.DUPLICATE", "OTHER.MISC"]
 
     init(seed: UInt64, leads: Int) {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var f = EventFactory(seed: seed)
         base = at("2025-01-06T00:00:00Z")  // a Monday
         days = 360
