@@ -187,6 +187,36 @@ struct CommandLineTests {
         #expect(unknown.stderr.contains("no events for lead \"00QNOBODY\""))
     }
 
+    @Test("reports cut at a business or knowledge time; a malformed time is refused naming the option, the forms and the text")
+    func asOf() throws {
+        let cli = CLI()
+        try cli.run(["init", "--taxonomy", "starter"])
+        try cli.run(["append", "-"], stdin: history)
+        // handedOff, accepted, rejected, pending of the trends total.
+        func totals(_ arguments: [String]) throws -> [Int] {
+            let trends = try cli.run(["trends", "--format", "json"] + arguments)
+            try #require(trends.status == 0, "trends \(arguments): \(trends.stderr)")
+            let report = try JSONSerialization.jsonObject(with: Data(trends.stdout.utf8)) as! [String: Any]
+            let total = report["total"] as! [String: Any]
+            return ["handedOff", "accepted", "rejected", "pending"].map { total[$0] as! Int }
+        }
+        #expect(try totals([]) == [2, 1, 1, 0])
+        // The whole of 2 March: 00QA's hand-off and rejection; 00QB comes on the 3rd.
+        #expect(try totals(["--as-of-occurred", "2026-03-02"]) == [1, 0, 1, 0])
+        #expect(try totals(["--as-of-occurred", "2026-03-03T12:00:00Z"]) == [2, 0, 1, 1])
+        // Nothing had been recorded in 2000; everything had by the far future.
+        #expect(try totals(["--as-of-recorded", "2000-01-01"]) == [0, 0, 0, 0])
+        #expect(try totals(["--as-of-recorded", "2999-12-31"]) == [2, 1, 1, 0])
+        for option in ["--as-of-recorded", "--as-of-occurred"] {
+            let refused = try cli.run(["trends", option, "yesterday"])
+            #expect(refused.status == 64)
+            #expect(refused.stderr.contains(#"\#(option): expected a time like 2026-03-02T14:05:00Z or a date like 2026-03-02, found "yesterday""#), "\(refused.stderr)")
+        }
+        let both = try cli.run(["impact", "--as-of-recorded", "2026-03-02", "--as-of-occurred", "2026-03-02"])
+        #expect(both.status == 64)
+        #expect(both.stderr.contains("give --as-of-recorded or --as-of-occurred, not both"))
+    }
+
     @Test("verify prints the head hash; backup writes a copy that verifies; a missing ledger exits 3")
     func operations() throws {
         let cli = CLI()

@@ -73,4 +73,14 @@ struct CutTests {
         #expect(report.asOf.position == UInt64(g.stored.count))
         #expect(report.asOf.headHash == (try g.ledger.log.head()).hash)
     }
+
+    @Test("a cut's instant: an RFC 3339 time as written, a day as its last microsecond, anything else nil")
+    func instantParsing() {
+        #expect(ReplayCut.instant(parsing: "2026-03-02T14:05:00Z") == at("2026-03-02T14:05:00Z"))
+        #expect(ReplayCut.instant(parsing: "2026-03-02T16:05:00.5+02:00") == at("2026-03-02T14:05:00Z") + 500_000)
+        #expect(ReplayCut.instant(parsing: "2026-03-02") == at("2026-03-03T00:00:00Z") - 1)
+        for text in ["", "yesterday", "2026-3-2", "2026-13-01", "2026-03-02T25:00:00Z", "2026-03-02 14:05"] {
+            #expect(ReplayCut.instant(parsing: text) == nil, "\(text)")
+        }
+    }
 }

@@ -124,6 +124,17 @@ public enum ReplayCut: Sendable, Hashable, Codable {
         case .occurredBy(let t): occurredAt <= t
         }
     }
+
+    /// The forms ``instant(parsing:)`` accepts, as error messages name them.
+    public static let instantForms = "a time like 2026-03-02T14:05:00Z or a date like 2026-03-02"
+
+    /// The instant (µs) of a cut given as text: an RFC 3339 time, or `YYYY-MM-DD` meaning the end
+    /// of that UTC day (its last microsecond, so the whole day is included); `nil` for anything else.
+    public static func instant(parsing text: String) -> Int64? {
+        if let time = Timestamp(rfc3339: text) { return time.microseconds }
+        if let start = Bucket.dayStart(text) { return start + 86_400_000_000 - 1 }
+        return nil
+    }
 }
 
 /// The folded state of the log: catalogs, interned dimensions, leads and episodes.

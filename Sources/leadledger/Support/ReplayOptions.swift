@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import LeadModel
 import Projections
 
 /// `--from`, `--to`, `--as-of-recorded`, `--as-of-occurred`: which history a report covers.
@@ -46,8 +45,9 @@ struct RangeOptions: ParsableArguments {
 
     /// An RFC 3339 instant, or the end of a `YYYY-MM-DD` day.
     static func instant(_ text: String, option: String) throws -> Int64 {
-        if let t = Timestamp(rfc3339: text) { return t.microseconds }
-        if let start = Bucket.dayStart(text) { return start + 86_400_000_000 - 1 }
-        throw ValidationError("\(option): expected a time like 2026-03-02T14:05:00Z or a date like 2026-03-02, found \"\(text)\"")
+        guard let instant = ReplayCut.instant(parsing: text) else {
+            throw ValidationError("\(option): expected \(ReplayCut.instantForms), found \"\(text)\"")
+        }
+        return instant
     }
 }
