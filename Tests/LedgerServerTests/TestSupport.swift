@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 import Ledger
 import Logging
@@ -9,10 +10,10 @@ import Testing
 
 @testable import LedgerServer
 
-/// A fresh ledger in a temporary directory, removed afterwards.
-func withTemporaryLedger<T>(_ body: (Ledger, String) async throws -> T) async throws -> T {
+/// A fresh ledger in a temporary directory, removed afterwards; `clock` stamps `recordedAt`.
+func withTemporaryLedger<T>(clock: any LogClock = SystemLogClock(), _ body: (Ledger, String) async throws -> T) async throws -> T {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("leadledger-server-\(UUID().uuidString)").path
-    let ledger = try Ledger(path: path, options: .init(mapSize: 1 << 30))
+    let ledger = try Ledger(path: path, options: .init(mapSize: 1 << 30, clock: clock))
     defer {
         ledger.close()
         try? FileManager.default.removeItem(atPath: path)

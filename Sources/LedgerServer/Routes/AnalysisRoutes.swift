@@ -14,15 +14,21 @@ extension LedgerHTTPServer {
         }
         router.get("/v1/trends") { request, _ in
             _ = try self.auth.require(.read, request)
-            let query = try Self.trendsQuery(request.uri.queryParameters)
+            let parameters = request.uri.queryParameters
+            let query = try Self.trendsQuery(parameters)
+            let cut = try Self.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
             let ledger = self.ledger
-            return JSONResponse.make(value: try await offload { try ledger.trends(query) })
+            return JSONResponse.make(value: try await offload { try ledger.trends(query, cut: cut) })
         }
         router.get("/v1/impact") { request, _ in
             _ = try self.auth.require(.read, request)
-            let window = try Self.integer(request.uri.queryParameters["window"], name: "window", in: 1...3650) ?? 28
+            let parameters = request.uri.queryParameters
+            let window = try Self.integer(parameters["window"], name: "window", in: 1...3650) ?? 28
+            let cut = try Self.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
+            let mapRetired = try Self.flag(parameters["mapRetired"], name: "mapRetired")
             let ledger = self.ledger
-            return JSONResponse.make(value: try await offload { try ledger.impact(windowDays: window) })
+            return JSONResponse.make(
+                value: try await offload { try ledger.impact(windowDays: window, cut: cut, mapRetiredReasons: mapRetired) })
         }
         router.post("/v1/what-if") { request, _ in
             _ = try self.auth.require(.read, request)
@@ -62,8 +68,38 @@ extension LedgerHTTPServer {
             query.groupBy = value
         }
         (query.from, query.until) = try dayRange(from: parameters["from"], to: parameters["to"])
-        if let mapped = parameters["mapRetired"] { query.mapRetiredReasons = mapped == "true" || mapped == "1" }
+        query.mapRetiredReasons = try flag(parameters["mapRetired"], name: "mapRetired")
         return query
+    }
+
+    /// A boolean parameter: `true`/`1` or `false`/`0`, false when absent.
+    static func flag(_ text: Substring?, name: String) throws -> Bool {
+        switch text {
+        case nil, "false", "0": return false
+        case "true", "1": return true
+        case let text?: throw badParameter(name, "true or false", text)
+        }
+    }
+
+    /// The replay's cut from `asOfRecorded` (knowledge time) or `asOfOccurred` (business time),
+    /// each an RFC 3339 time or a day meaning its end; at most one of them.
+    static func cut(asOfRecorded: Substring?, asOfOccurred: Substring?) throws -> ReplayCut {
+        func instant(_ text: Substring, _ name: String) throws -> Int64 {
+            guard let instant = ReplayCut.instant(parsing: String(text)) else { throw badParameter(name, ReplayCut.instantForms, text) }
+            return instant
+        }
+        switch (asOfRecorded, asOfOccurred) {
+        case (nil, nil): return .everything
+        case (let recorded?, nil): return .recordedBy(try instant(recorded, "asOfRecorded"))
+        case (nil, let occurred?): return .occurredBy(try instant(occurred, "asOfOccurred"))
+        case (_?, _?):
+            throw APIError(
+                .badRequest, "give `asOfRecorded` (knowledge time) or `asOfOccurred` (business time), not both",
+                problems: [
+                    .init(field: "asOfRecorded", message: "cannot be combined with `asOfOccurred`"),
+                    .init(field: "asOfOccurred", message: "cannot be combined with `asOfRecorded`"),
+                ])
+        }
     }
 
     /// `from` and `to` (`YYYY-MM-DD`, `to` inclusive) as a half-open range of business time.
@@ -81,7 +117,8 @@ extension LedgerHTTPServer {
         return (start, end)
     }
 
-    /// Parses `{"candidates":[{"name":…,"rules":{…}}],"from":"YYYY-MM-DD","to":"YYYY-MM-DD"}`.
+    /// Parses `{"candidates":[{"name":…,"rules":{…}}],"from":"YYYY-MM-DD","to":"YYYY-MM-DD"}`, with at
+    /// most one of `"asOfRecorded"` and `"asOfOccurred"` (an RFC 3339 time, or a day meaning its end).
     static func whatIfQuery(_ bytes: [UInt8]) throws -> WhatIfQuery {
         let json: JSONValue
         do { json = try JSONValue.parse(bytes) } catch {
@@ -107,11 +144,26 @@ extension LedgerHTTPServer {
             }
         }
         if !problems.isEmpty { throw APIError(.badRequest, "invalid candidate rules", problems: problems) }
-        let (from, until) = try dayRange(from: json["from"]?.stringValue.map { Substring($0) }, to: json["to"]?.stringValue.map { Substring($0) })
-        return WhatIfQuery(candidates: candidates, from: from, until: until)
+        let (from, until) = try dayRange(from: stringMember(json, "from"), to: stringMember(json, "to"))
+        let cut = try cut(asOfRecorded: stringMember(json, "asOfRecorded"), asOfOccurred: stringMember(json, "asOfOccurred"))
+        return WhatIfQuery(candidates: candidates, from: from, until: until, cut: cut)
+    }
+
+    /// The string member `name` of a JSON body; nil when absent or null, refused when of another type.
+    static func stringMember(_ json: JSONValue, _ name: String) throws -> Substring? {
+        switch json[name] {
+        case nil, .null?: return nil
+        case .string(let text)?: return Substring(text)
+        case let other?:
+            throw APIError(
+                .badRequest, "`\(name)` must be a string, not \(other.kindDescription)",
+                problems: [.init(field: name, message: "expected a string, found \(other.shortDescription)")])
+        }
     }
 
     static func badParameter(_ name: String, _ expected: String, _ found: Substring) -> APIError {
-        APIError(.badRequest, "`\(name)` must be \(expected), not `\(found)`", problems: [.init(field: name, message: "expected \(expected)")])
+        APIError(
+            .badRequest, "`\(name)` must be \(expected), not `\(found)`",
+            problems: [.init(field: name, message: "expected \(expected), found `\(found)`")])
     }
 }
