@@ -1,4 +1,5 @@
 import Foundation
+import LeadModel
 import Ledger
 import NIOHTTP1
 import Synchronization
@@ -99,16 +100,17 @@ func checkAcknowledged(_ acks: [(UUID, Int)], in path: String) throws {
 
 @Suite("leadledger serve as a child process", .serialized)
 struct ChildProcessTests {
-    func prepareLedger() throws -> (path: String, key: String) {
+    func prepareLedger(scope: APIScope = .append, events: [LeadEvent] = []) async throws -> (path: String, key: String) {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("leadledger-serve-\(UUID().uuidString)").path
         let ledger = try Ledger(path: path, options: .init(mapSize: 1 << 30))
         defer { ledger.close() }
-        return (path, try APIKeyStore(ledger: ledger).add(scope: .append).secret)
+        if !events.isEmpty { _ = try await ledger.append(events) }
+        return (path, try APIKeyStore(ledger: ledger).add(scope: scope).secret)
     }
 
     @Test("SIGKILL under load loses no acknowledged event")
     func killDuringLoad() async throws {
-        let (path, key) = try prepareLedger()
+        let (path, key) = try await prepareLedger()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let server = try ServeProcess(ledger: path)
         let started = Date()
@@ -135,7 +137,7 @@ struct ChildProcessTests {
 
     @Test("SIGTERM drains requests in flight, closes the ledger and exits cleanly")
     func gracefulShutdown() async throws {
-        let (path, key) = try prepareLedger()
+        let (path, key) = try await prepareLedger()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let server = try ServeProcess(ledger: path)
         let started = Date()
@@ -150,5 +152,42 @@ struct ChildProcessTests {
         #expect(server.process.terminationStatus == 0)
         #expect(acks.count > 50)
         try checkAcknowledged(acks, in: path)
+    }
+
+    @Test("SIGTERM while an event stream is open ends the stream, exits 0 promptly and leaves the ledger intact")
+    func shutdownWithOpenStream() async throws {
+        let events = (0..<3).map { LeadEventFixture.captured(lead: "T\($0)") }
+        let (path, key) = try await prepareLedger(scope: .read, events: events)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let server = try ServeProcess(ledger: path)
+        defer { if server.process.isRunning { kill(server.process.processIdentifier, SIGKILL) } }
+        // Bounded well above a clean shutdown's few milliseconds: this catches a hang, it times nothing.
+        let (received, ended) = try await withTimeout(seconds: 30) {
+            try await HTTPConnection.with(port: server.port) { connection in
+                try await connection.write(.GET, "/v1/events/stream", headers: [("Authorization", "Bearer \(key)")])
+                let (status, _) = try await connection.readHead()
+                try #require(status == 200)
+                var text = ""
+                while !text.contains("id: 3\n") {
+                    guard let chunk = try await connection.nextChunk() else { throw TestFailure("the stream ended before catching up: \(text)") }
+                    text += String(decoding: chunk, as: UTF8.self)
+                }
+                server.process.terminate()
+                let signalled = Date()
+                // The stream must end, not merely go quiet: read until the end of the body or the connection.
+                while try await connection.nextChunk() != nil {}
+                return (text, Date().timeIntervalSince(signalled))
+            }
+        }
+        #expect(received.contains(#""lead":"T0""#))
+        #expect(ended < 10, "the stream ended \(ended) s after SIGTERM")
+        #expect(await server.waitForExit(seconds: 10), "the server still runs 10 s after SIGTERM with a stream open")
+        #expect(server.process.terminationReason == .exit)
+        #expect(server.process.terminationStatus == 0)
+
+        let ledger = try Ledger(path: path, options: .init(createIfMissing: false, mapSize: 1 << 30))
+        defer { ledger.close() }
+        #expect(try ledger.verify().isIntact)
+        #expect(try ledger.log.records(from: 1).map(\.id) == events.map(\.id))
     }
 }
