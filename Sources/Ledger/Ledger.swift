@@ -191,7 +191,7 @@ public struct LedgerError: Error, Sendable, CustomStringConvertible {
             guard let index = error.index, index < events.count else { return Problem(message: message) }
             let (line, event) = events[index]
             let prefix = line.map { "line \($0), " } ?? ""
-            return Problem(line: line, eventId: event.id.uuidString.lowercased(), field: "id", message: prefix + message)
+            return Problem(line: line, eventId: event.id.lowercasedText, field: "id", message: prefix + message)
         }
         switch error.code {
         case .refusedByPolicy:

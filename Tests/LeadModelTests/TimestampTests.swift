@@ -80,4 +80,14 @@ struct TimestampTests {
         #expect(String(decoding: data, as: UTF8.self) == #"["2026-03-02T15:05:00+01:00"]"#)
         #expect(try JSONDecoder().decode([Timestamp].self, from: data) == [timestamp])
     }
+
+    @Test("a UUID's lowercase text matches Foundation's, and the zero UUID is all zeros")
+    func uuidText() {
+        var rng = SplitMix64(seed: 7)
+        for _ in 0..<1000 {
+            let id = UUID(version8High: rng.next(), low: rng.next())
+            #expect(id.lowercasedText == id.uuidString.lowercased())
+        }
+        #expect(UUID.zero.lowercasedText == "00000000-0000-0000-0000-000000000000")
+    }
 }

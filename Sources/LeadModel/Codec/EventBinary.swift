@@ -184,7 +184,7 @@ extension LeadEvent {
         let id = try reader.uuid()
         var fixedNumber = 0.0
         var fixedInteger: Int64 = 0
-        var fixedUUID = UUID()
+        var fixedUUID = UUID.zero
         var effectiveAt = Timestamp(microseconds: 0)
         switch type {
         case .leadScored, .leadConverted, .leadClosed: fixedNumber = Double(bitPattern: try reader.integer(UInt64.self))

@@ -4,7 +4,7 @@ extension LeadEvent {
     /// The event in its wire form, members in a fixed order, `occurredAt` in its original offset.
     public var jsonObject: JSONValue {
         var members: [JSONMember] = [
-            JSONMember("id", .string(id.uuidString.lowercased())),
+            JSONMember("id", .string(id.lowercasedText)),
             JSONMember("type", .string(type.rawValue)),
         ]
         if let lead { members.append(JSONMember("lead", .string(lead))) }
@@ -63,7 +63,7 @@ extension EventPayload {
             add("amount", data.amount)
             add("reason", data.reason)
         case .rejectionCorrected(let data):
-            add("event", data.event.uuidString.lowercased())
+            add("event", data.event.lowercasedText)
             add("reason", data.reason)
             add("note", data.note)
         case .reasonDefined(let data):

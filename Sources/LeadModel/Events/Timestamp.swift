@@ -132,44 +132,55 @@ extension Timestamp {
         let (localSeconds, micros) = floorDivide(local, 1_000_000)
         let (days, secondOfDay) = floorDivide(localSeconds, 86_400)
         let (year, month, day) = civilFromDays(days)
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
-        func append(_ value: Int64, width: Int) {
-            var digits: [UInt8] = []
-            var rest = value
-            repeat {
-                digits.append(UInt8(48 + rest % 10))
-                rest /= 10
-            } while rest > 0
-            for _ in digits.count..<max(width, digits.count) { out.append(48) }
-            out.append(contentsOf: digits.reversed())
+        // At most 6 (year) + 15 + 7 (fraction) + 6 (offset) bytes, written in place.
+        return String(unsafeUninitializedCapacity: 40) { out in
+            var at = 0
+            func put(_ byte: UInt8) {
+                out[at] = byte
+                at += 1
+            }
+            func put(_ value: Int64, width: Int) {
+                var count = 1
+                var rest = value / 10
+                while rest > 0 {
+                    count += 1
+                    rest /= 10
+                }
+                for _ in count..<max(width, count) { put(48) }
+                rest = value
+                for index in stride(from: at + count - 1, through: at, by: -1) {
+                    out[index] = UInt8(48 + rest % 10)
+                    rest /= 10
+                }
+                at += count
+            }
+            if year < 0 { put(UInt8(ascii: "-")) }
+            put(abs(year), width: 4)
+            put(UInt8(ascii: "-"))
+            put(month, width: 2)
+            put(UInt8(ascii: "-"))
+            put(day, width: 2)
+            put(UInt8(ascii: "T"))
+            put(secondOfDay / 3600, width: 2)
+            put(UInt8(ascii: ":"))
+            put(secondOfDay / 60 % 60, width: 2)
+            put(UInt8(ascii: ":"))
+            put(secondOfDay % 60, width: 2)
+            if micros != 0 {
+                put(UInt8(ascii: "."))
+                if micros % 1000 == 0 { put(micros / 1000, width: 3) } else { put(micros, width: 6) }
+            }
+            if utcOffsetSeconds == 0 {
+                put(UInt8(ascii: "Z"))
+            } else {
+                put(utcOffsetSeconds < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
+                let minutes = Int64(abs(Int(utcOffsetSeconds))) / 60
+                put(minutes / 60, width: 2)
+                put(UInt8(ascii: ":"))
+                put(minutes % 60, width: 2)
+            }
+            return at
         }
-        if year < 0 { out.append(UInt8(ascii: "-")) }
-        append(abs(year), width: 4)
-        out.append(UInt8(ascii: "-"))
-        append(month, width: 2)
-        out.append(UInt8(ascii: "-"))
-        append(day, width: 2)
-        out.append(UInt8(ascii: "T"))
-        append(secondOfDay / 3600, width: 2)
-        out.append(UInt8(ascii: ":"))
-        append(secondOfDay / 60 % 60, width: 2)
-        out.append(UInt8(ascii: ":"))
-        append(secondOfDay % 60, width: 2)
-        if micros != 0 {
-            out.append(UInt8(ascii: "."))
-            if micros % 1000 == 0 { append(micros / 1000, width: 3) } else { append(micros, width: 6) }
-        }
-        if utcOffsetSeconds == 0 {
-            out.append(UInt8(ascii: "Z"))
-        } else {
-            out.append(utcOffsetSeconds < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
-            let minutes = Int64(abs(Int(utcOffsetSeconds))) / 60
-            append(minutes / 60, width: 2)
-            out.append(UInt8(ascii: ":"))
-            append(minutes % 60, width: 2)
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -25,7 +25,7 @@ public struct BatchValidator: Sendable {
 
     /// The first issue with one event against `state`, or nil when it may be appended.
     public static func check(_ event: LeadEvent, line: Int? = nil, against state: some LedgerState) -> ValidationIssue? {
-        let context = Context(line: line, eventId: event.id.uuidString.lowercased())
+        let context = Context(line: line, eventId: event.id)
         let lead = event.lead ?? ""
         switch event.payload {
         case .leadCaptured, .attributesObserved, .leadScored, .converted:
@@ -58,7 +58,7 @@ public struct BatchValidator: Sendable {
             guard let reason = data.reason else { return nil }
             return reasonIssue(reason, note: nil, checksNote: false, field: "data.reason", allowRetired: true, context: context, state: state)
         case .rejectionCorrected(let data):
-            let target = data.event.uuidString.lowercased()
+            let target = data.event.lowercasedText
             guard let rejection = state.storedRejection(id: data.event) else {
                 return context.issue(
                     .correctionTargetInvalid, "data.event", expected: "the id of a stored lead.rejected of lead \(quoted(lead))",
@@ -107,12 +107,13 @@ public struct BatchValidator: Sendable {
 
     private struct Context {
         let line: Int?
-        let eventId: String
+        /// Turned into text only when an issue is raised: most events pass.
+        let eventId: UUID
 
         func issue(_ code: ValidationIssue.Code, _ field: String, expected: String, found: String, hint: String? = nil)
             -> ValidationIssue
         {
-            ValidationIssue(code: code, line: line, eventId: eventId, field: field, expected: expected, found: found, hint: hint)
+            ValidationIssue(code: code, line: line, eventId: eventId.lowercasedText, field: field, expected: expected, found: found, hint: hint)
         }
     }
 
