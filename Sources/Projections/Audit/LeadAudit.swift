@@ -120,24 +120,35 @@ public struct LeadAudit: Sendable, Hashable, Codable {
     /// Returns `nil` when the ledger has no event for the lead.
     public static func build(_ log: EventLog, lead: String) throws -> LeadAudit? {
         try log.withSnapshot { snapshot in
-            let records = try snapshot.records(inStream: lead)
+            guard let stream = try snapshot.streamNumber(lead) else { return nil }
+            // Decoded straight from the mapped records: no copy of the record, no hash text.
+            var records: [AuditRecord] = []
+            try snapshot.scan(stream: stream) { view in
+                records.append(AuditRecord(position: view.position, recordedAt: view.recordedAt, event: try LeadEvent(binary: view.payload)))
+            }
             guard !records.isEmpty else { return nil }
             let catalog = try CatalogCache.shared.catalog(of: log, snapshot: snapshot)
-            return try build(lead: lead, records: records, catalog: catalog, head: try snapshot.head())
+            return build(lead: lead, records: records, catalog: catalog, head: try snapshot.head())
         }
     }
 
-    static func build(lead: String, records: [StoredRecord], catalog: Catalog, head: LogHead) throws -> LeadAudit {
-        var decoded: [(record: StoredRecord, event: LeadEvent)] = []
-        for record in records { decoded.append((record, try LeadEvent(binary: record.payload))) }
+    /// One of the lead's records, decoded.
+    struct AuditRecord {
+        var position: UInt64
+        var recordedAt: Int64
+        var event: LeadEvent
+    }
+
+    static func build(lead: String, records: [AuditRecord], catalog: Catalog, head: LogHead) -> LeadAudit {
+        var decoded = records
         // Late: appended after an event that happened later in business time.
         var latestOccurred = Int64.min
         var late = Set<UInt64>()
-        for (record, event) in decoded {
-            if event.occurredAt.microseconds < latestOccurred { late.insert(record.position) }
-            latestOccurred = max(latestOccurred, event.occurredAt.microseconds)
+        for record in decoded {
+            if record.event.occurredAt.microseconds < latestOccurred { late.insert(record.position) }
+            latestOccurred = max(latestOccurred, record.event.occurredAt.microseconds)
         }
-        decoded.sort { ($0.event.occurredAt.microseconds, $0.record.position) < ($1.event.occurredAt.microseconds, $1.record.position) }
+        decoded.sort { ($0.event.occurredAt.microseconds, $0.position) < ($1.event.occurredAt.microseconds, $1.position) }
 
         var state: [String: AttributeValue] = [:]
         var stateSources: [UInt64: Int64] = [:]  // position → recordedAt of events that shaped the state
@@ -145,7 +156,8 @@ public struct LeadAudit: Sendable, Hashable, Codable {
         var open: Int?
         var rejectionEpisode: [UUID: Int] = [:]
         var corrections: [(rejection: UUID, correction: AuditCorrection)] = []
-        for (record, event) in decoded {
+        for record in decoded {
+            let event = record.event
             switch event.payload {
             case .leadCaptured(let c):
                 state["channel"] = .string(c.channel)
@@ -163,16 +175,14 @@ public struct LeadAudit: Sendable, Hashable, Codable {
                 let definition = version.flatMap { catalog.definitions[$0] }
                 var verdicts: [AuditVerdict] = []
                 var qualified: Bool?
-                if let definition {
-                    let table = FieldTable()
-                    let compiled = CompiledDefinition(definition.rules, table: table)
-                    var facts = LeadFacts(table: table)
+                if let rules = version.flatMap({ catalog.compiled[$0] }) {
+                    var facts = LeadFacts(table: rules.table)
                     for (k, v) in state {
-                        let slot = k == "score" ? FieldTable.scoreSlot : k == "channel" ? FieldTable.channelSlot : k == "campaign" ? FieldTable.campaignSlot : table.existingSlot(for: k)
-                        if let slot { facts.set(slot, v) }
+                        // Fields no rule names cannot change a verdict.
+                        if let slot = rules.table.existingSlot(for: k) { facts.set(slot, v) }
                     }
-                    qualified = compiled.evaluate(facts)
-                    verdicts = compiled.explain(facts).map { AuditVerdict(pointer: $0.pointer, rule: $0.text, passed: $0.passed, seen: $0.seenText) }
+                    qualified = rules.definition.evaluate(facts)
+                    verdicts = rules.definition.explain(facts).map { AuditVerdict(pointer: $0.pointer, rule: $0.text, passed: $0.passed, seen: $0.seenText) }
                 }
                 episodes.append(AuditEpisode(
                     number: episodes.count + 1, handedOffAt: event.occurredAt.rfc3339, handOffPosition: record.position, owner: h.owner,
@@ -220,11 +230,12 @@ public struct LeadAudit: Sendable, Hashable, Codable {
         for (rejection, correction) in corrections {
             if let i = rejectionEpisode[rejection] { episodes[i].corrections.append(correction) }
         }
-        let events = decoded.map { record, event in
-            AuditEvent(
-                position: record.position, id: event.id.uuidString.lowercased(), type: event.type.rawValue,
+        let events = decoded.map { record in
+            let event = record.event
+            return AuditEvent(
+                position: record.position, id: event.id.lowercasedText, type: event.type.rawValue,
                 occurredAt: event.occurredAt.rfc3339, recordedAt: Timestamp(microseconds: record.recordedAt).rfc3339,
-                source: event.source, actor: event.actor, data: JSONBox(event.jsonObject["data"] ?? .object([])), late: late.contains(record.position))
+                source: event.source, actor: event.actor, data: JSONBox(event.payload.jsonObject), late: late.contains(record.position))
         }
         return LeadAudit(lead: lead, head: head, events: events, episodes: episodes)
     }
@@ -251,6 +262,8 @@ final class CatalogCache: Sendable {
 struct Catalog: Sendable {
     var reasons: [String: ReasonInfo] = [:]
     var definitions: [Int: DefinitionInfo] = [:]
+    /// Each definition compiled once, for every audit that reads this catalog.
+    var compiled: [Int: CompiledRules] = [:]
 
     init(_ records: [StoredRecord]) throws {
         for record in records {
@@ -272,6 +285,7 @@ struct Catalog: Sendable {
                 break
             }
         }
+        compiled = definitions.mapValues { CompiledRules($0.rules) }
     }
 
     func definitionInForce(at t: Int64) -> Int? {
@@ -281,5 +295,17 @@ struct Catalog: Sendable {
     func reason(_ code: String) -> AuditReason {
         let info = reasons[code]
         return AuditReason(code: code, label: info?.label, category: info?.category, retired: info?.retired ?? false, replacedBy: info?.replacedBy)
+    }
+}
+
+/// A definition compiled over its own field table. Both are only read once built, so one instance
+/// serves concurrent audits.
+final class CompiledRules: @unchecked Sendable {
+    let table: FieldTable
+    let definition: CompiledDefinition
+
+    init(_ rules: MQLRule) {
+        table = FieldTable()
+        definition = CompiledDefinition(rules, table: table)
     }
 }
