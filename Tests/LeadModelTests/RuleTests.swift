@@ -150,6 +150,20 @@ struct RuleTests {
             }
             let rules = (0..<3).map { _ in rule(0) }
             let compiled = rules.map { CompiledDefinition($0, table: table) }
+            // The flat store of many leads must judge every row as the naive evaluation does.
+            var store = FactStore(table: table)
+            for (lead, values) in states.enumerated() {
+                store.ensureRow(lead)
+                for (name, value) in values {
+                    if let slot = table.existingSlot(for: name), slot < store.width { store.set(lead, slot, value) }
+                }
+                var expected: UInt64 = 0
+                for (index, rule) in rules.enumerated() where rule.evaluateNaively(on: values) { expected |= 1 << UInt64(index) }
+                #expect(store.qualifying(compiled, lead: lead, among: 0b111) == expected, "row \(lead): \(values)")
+                #expect(store.qualifying(compiled, lead: lead, among: 0b010) == expected & 0b010)
+            }
+            store.clearRow(0)
+            #expect((0..<store.width).allSatisfy { store.value(0, $0) == nil })
             for (index, values) in states.enumerated() {
                 var facts: LeadFacts
                 if early {

@@ -73,14 +73,20 @@ public struct CompiledDefinition: Sendable {
     /// Whether the lead qualifies.
     @inlinable
     public func evaluate(_ facts: LeadFacts) -> Bool {
-        let trustSymbols = facts.unresolvedSince >= symbolGeneration
+        facts.cells.withUnsafeBufferPointer { cells in
+            facts.strings.withUnsafeBufferPointer { strings in
+                evaluate(cells: cells, strings: strings, unresolvedSince: facts.unresolvedSince)
+            }
+        }
+    }
+
+    /// Whether one lead's facts, given as a row of cells and their texts, qualify.
+    @inlinable
+    func evaluate(cells: UnsafeBufferPointer<FactCell>, strings: UnsafeBufferPointer<String>, unresolvedSince: Int) -> Bool {
+        let trustSymbols = unresolvedSince >= symbolGeneration
         return program.withUnsafeBufferPointer { program in
-            facts.cells.withUnsafeBufferPointer { cells in
-                lists.withUnsafeBufferPointer { lists in
-                    facts.strings.withUnsafeBufferPointer { strings in
-                        run(program, cells, lists, strings, trustSymbols: trustSymbols)
-                    }
-                }
+            lists.withUnsafeBufferPointer { lists in
+                run(program, cells, lists, strings, trustSymbols: trustSymbols)
             }
         }
     }

@@ -65,6 +65,33 @@ struct FactCell: Sendable {
 
     @inlinable static var empty: FactCell { FactCell(kind: 0, symbol: -1, number: 0) }
 
+    /// The cell and text of a value over `table`; a string no rule constant equals lowers
+    /// `unresolvedSince` to the table's current symbol generation.
+    static func encode(_ value: AttributeValue?, table: FieldTable, unresolvedSince: inout Int) -> (FactCell, String) {
+        switch value {
+        case nil, .null?:
+            return (.empty, "")
+        case .number(let number)?:
+            return (FactCell(kind: FactCell.number, symbol: -1, number: number), "")
+        case .bool(let flag)?:
+            return (FactCell(kind: FactCell.bool, symbol: -1, number: flag ? 1 : 0), "")
+        case .string(let text)?:
+            let symbol = table.symbol(of: text)
+            if symbol < 0 { unresolvedSince = min(unresolvedSince, table.symbolGeneration) }
+            return (FactCell(kind: FactCell.string, symbol: symbol, number: 0), text)
+        }
+    }
+
+    /// The value a cell holds; `text` is read for strings only.
+    func value(text: @autoclosure () -> String) -> AttributeValue? {
+        switch kind {
+        case FactCell.number: .number(number)
+        case FactCell.string: .string(text())
+        case FactCell.bool: .bool(number != 0)
+        default: nil
+        }
+    }
+
     @usableFromInline
     init(kind: UInt8, symbol: Int32, number: Double) {
         self.kind = kind
@@ -97,22 +124,9 @@ public struct LeadFacts {
             cells.append(contentsOf: repeatElement(.empty, count: grow))
             strings.append(contentsOf: repeatElement("", count: grow))
         }
-        switch value {
-        case nil, .null?:
-            cells[slot] = .empty
-            strings[slot] = ""
-        case .number(let number)?:
-            cells[slot] = FactCell(kind: FactCell.number, symbol: -1, number: number)
-            strings[slot] = ""
-        case .bool(let flag)?:
-            cells[slot] = FactCell(kind: FactCell.bool, symbol: -1, number: flag ? 1 : 0)
-            strings[slot] = ""
-        case .string(let text)?:
-            let symbol = table.symbol(of: text)
-            if symbol < 0 { unresolvedSince = min(unresolvedSince, table.symbolGeneration) }
-            cells[slot] = FactCell(kind: FactCell.string, symbol: symbol, number: 0)
-            strings[slot] = text
-        }
+        let (cell, text) = FactCell.encode(value, table: table, unresolvedSince: &unresolvedSince)
+        cells[slot] = cell
+        strings[slot] = text
     }
 
     /// Sets a field by name, creating its slot when new.
@@ -128,13 +142,7 @@ public struct LeadFacts {
     /// The value of a slot, nil when missing.
     public func value(_ slot: Int) -> AttributeValue? {
         guard slot < cells.count else { return nil }
-        let cell = cells[slot]
-        switch cell.kind {
-        case FactCell.number: return .number(cell.number)
-        case FactCell.string: return .string(strings[slot])
-        case FactCell.bool: return .bool(cell.number != 0)
-        default: return nil
-        }
+        return cells[slot].value(text: strings[slot])
     }
 
     /// The facts by field name, for the reference evaluator and for display.

@@ -14,14 +14,24 @@ public protocol ReplayObserver {
     mutating func observe(lead: UInt32, event: EventRecordView, position: UInt64)
 }
 
+/// An observer whose work splits by lead, so a replay can fold on several threads: observers that
+/// saw disjoint sets of leads combine into one.
+public protocol PartitionedReplayObserver: ReplayObserver, SendableMetatype {
+    /// Takes over the leads of `other`, which observed exactly the leads whose number is
+    /// `index` modulo `count`, while this one observed none of them.
+    mutating func absorb(_ other: consuming Self, partition: (index: UInt32, count: UInt32))
+}
+
 /// An observer that observes nothing.
-public struct NoObserver: ReplayObserver {
+public struct NoObserver: PartitionedReplayObserver {
     /// Creates it.
     public init() {}
     /// Does nothing.
     public mutating func resetLead(_ lead: UInt32) {}
     /// Does nothing.
     public mutating func observe(lead: UInt32, event: EventRecordView, position: UInt64) {}
+    /// Does nothing.
+    public mutating func absorb(_ other: consuming NoObserver, partition: (index: UInt32, count: UInt32)) {}
 }
 
 /// Why a replay failed.
@@ -54,34 +64,50 @@ public enum ReplayEngine {
     }
 
     /// Replays the whole log under `cut`, with no observer.
-    ///
-    /// A large log is folded on two threads, each taking the leads of one parity: both read their own
-    /// snapshot up to the same position, so they see exactly the same records, and the two states are
-    /// merged. Leads are independent of each other, and catalog events are folded by both.
     public static func replay(_ log: EventLog, cut: ReplayCut = .everything) throws -> ReplayState {
+        try replay(log, cut: cut) { NoObserver() }.state
+    }
+
+    /// Replays the whole log under `cut` with an observer made by `makeObserver`.
+    ///
+    /// A large log is folded on two threads, each taking the leads of one parity with its own
+    /// observer: both read their own snapshot up to the same position, so they see exactly the same
+    /// records, and the two states and observers are merged. Leads are independent of each other, and
+    /// catalog events are folded by both.
+    public static func replay<O: PartitionedReplayObserver>(
+        _ log: EventLog, cut: ReplayCut = .everything, makeObserver: @Sendable () -> O
+    ) throws -> (state: ReplayState, observer: O) {
         let through = try log.head().position
         guard through >= parallelThreshold else {
-            var none = NoObserver()
-            return try replay(log, cut: cut, observer: &none)
+            var observer = makeObserver()
+            return (try replay(log, cut: cut, observer: &observer), observer)
         }
-        let results = Mutex<[Int: Result<ReplayState, any Error>]>([:])
+        // Each half writes only its own slot; `concurrentPerform` returns after both are done.
+        let halves = [HalfResult<O>(), HalfResult<O>()]
         // Task-locals do not reach the threads below; one half reports, as each reads every record.
         let progress = ReplayProgress.current
         DispatchQueue.concurrentPerform(iterations: 2) { half in
-            let result = Result { () throws -> ReplayState in
+            halves[half].result = Result {
                 var state = ReplayState(cut: cut)
-                var none = NoObserver()
+                var observer = makeObserver()
                 try log.withSnapshot {
-                    try catchUp(&state, snapshot: $0, observer: &none, through: through, partition: (UInt32(half), 2), progress: half == 0 ? progress : nil)
+                    try catchUp(
+                        &state, snapshot: $0, observer: &observer, through: through, partition: (UInt32(half), 2),
+                        progress: half == 0 ? progress : nil)
                 }
-                return state
+                return (state, observer)
             }
-            results.withLock { $0[half] = result }
         }
-        let halves = results.withLock { $0 }
-        var state = try halves[0]!.get()
-        state.absorb(try halves[1]!.get())
-        return state
+        var (state, observer) = try halves[0].result!.get()
+        let (otherState, otherObserver) = try halves[1].result!.get()
+        state.absorb(otherState)
+        observer.absorb(otherObserver, partition: (1, 2))
+        return (state, observer)
+    }
+
+    /// One thread's outcome of a partitioned replay, written once by that thread.
+    private final class HalfResult<O>: @unchecked Sendable {
+        var result: Result<(ReplayState, O), any Error>?
     }
 
     /// Below this many records a replay runs on one thread: a second one would not pay for itself.
@@ -106,14 +132,20 @@ public enum ReplayEngine {
         let pending = Int(min(through, try snapshot.head().position) - min(state.position, through))
         progress?.expect(UInt64(pending))
         if state.episodes.capacity < state.episodes.count + pending / 4 { state.episodes.reserveCapacity(state.episodes.count + pending / 4) }
+        // A partition skips the other leads' records before decoding them. Only lead events live in
+        // lead streams; catalog events (their own stream, or none) are read by every partition.
+        let catalog = partition == nil ? nil : try snapshot.streamNumber(CatalogStream.name)
         try snapshot.scan(from: state.position + 1, through: through) { record in
+            state.position = record.position
+            if record.position & 0xFFFF == 0 { progress?.advance(0x10000) }
+            if let partition, record.streamNumber % partition.count != partition.index, record.streamNumber != 0, record.streamNumber != catalog {
+                return true
+            }
             let payload = record.payload
             guard let event = EventRecordView(validating: payload) else {
                 failure = ReplayError(position: record.position, message: "the stored event cannot be decoded")
                 return false
             }
-            state.position = record.position
-            if record.position & 0xFFFF == 0 { progress?.advance(0x10000) }
             guard cut.admits(recordedAt: record.recordedAt, occurredAt: event.occurredAt) else { return true }
             if event.type.isLeadEvent {
                 if let partition, record.streamNumber % partition.count != partition.index { return true }

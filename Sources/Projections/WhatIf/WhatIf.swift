@@ -170,122 +170,141 @@ public struct WhatIfReport: Sendable, Hashable, Codable {
 }
 
 /// Evaluates candidates at each moment a lead's state changes, in business-time order.
-struct WhatIfObserver: ReplayObserver {
-    let table: FieldTable
+struct WhatIfObserver: PartitionedReplayObserver {
     let compiled: [CompiledDefinition]
     let query: WhatIfQuery
-    var facts: [LeadFacts?] = []
+    /// Every lead's facts, one row each.
+    var facts: FactStore
+    /// Per lead, whether its facts exist (its empty state was evaluated).
+    var known: [Bool] = []
     /// Per lead, bit i: candidate i qualified within the range.
     var qualified: [UInt64] = []
     /// Per lead, whether its verdicts were taken at a moment inside the range.
     var evaluatedInRange: [Bool] = []
-    /// Per lead, the score when it first qualified under each candidate (NaN when unscored).
-    var scoreAtQualifying: [[Double]] = []
+    /// Per lead and candidate, the score when the lead first qualified (NaN when unscored or never).
+    var scoreAtQualifying: [Double] = []
     var attributeSlots: [Int32] = []
     var attributeNames = Interner()
     /// Per slot, whether any candidate reads it: an event that changes none of these cannot change a verdict.
     let read: [Bool]
+    let all: UInt64
 
     init(query: WhatIfQuery) {
         let table = FieldTable()
-        self.table = table
         compiled = query.candidates.map { CompiledDefinition($0.rules, table: table) }
+        facts = FactStore(table: table)
         self.query = query
         var read = [Bool](repeating: false, count: table.count)
         for candidate in query.candidates {
             for (_, comparison) in candidate.rules.comparisons { read[table.slot(for: comparison.field)] = true }
         }
         self.read = read
+        all = compiled.count == 64 ? .max : (1 << UInt64(compiled.count)) - 1
+    }
+
+    /// The score at which `lead` first qualified under candidate `c`; NaN when it never did or was unscored.
+    func scoreAtQualifying(_ lead: Int, _ c: Int) -> Double {
+        lead < known.count ? scoreAtQualifying[lead * compiled.count + c] : .nan
+    }
+
+    /// Takes the verdicts of the other partition's leads; their facts are not needed after the replay.
+    mutating func absorb(_ other: consuming WhatIfObserver, partition: (index: UInt32, count: UInt32)) {
+        let n = compiled.count
+        if known.count < other.known.count {
+            let grow = other.known.count - known.count
+            known.append(contentsOf: repeatElement(false, count: grow))
+            qualified.append(contentsOf: repeatElement(0, count: grow))
+            evaluatedInRange.append(contentsOf: repeatElement(false, count: grow))
+            scoreAtQualifying.append(contentsOf: repeatElement(.nan, count: grow * n))
+        }
+        for i in stride(from: Int(partition.index), to: other.known.count, by: Int(partition.count)) {
+            known[i] = other.known[i]
+            qualified[i] = other.qualified[i]
+            evaluatedInRange[i] = other.evaluatedInRange[i]
+            for c in 0..<n { scoreAtQualifying[i * n + c] = other.scoreAtQualifying[i * n + c] }
+        }
     }
 
     mutating func resetLead(_ lead: UInt32) {
         let i = Int(lead)
-        guard i < facts.count else { return }
-        facts[i] = nil
+        guard i < known.count else { return }
+        known[i] = false
+        facts.clearRow(i)
         qualified[i] = 0
         evaluatedInRange[i] = false
-        scoreAtQualifying[i] = []
+        for c in compiled.indices { scoreAtQualifying[i * compiled.count + c] = .nan }
     }
 
     mutating func observe(lead: UInt32, event: EventRecordView, position: UInt64) {
         let i = Int(lead)
-        if i >= facts.count {
-            let grow = i + 1 - facts.count
-            facts.append(contentsOf: repeatElement(nil, count: grow))
+        if i >= known.count {
+            let grow = i + 1 - known.count
+            known.append(contentsOf: repeatElement(false, count: grow))
             qualified.append(contentsOf: repeatElement(0, count: grow))
             evaluatedInRange.append(contentsOf: repeatElement(false, count: grow))
-            scoreAtQualifying.append(contentsOf: repeatElement([], count: grow))
+            scoreAtQualifying.append(contentsOf: repeatElement(.nan, count: grow * compiled.count))
+            facts.ensureRow(i)
         }
-        var leadFacts: LeadFacts
-        if let known = facts[i] {
-            // Take it out of the array so the mutations below happen in place, not on a copy.
-            leadFacts = known
-            facts[i] = nil
-        } else {
-            leadFacts = LeadFacts(table: table)
-            evaluate(i, leadFacts, at: event.occurredAt)  // the initial, empty state
+        if !known[i] {
+            known[i] = true
+            evaluate(i, at: event.occurredAt)  // the initial, empty state
         }
         var changed = false
-        var isStateEvent = true
         switch event.type {
         case .leadCaptured:
             if let channel = event.channel, read[FieldTable.channelSlot] {
-                leadFacts.set(FieldTable.channelSlot, .string(String(decoding: channel, as: UTF8.self)))
+                facts.set(i, FieldTable.channelSlot, .string(String(decoding: channel, as: UTF8.self)))
                 changed = true
             }
             if let campaign = event.campaign, read[FieldTable.campaignSlot] {
-                leadFacts.set(FieldTable.campaignSlot, .string(String(decoding: campaign, as: UTF8.self)))
+                facts.set(i, FieldTable.campaignSlot, .string(String(decoding: campaign, as: UTF8.self)))
                 changed = true
             }
-            changed = apply(event.attributes, to: &leadFacts) || changed
+            changed = apply(event.attributes, to: i) || changed
         case .leadAttributesObserved:
-            changed = apply(event.attributes, to: &leadFacts)
+            changed = apply(event.attributes, to: i)
         case .leadScored:
-            leadFacts.set(FieldTable.scoreSlot, event.score.map { .number($0) })
+            facts.set(i, FieldTable.scoreSlot, event.score.map { .number($0) })
             changed = read[FieldTable.scoreSlot]
         default:
-            isStateEvent = false
+            return
         }
-        facts[i] = leadFacts
         // Unchanged facts give the verdicts already recorded, unless none was taken in the range yet.
-        if isStateEvent && (changed || !evaluatedInRange[i]) { evaluate(i, leadFacts, at: event.occurredAt) }
+        if changed || !evaluatedInRange[i] { evaluate(i, at: event.occurredAt) }
     }
 
     /// Applies the attributes candidates read; returns whether any of them was present.
-    private mutating func apply(_ attributes: RawAttributes, to leadFacts: inout LeadFacts) -> Bool {
+    private mutating func apply(_ attributes: RawAttributes, to i: Int) -> Bool {
         var changed = false
         for (name, value) in attributes {
             let number = Int(attributeNames.intern(name))
             if number >= attributeSlots.count {
-                let slot = table.existingSlot(for: String(decoding: name, as: UTF8.self)) ?? -1
+                let slot = facts.table.existingSlot(for: String(decoding: name, as: UTF8.self)) ?? -1
                 attributeSlots.append(Int32(slot >= 0 && read[slot] ? slot : -1))
             }
             let slot = Int(attributeSlots[number])
             guard slot >= 0 else { continue }
             changed = true
             switch value {
-            case .null: leadFacts.set(slot, nil)
-            case .bool(let b): leadFacts.set(slot, .bool(b))
-            case .number(let n): leadFacts.set(slot, .number(n))
-            case .string(let s): leadFacts.set(slot, .string(String(decoding: s, as: UTF8.self)))
+            case .null: facts.set(i, slot, nil)
+            case .bool(let b): facts.set(i, slot, .bool(b))
+            case .number(let n): facts.set(i, slot, .number(n))
+            case .string(let s): facts.set(i, slot, .string(String(decoding: s, as: UTF8.self)))
             }
         }
         return changed
     }
 
-    private mutating func evaluate(_ i: Int, _ leadFacts: LeadFacts, at t: Int64) {
+    private mutating func evaluate(_ i: Int, at t: Int64) {
         guard query.includes(t) else { return }
         evaluatedInRange[i] = true
-        let all: UInt64 = compiled.count == 64 ? .max : (1 << UInt64(compiled.count)) - 1
-        guard qualified[i] != all else { return }
-        // Indexing borrows each compiled definition; iterating would copy it (and retain its arrays) per call.
-        for c in compiled.indices where qualified[i] & (1 << UInt64(c)) == 0 {
-            if compiled[c].evaluate(leadFacts) {
-                qualified[i] |= 1 << UInt64(c)
-                if scoreAtQualifying[i].isEmpty { scoreAtQualifying[i] = Array(repeating: .nan, count: compiled.count) }
-                if case .number(let s)? = leadFacts.value(FieldTable.scoreSlot) { scoreAtQualifying[i][c] = s }
-            }
-        }
+        let open = all & ~qualified[i]
+        guard open != 0 else { return }
+        let newly = facts.qualifying(compiled, lead: i, among: open)
+        guard newly != 0 else { return }
+        qualified[i] |= newly
+        let score = facts.number(i, FieldTable.scoreSlot) ?? .nan
+        for c in compiled.indices where newly & (1 << UInt64(c)) != 0 { scoreAtQualifying[i * compiled.count + c] = score }
     }
 }
 
@@ -294,8 +313,7 @@ public enum WhatIf {
     /// Replays the log once with every candidate, and sorts leads into both / dropped / added.
     public static func run(_ log: EventLog, _ query: WhatIfQuery) throws -> WhatIfReport {
         precondition(query.candidates.count <= 64, "at most 64 candidates at once")
-        var observer = WhatIfObserver(query: query)
-        let state = try ReplayEngine.replay(log, cut: query.cut, observer: &observer)
+        let (state, observer) = try ReplayEngine.replay(log, cut: query.cut) { WhatIfObserver(query: query) }
         return report(state, observer, query)
     }
 
@@ -369,7 +387,7 @@ public enum WhatIf {
                 } else if qualifies {
                     added.leads += 1
                     channelAdded[Int(state.leads[lead].channel) + 1].leads += 1
-                    let score = observer.scoreAtQualifying[lead].isEmpty ? .nan : observer.scoreAtQualifying[lead][c]
+                    let score = observer.scoreAtQualifying(lead, c)
                     estimatedAddedRejections += bandRates[bandIndex(score)] ?? overallRate
                 }
             }
