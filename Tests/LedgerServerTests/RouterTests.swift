@@ -58,6 +58,21 @@ func withRouter(
 
 @Suite("HTTP API in process")
 struct RouterTests {
+    @Test("the bearer token and the media type are read from their headers as HTTP allows them to be written")
+    func headerParsing() {
+        #expect(Authenticator.bearerToken("Bearer llk_a_b") == "llk_a_b")
+        #expect(Authenticator.bearerToken("bearer   llk_a_b \t") == "llk_a_b")
+        #expect(Authenticator.bearerToken("BEARER llk_a_b") == "llk_a_b")
+        #expect(Authenticator.bearerToken("Basic dXNlcjpwYXNz") == nil)
+        #expect(Authenticator.bearerToken("Bearerllk_a_b") == nil)
+        #expect(Authenticator.bearerToken("Bearer    ") == nil)
+        #expect(Authenticator.bearerToken("Bearer") == nil)
+        #expect(LedgerHTTPServer.mediaType("application/x-ndjson") == "application/x-ndjson")
+        #expect(LedgerHTTPServer.mediaType(" Application/JSON ; charset=utf-8") == "application/json")
+        #expect(LedgerHTTPServer.mediaType("text/plain;charset=utf-8") == "text/plain")
+        #expect(LedgerHTTPServer.mediaType("  ") == "")
+    }
+
     @Test("an NDJSON batch is appended atomically and answered with positions, duplicates and the head")
     func appendBatch() async throws {
         try await withRouter { client, ledger, keys in

@@ -42,17 +42,26 @@ struct Authenticator: Sendable {
     }
 
     static func secret(in request: Request, browser: Bool) -> String? {
-        if let header = request.headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" {
-                return String(parts[1]).trimmingCharacters(in: .whitespaces)
-            }
-            return nil
-        }
+        if let header = request.headers[.authorization] { return bearerToken(header) }
         guard browser else { return nil }
         if let key = request.uri.queryParameters["key"], !key.isEmpty { return String(key) }
         if let cookie = request.cookies[cookieName]?.value, !cookie.isEmpty { return cookie }
         return nil
+    }
+
+    /// The token of `Bearer TOKEN` (scheme in any case, blanks around the token ignored), or nil.
+    /// Read byte by byte: it runs on every request.
+    static func bearerToken(_ header: String) -> String? {
+        let bytes = Substring(header).utf8
+        let scheme = "bearer".utf8
+        guard bytes.count > scheme.count,
+            zip(bytes, scheme).allSatisfy({ $0 | 0x20 == $1 }),
+            bytes[bytes.index(bytes.startIndex, offsetBy: scheme.count)] == UInt8(ascii: " ")
+        else { return nil }
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        let token = bytes.dropFirst(scheme.count).drop(while: isBlank)
+        guard let last = token.lastIndex(where: { !isBlank($0) }) else { return nil }
+        return String(Substring(token[...last]))
     }
 
     static func unauthorized(_ message: String) -> APIError {

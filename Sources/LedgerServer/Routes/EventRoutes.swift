@@ -125,7 +125,10 @@ extension LedgerHTTPServer {
 
     /// `type/subtype` of a Content-Type, lower case, without parameters.
     static func mediaType(_ header: String) -> String {
-        header.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let type = header.utf8.prefix { $0 != UInt8(ascii: ";") }
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = type.firstIndex(where: { !isBlank($0) }), let last = type.lastIndex(where: { !isBlank($0) }) else { return "" }
+        return String(decoding: type[first...last].map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 
     /// Parses `lead=3,other=0`; lead ids are percent-decoded so they may hold `,` or `=`.
@@ -151,22 +154,25 @@ extension LedgerHTTPServer {
     /// JSON array, whose events the ledger then numbers 1, 2, 3… in array order.
     static func lineNumbers(of data: Data, count: Int) -> [Int]? {
         let isBlank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }
-        guard let first = data.first(where: { !isBlank($0) }), first != UInt8(ascii: "[") else { return nil }
-        var lines: [Int] = []
-        lines.reserveCapacity(count)
-        var line = 1
-        var sawContent = false
-        for byte in data {
-            if byte == 0x0A {
-                if sawContent { lines.append(line) }
-                line += 1
-                sawContent = false
-            } else if !isBlank(byte) {
-                sawContent = true
+        // Over the raw bytes: `Data`'s iterator costs a call per byte, and this runs on every append.
+        return data.withUnsafeBytes { bytes -> [Int]? in
+            guard let first = bytes.first(where: { !isBlank($0) }), first != UInt8(ascii: "[") else { return nil }
+            var lines: [Int] = []
+            lines.reserveCapacity(count)
+            var line = 1
+            var sawContent = false
+            for byte in bytes {
+                if byte == 0x0A {
+                    if sawContent { lines.append(line) }
+                    line += 1
+                    sawContent = false
+                } else if !isBlank(byte) {
+                    sawContent = true
+                }
             }
+            if sawContent { lines.append(line) }
+            return lines.count == count ? lines : nil
         }
-        if sawContent { lines.append(line) }
-        return lines.count == count ? lines : nil
     }
 
     // MARK: GET /v1/events
