@@ -18,7 +18,7 @@ func replayBenchmarks() {
 
     Benchmark(
         "replay: trends over 10M events (weekly, by channel), from scratch, one thread",
-        configuration: .init(metrics: [.wallClock, .peakMemoryResident], warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(60), maxIterations: 3)
+        configuration: .init(metrics: [.wallClock, .peakMemoryResident], warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(90), maxIterations: 7)
     ) { benchmark in
         let fixture = try TenMillion.shared()
         benchmark.startMeasurement()
