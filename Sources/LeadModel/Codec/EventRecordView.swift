@@ -34,7 +34,11 @@ public struct EventRecordView {
             let type = EventType(code: bytes[1]),
             bytes.count >= BinaryLayout.headerSize + BinaryLayout.fixedSize(type)
         else { return nil }
-        self.init(bytes)
+        // Checked above: set the fields directly rather than checking again in `init(_:)`.
+        self.bytes = bytes
+        self.type = type
+        self.flags = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        self.stringsStart = BinaryLayout.headerSize + BinaryLayout.fixedSize(type)
     }
 
     /// Business time in µs since the epoch.
