@@ -7,6 +7,7 @@ if [ $# -ne 2 ]; then echo "usage: $0 LEDGER OUT.png" >&2; exit 2; fi
 LEDGER=$1
 OUT=$(realpath -m "$2")
 cd "$(dirname "$0")/.."
+. scripts/serve-background.sh
 
 SCRATCH=${SCRATCH:-.build-server}
 if [ -z "${LEADLEDGER_BIN:-}" ]; then
@@ -28,14 +29,7 @@ trap cleanup EXIT
 
 KEY=$("$LEADLEDGER_BIN" keys add --ledger "$LEDGER" --scope read 2>"$WORK/key.err")
 KEY_ID=$(sed -n 's/^created key \([0-9a-f]*\).*/\1/p' "$WORK/key.err")
-"$LEADLEDGER_BIN" serve --ledger "$LEDGER" --port 0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-    grep -q listening "$WORK/serve.out" 2>/dev/null && break
-    sleep 0.1
-done
-PORT=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$WORK/serve.out" | head -1)
-[ -n "$PORT" ] || { echo "dashboard-screenshot: the server did not start" >&2; cat "$WORK/serve.err" >&2; exit 1; }
+serve_in_background dashboard-screenshot "$LEADLEDGER_BIN" "$WORK" --ledger "$LEDGER"
 
 "$CHROMIUM" --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$WORK/chromium" \
     --screenshot="$OUT" --window-size=1400,2200 "http://127.0.0.1:$PORT/?key=$KEY" >/dev/null 2>&1

@@ -6,6 +6,7 @@
 #   DURABILITY=no-meta-sync scripts/load-test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/serve-background.sh
 
 DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -26,14 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 KEY=$("$BIN" keys add --ledger "$LEDGER" --scope append 2>/dev/null)
-"$BIN" serve --ledger "$LEDGER" --port 0 --durability "${DURABILITY:-full}" >"$WORK/serve.out" 2>"$WORK/serve.err" &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-    grep -q listening "$WORK/serve.out" 2>/dev/null && break
-    sleep 0.1
-done
-PORT=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$WORK/serve.out" | head -1)
-[ -n "$PORT" ] || { echo "load-test: the server did not start" >&2; cat "$WORK/serve.err" >&2; exit 1; }
+serve_in_background load-test "$BIN" "$WORK" --ledger "$LEDGER" --durability "${DURABILITY:-full}"
 
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, one lead.captured per POST, durability ${DURABILITY:-full}, $(nproc) cores"
 LEADLEDGER_KEY="$KEY" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s Benchmarks/wrk/append.lua "http://127.0.0.1:$PORT/v1/events"

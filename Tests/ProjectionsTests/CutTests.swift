@@ -28,6 +28,21 @@ func figures(_ log: EventLog, cut: ReplayCut, whatIf: WhatIfQuery) throws -> (tr
         })
 }
 
+/// Checks that replaying `g` under `cut` gives the figures of a ledger holding only `admitted`, and
+/// matches the plain implementation; what-if ranges over the given days of the generated history.
+func expectCut(_ cut: ReplayCut, of g: GeneratedLedger, equalsLedgerOf admitted: [StoredEvent], whatIfDays days: Range<Int64>) async throws {
+    let smaller = try await ledgerHolding(admitted)
+    let (from, until) = (g.base + days.lowerBound * microsPerDay, g.base + days.upperBound * microsPerDay)
+    let range = WhatIfQuery(candidates: GeneratedLedger.candidates, from: from, until: until)
+    let replayed = try figures(g.ledger.log, cut: cut, whatIf: range)
+    let fresh = try figures(smaller.log, cut: .everything, whatIf: range)
+    #expect(replayed.trends == fresh.trends)
+    #expect(replayed.impact == fresh.impact)
+    #expect(replayed.whatIf == fresh.whatIf)
+    let m = try compareWithNaive(g.ledger.log, g.stored, cut: cut, whatIfRange: (from, until))
+    #expect(m.items.isEmpty, "\(m.summary)")
+}
+
 @Suite("Knowledge-time and business-time cuts")
 struct CutTests {
     @Test("a replay as of an earlier knowledge time gives the numbers of the ledger that held only what was recorded by then")
@@ -36,15 +51,7 @@ struct CutTests {
         let t = g.batchTimes[g.batchTimes.count * 2 / 3]
         let admitted = g.stored.filter { $0.recordedAt <= t }
         #expect(admitted.count > 50_000 && admitted.count < g.stored.count)
-        let smaller = try await ledgerHolding(admitted)
-        let range = WhatIfQuery(candidates: GeneratedLedger.candidates, from: g.base + 30 * microsPerDay, until: g.base + 200 * microsPerDay)
-        let cut = try figures(g.ledger.log, cut: .recordedBy(t), whatIf: range)
-        let fresh = try figures(smaller.log, cut: .everything, whatIf: range)
-        #expect(cut.trends == fresh.trends)
-        #expect(cut.impact == fresh.impact)
-        #expect(cut.whatIf == fresh.whatIf)
-        let m = try compareWithNaive(g.ledger.log, g.stored, cut: .recordedBy(t), whatIfRange: (g.base + 30 * microsPerDay, g.base + 200 * microsPerDay))
-        #expect(m.items.isEmpty, "\(m.summary)")
+        try await expectCut(.recordedBy(t), of: g, equalsLedgerOf: admitted, whatIfDays: 30..<200)
     }
 
     @Test("a replay as of an earlier business time gives the numbers of the ledger that held only what had happened by then")
@@ -53,15 +60,7 @@ struct CutTests {
         let t = g.base + 200 * microsPerDay + 12 * microsPerHour
         let admitted = g.stored.filter { $0.occurredAt <= t }
         #expect(admitted.count > 40_000 && admitted.count < g.stored.count)
-        let smaller = try await ledgerHolding(admitted)
-        let range = WhatIfQuery(candidates: GeneratedLedger.candidates, from: g.base + 100 * microsPerDay, until: g.base + 300 * microsPerDay)
-        let cut = try figures(g.ledger.log, cut: .occurredBy(t), whatIf: range)
-        let fresh = try figures(smaller.log, cut: .everything, whatIf: range)
-        #expect(cut.trends == fresh.trends)
-        #expect(cut.impact == fresh.impact)
-        #expect(cut.whatIf == fresh.whatIf)
-        let m = try compareWithNaive(g.ledger.log, g.stored, cut: .occurredBy(t), whatIfRange: (g.base + 100 * microsPerDay, g.base + 300 * microsPerDay))
-        #expect(m.items.isEmpty, "\(m.summary)")
+        try await expectCut(.occurredBy(t), of: g, equalsLedgerOf: admitted, whatIfDays: 100..<300)
     }
 
     @Test("the report says which cut it was replayed under")

@@ -61,12 +61,6 @@ public struct FactStore {
         return cell.kind == FactCell.number ? cell.number : nil
     }
 
-    /// Whether a lead with a row qualifies under `definition`, compiled over this store's table.
-    @inlinable
-    public func evaluate(_ definition: CompiledDefinition, lead: Int) -> Bool {
-        qualifying([definition], lead: lead, among: 1) != 0
-    }
-
     /// Which of `definitions` (compiled over this store's table) a lead with a row qualifies under,
     /// as bit `i` for `definitions[i]`, judging only those whose bit is set in `among`.
     @inlinable

@@ -33,6 +33,23 @@ public struct APIKey: Sendable, Hashable, Codable {
 
     /// Whether it still opens the door.
     public var isActive: Bool { revokedAt == nil }
+
+    /// What lists show of a key: everything but its secret's hash.
+    public struct Summary: Sendable, Encodable {
+        /// The key's id.
+        public var id: String
+        /// What it may do.
+        public var scope: APIScope
+        /// The source it is bound to, if any.
+        public var source: String?
+        /// When it was created (RFC 3339).
+        public var createdAt: String
+        /// When it was revoked (RFC 3339), if it was.
+        public var revokedAt: String?
+    }
+
+    /// The key as lists show it.
+    public var summary: Summary { Summary(id: id, scope: scope, source: source, createdAt: createdAt, revokedAt: revokedAt) }
 }
 
 /// Why a key operation failed.

@@ -29,16 +29,6 @@ extension LedgerHTTPServer {
     }
 
     func addKeyRoutes(to router: Router<BasicRequestContext>) {
-        struct KeyView: Encodable {
-            var id: String
-            var scope: APIScope
-            var source: String?
-            var createdAt: String
-            var revokedAt: String?
-            init(_ key: APIKey) {
-                (id, scope, source, createdAt, revokedAt) = (key.id, key.scope, key.source, key.createdAt, key.revokedAt)
-            }
-        }
         struct NewKey: Codable {
             var scope: APIScope
             var source: String?
@@ -51,7 +41,7 @@ extension LedgerHTTPServer {
         }
         router.get("/v1/keys") { request, _ in
             _ = try self.auth.require(.admin, request)
-            return JSONResponse.make(value: try self.keys.list().map(KeyView.init))
+            return JSONResponse.make(value: try self.keys.list().map(\.summary))
         }
         router.post("/v1/keys") { request, context in
             _ = try self.auth.require(.admin, request)

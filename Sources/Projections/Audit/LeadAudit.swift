@@ -156,6 +156,17 @@ public struct LeadAudit: Sendable, Hashable, Codable {
         var open: Int?
         var rejectionEpisode: [UUID: Int] = [:]
         var corrections: [(rejection: UUID, correction: AuditCorrection)] = []
+        /// Closes the open episode with a decision; returns its index, nil when none was open.
+        @discardableResult
+        func decide(_ outcome: String, by: String?, _ record: AuditRecord) -> Int? {
+            guard let i = open else { return nil }
+            episodes[i].outcome = outcome
+            episodes[i].decidedAt = record.event.occurredAt.rfc3339
+            episodes[i].decisionPosition = record.position
+            episodes[i].decidedBy = by ?? record.event.actor
+            open = nil
+            return i
+        }
         for record in decoded {
             let event = record.event
             switch event.payload {
@@ -171,8 +182,8 @@ public struct LeadAudit: Sendable, Hashable, Codable {
                 state["score"] = .number(s.score)
                 stateSources[record.position] = record.recordedAt
             case .handedOff(let h):
-                let version = h.definition ?? catalog.definitionInForce(at: event.occurredAt.microseconds)
-                let definition = version.flatMap { catalog.definitions[$0] }
+                let version = h.definition ?? catalog.state.definitionInForce(at: event.occurredAt.microseconds)
+                let definition = version.flatMap { catalog.state.definitions[$0] }
                 var verdicts: [AuditVerdict] = []
                 var qualified: Bool?
                 if let rules = version.flatMap({ catalog.compiled[$0] }) {
@@ -194,30 +205,15 @@ public struct LeadAudit: Sendable, Hashable, Codable {
                     outcome: "pending", decidedAt: nil, decisionPosition: nil, decidedBy: nil, reason: nil, note: nil, corrections: []))
                 open = episodes.count - 1
             case .accepted(let a):
-                guard let i = open else { break }
-                episodes[i].outcome = "accepted"
-                episodes[i].decidedAt = event.occurredAt.rfc3339
-                episodes[i].decisionPosition = record.position
-                episodes[i].decidedBy = a.by ?? event.actor
-                open = nil
+                decide("accepted", by: a.by, record)
             case .rejected(let r):
-                guard let i = open else { break }
-                episodes[i].outcome = "rejected"
-                episodes[i].decidedAt = event.occurredAt.rfc3339
-                episodes[i].decisionPosition = record.position
-                episodes[i].decidedBy = r.by ?? event.actor
+                guard let i = decide("rejected", by: r.by, record) else { break }
                 episodes[i].reason = catalog.reason(r.reason)
                 episodes[i].note = r.note
                 rejectionEpisode[event.id] = i
-                open = nil
             case .recycled(let r):
-                guard let i = open else { break }
-                episodes[i].outcome = "recycled"
-                episodes[i].decidedAt = event.occurredAt.rfc3339
-                episodes[i].decisionPosition = record.position
-                episodes[i].decidedBy = event.actor
+                guard let i = decide("recycled", by: nil, record) else { break }
                 episodes[i].note = r.note
-                open = nil
             case .rejectionCorrected(let c):
                 // Attached after the walk: a correction may be dated before its rejection (clock skew
                 // between systems) and still applies, as it does in the trends.
@@ -252,48 +248,30 @@ final class CatalogCache: Sendable {
         // The chained hash of the last catalog record identifies the whole catalog up to it.
         let last = try positions.last.flatMap { try snapshot.withRecord(at: $0) { Array($0.hashBytes) } } ?? []
         if let cached = entries.withLock({ $0[log.path] }), cached.last == last { return cached.catalog }
-        let catalog = try Catalog(try positions.compactMap { try snapshot.record(at: $0) })
+        var state = ReplayState(cut: .everything)
+        for position in positions {
+            try snapshot.withRecord(at: position) { try ReplayEngine.applyCatalogEvent(&state, payload: $0.payload, position: position) }
+        }
+        let catalog = Catalog(state)
         entries.withLock { $0[log.path] = (last, catalog) }
         return catalog
     }
 }
 
-/// Reason codes and definitions, read from the catalog stream.
+/// Reason codes and definitions, folded from the catalog stream as a replay folds them.
 struct Catalog: Sendable {
-    var reasons: [String: ReasonInfo] = [:]
-    var definitions: [Int: DefinitionInfo] = [:]
+    /// A replay state holding catalog events only.
+    let state: ReplayState
     /// Each definition compiled once, for every audit that reads this catalog.
-    var compiled: [Int: CompiledRules] = [:]
+    let compiled: [Int: CompiledRules]
 
-    init(_ records: [StoredRecord]) throws {
-        for record in records {
-            let event = try LeadEvent(binary: record.payload)
-            switch event.payload {
-            case .reasonDefined(let d):
-                let previous = reasons[d.code]
-                reasons[d.code] = ReasonInfo(
-                    code: d.code, label: d.label, category: d.category, requiresNote: d.requiresNote ?? false,
-                    retired: previous?.retired ?? false, replacedBy: previous?.replacedBy)
-            case .reasonRetired(let r):
-                reasons[r.code, default: ReasonInfo(code: r.code, label: r.code, category: "OTHER", requiresNote: false, retired: true)].retired = true
-                reasons[r.code]?.replacedBy = r.replacedBy
-            case .definitionPublished(let p):
-                definitions[p.version] = DefinitionInfo(
-                    version: p.version, name: p.name, effectiveAt: p.effectiveAt.microseconds, rules: p.rules, rationale: p.rationale,
-                    position: record.position)
-            default:
-                break
-            }
-        }
-        compiled = definitions.mapValues { CompiledRules($0.rules) }
-    }
-
-    func definitionInForce(at t: Int64) -> Int? {
-        definitions.values.filter { $0.effectiveAt <= t }.max { ($0.effectiveAt, $0.version) < ($1.effectiveAt, $1.version) }?.version
+    init(_ state: ReplayState) {
+        self.state = state
+        compiled = state.definitions.mapValues { CompiledRules($0.rules) }
     }
 
     func reason(_ code: String) -> AuditReason {
-        let info = reasons[code]
+        let info = state.reasons.lookup(code).flatMap { state.reasonInfo[$0] }
         return AuditReason(code: code, label: info?.label, category: info?.category, retired: info?.retired ?? false, replacedBy: info?.replacedBy)
     }
 }

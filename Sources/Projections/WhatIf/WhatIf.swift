@@ -210,19 +210,23 @@ struct WhatIfObserver: PartitionedReplayObserver {
     /// Takes the verdicts of the other partition's leads; their facts are not needed after the replay.
     mutating func absorb(_ other: consuming WhatIfObserver, partition: (index: UInt32, count: UInt32)) {
         let n = compiled.count
-        if known.count < other.known.count {
-            let grow = other.known.count - known.count
-            known.append(contentsOf: repeatElement(false, count: grow))
-            qualified.append(contentsOf: repeatElement(0, count: grow))
-            evaluatedInRange.append(contentsOf: repeatElement(false, count: grow))
-            scoreAtQualifying.append(contentsOf: repeatElement(.nan, count: grow * n))
-        }
+        growVerdicts(to: other.known.count)
         for i in stride(from: Int(partition.index), to: other.known.count, by: Int(partition.count)) {
             known[i] = other.known[i]
             qualified[i] = other.qualified[i]
             evaluatedInRange[i] = other.evaluatedInRange[i]
             for c in 0..<n { scoreAtQualifying[i * n + c] = other.scoreAtQualifying[i * n + c] }
         }
+    }
+
+    /// Makes room for the verdicts of leads below `count`; new leads are unknown and unqualified.
+    private mutating func growVerdicts(to count: Int) {
+        guard count > known.count else { return }
+        let grow = count - known.count
+        known.append(contentsOf: repeatElement(false, count: grow))
+        qualified.append(contentsOf: repeatElement(0, count: grow))
+        evaluatedInRange.append(contentsOf: repeatElement(false, count: grow))
+        scoreAtQualifying.append(contentsOf: repeatElement(.nan, count: grow * compiled.count))
     }
 
     mutating func resetLead(_ lead: UInt32) {
@@ -238,11 +242,7 @@ struct WhatIfObserver: PartitionedReplayObserver {
     mutating func observe(lead: UInt32, event: EventRecordView, position: UInt64) {
         let i = Int(lead)
         if i >= known.count {
-            let grow = i + 1 - known.count
-            known.append(contentsOf: repeatElement(false, count: grow))
-            qualified.append(contentsOf: repeatElement(0, count: grow))
-            evaluatedInRange.append(contentsOf: repeatElement(false, count: grow))
-            scoreAtQualifying.append(contentsOf: repeatElement(.nan, count: grow * compiled.count))
+            growVerdicts(to: i + 1)
             facts.ensureRow(i)
         }
         if !known[i] {

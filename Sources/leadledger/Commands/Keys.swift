@@ -65,7 +65,7 @@ struct Keys: AsyncParsableCommand {
                 let keys = try APIKeyStore(ledger: ledger).list()
                 switch format {
                 case .json:
-                    try printJSON(keys.map { KeyRow(id: $0.id, scope: $0.scope.rawValue, source: $0.source, createdAt: $0.createdAt, revokedAt: $0.revokedAt) })
+                    try printJSON(keys.map(\.summary))
                 case .table, .csv:
                     let separator = format == .csv ? "," : "  "
                     print(["id", "scope", "source", "created", "revoked"].joined(separator: separator))
@@ -74,14 +74,6 @@ struct Keys: AsyncParsableCommand {
                     }
                 }
             }
-        }
-
-        struct KeyRow: Encodable {
-            var id: String
-            var scope: String
-            var source: String?
-            var createdAt: String
-            var revokedAt: String?
         }
     }
 
