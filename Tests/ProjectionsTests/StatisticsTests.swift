@@ -30,6 +30,28 @@ struct StatisticsTests {
         #expect(Statistics.quantile(sorted: [1, 2, 3, 10], 0) == 1)
     }
 
+    @Test("quantiles by selection equal quantiles of the sorted values, duplicates and extremes included")
+    func quantilesBySelection() {
+        var empty: [Double] = []
+        #expect(Statistics.quantiles(selecting: &empty, [0.5, 0.9]) == [nil, nil])
+        var generator = SystemRandomNumberGenerator()
+        let qs = [0, 0.1, 0.5, 0.9, 0.99, 1]
+        for count in [1, 2, 3, 10, 101, 5_000] {
+            for spread in [3, 1_000_000] {
+                var values = (0..<count).map { _ in Double(Int.random(in: 0..<spread, using: &generator)) / 4 }
+                let sorted = values.sorted()
+                let selected = Statistics.quantiles(selecting: &values, qs)
+                #expect(selected == qs.map { Statistics.quantile(sorted: sorted, $0) }, "\(count) values below \(spread)")
+                #expect(values.sorted() == sorted, "selection only reorders")
+            }
+        }
+        // Already sorted, reversed and constant inputs, which trip naive pivots.
+        for var values in [Array(stride(from: 0.0, to: 4_000, by: 1)), Array(stride(from: 4_000.0, to: 0, by: -1)), Array(repeating: 2.5, count: 4_000)] {
+            let sorted = values.sorted()
+            #expect(Statistics.quantiles(selecting: &values, qs) == qs.map { Statistics.quantile(sorted: sorted, $0) })
+        }
+    }
+
     @Test("day, ISO week (Monday) and month buckets, across a year's end and before 1970")
     func buckets() {
         // 2026-01-01 is a Thursday: its ISO week starts on Monday 2025-12-29.

@@ -150,7 +150,13 @@ public struct ReplayState: Sendable {
     /// Reason catalog by reason number.
     public internal(set) var reasonInfo: [Int32: ReasonInfo] = [:]
     /// Published definitions, by version.
-    public internal(set) var definitions: [Int: DefinitionInfo] = [:]
+    public internal(set) var definitions: [Int: DefinitionInfo] = [:] {
+        didSet {
+            changes = definitions.values.sorted { ($0.effectiveAt, $0.version) < ($1.effectiveAt, $1.version) }.map { ($0.effectiveAt, $0.version) }
+        }
+    }
+    /// The definitions in force order (`effectiveAt`, then version), to find one by bisection.
+    private var changes: [(effectiveAt: Int64, version: Int)] = []
     /// Every episode (void ones included; read through ``liveEpisodes``).
     public internal(set) var episodes: [Episode] = []
     var leads: [LeadState] = []
@@ -170,12 +176,12 @@ public struct ReplayState: Sendable {
 
     /// The definition in force at a business time: greatest `effectiveAt ≤ t`, ties by version.
     public func definitionInForce(at t: Int64) -> Int? {
-        var best: DefinitionInfo?
-        for d in definitions.values where d.effectiveAt <= t {
-            if let b = best, (b.effectiveAt, b.version) >= (d.effectiveAt, d.version) { continue }
-            best = d
+        var (low, high) = (0, changes.count)
+        while low < high {
+            let middle = (low + high) / 2
+            if changes[middle].effectiveAt <= t { low = middle + 1 } else { high = middle }
         }
-        return best?.version
+        return low == 0 ? nil : changes[low - 1].version
     }
 
     /// The definition of an episode: the one its hand-off named, else the one in force then.

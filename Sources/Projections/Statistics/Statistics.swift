@@ -45,6 +45,53 @@ public enum Statistics {
         return values[lower] + (h - Double(lower)) * (values[upper] - values[lower])
     }
 
+    /// The `qs` quantiles of unsorted values, exactly as ``quantile(sorted:_:)`` defines them, found
+    /// by selection in linear time instead of a sort; `values` is left reordered.
+    public static func quantiles(selecting values: inout [Double], _ qs: [Double]) -> [Double?] {
+        guard !values.isEmpty else { return qs.map { _ in nil } }
+        return values.withUnsafeMutableBufferPointer { buffer in
+            qs.map { q in
+                let h = Double(buffer.count - 1) * q
+                let lower = Int(h.rounded(.down))
+                select(buffer, lower)
+                let a = buffer[lower]
+                // After the selection everything above `lower` is ≥ it: the next rank is their least.
+                guard lower + 1 < buffer.count else { return a }
+                let b = buffer[(lower + 1)...].min()!
+                return a + (h - Double(lower)) * (b - a)
+            }
+        }
+    }
+
+    /// Moves the `k`-th smallest value to index `k`, the ones not greater before it and the ones not
+    /// less after it (quickselect with a median-of-three pivot; sorts the range if it keeps failing).
+    static func select(_ values: UnsafeMutableBufferPointer<Double>, _ k: Int) {
+        var (low, high) = (0, values.count - 1)
+        var attempts = 2 * (Int.bitWidth - values.count.leadingZeroBitCount) + 4
+        while low < high {
+            if attempts == 0 {
+                var range = UnsafeMutableBufferPointer(rebasing: values[low...high])
+                range.sort()
+                return
+            }
+            attempts -= 1
+            let (x, y, z) = (values[low], values[low + (high - low) / 2], values[high])
+            let pivot = max(min(x, y), min(max(x, y), z))
+            var (i, j) = (low, high)
+            while i <= j {
+                while values[i] < pivot { i += 1 }
+                while values[j] > pivot { j -= 1 }
+                if i <= j {
+                    values.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            // Now [low, j] ≤ pivot, [i, high] ≥ pivot, and anything between equals the pivot.
+            if k <= j { high = j } else if k >= i { low = i } else { return }
+        }
+    }
+
     /// A comparison of two proportions: difference `p2 − p1` with a 95 % (unpooled, Wald) interval,
     /// and the two-sided p-value of the pooled two-proportion z-test.
     public struct TwoProportions: Sendable, Hashable, Codable {

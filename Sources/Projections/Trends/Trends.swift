@@ -147,11 +147,12 @@ public struct TrendsReport: Sendable, Hashable, Codable {
     public var total: TrendRow
 }
 
-/// Counts episodes into rows; shared by trends and the what-if outcome segments.
+/// Counts episodes into rows; shared by trends, impact and the what-if outcome segments.
 struct RowAccumulator {
     var row = TrendRow()
     var hoursToAccept: [Double] = []
-    var reasons: [Int32: Int] = [:]
+    /// Rejections by reason number + 1 (slot 0 counts rejections without a reason).
+    var reasons: [Int] = []
 
     mutating func add(_ e: Episode) {
         row.handedOff += 1
@@ -162,7 +163,9 @@ struct RowAccumulator {
             hoursToAccept.append(Double(e.decidedAt - e.handedOffAt) / 3_600_000_000)
         case .rejected:
             row.rejected += 1
-            reasons[e.reason, default: 0] += 1
+            let slot = Int(e.reason) + 1
+            if slot >= reasons.count { reasons.append(contentsOf: repeatElement(0, count: slot + 1 - reasons.count)) }
+            reasons[slot] += 1
         case .recycled: row.recycled += 1
         }
     }
@@ -174,9 +177,9 @@ struct RowAccumulator {
         row.acceptanceRateInterval = Statistics.wilson(row.accepted, of: decided)
         row.rejectionRate = Statistics.rate(row.rejected, of: decided)
         row.rejectionRateInterval = Statistics.wilson(row.rejected, of: decided)
-        let sorted = hoursToAccept.sorted()
-        row.timeToAccept = TimeToAccept(
-            count: sorted.count, medianHours: Statistics.quantile(sorted: sorted, 0.5), p90Hours: Statistics.quantile(sorted: sorted, 0.9))
+        var hours = hoursToAccept
+        let quantiles = Statistics.quantiles(selecting: &hours, [0.5, 0.9])
+        row.timeToAccept = TimeToAccept(count: hours.count, medianHours: quantiles[0], p90Hours: quantiles[1])
         row.rejectionsByReason = ReasonTally.counts(reasons, state: state, mapRetired: mapRetired)
         return row
     }
@@ -184,9 +187,11 @@ struct RowAccumulator {
 
 /// Turns reason numbers into codes with labels, mapping retired codes when asked.
 enum ReasonTally {
-    static func counts(_ reasons: [Int32: Int], state: ReplayState, mapRetired: Bool) -> [ReasonCount] {
+    /// `reasons[n + 1]` counts reason number `n`; `reasons[0]` the rejections without a reason.
+    static func counts(_ reasons: [Int], state: ReplayState, mapRetired: Bool) -> [ReasonCount] {
         var byCode: [String: Int] = [:]
-        for (reason, count) in reasons {
+        for (slot, count) in reasons.enumerated() where count > 0 {
+            let reason = Int32(slot - 1)
             let code = (mapRetired ? state.mappedReason(reason) : state.reasons.name(reason)) ?? "(none)"
             byCode[code, default: 0] += count
         }
@@ -231,18 +236,21 @@ extension ReplayState {
 public enum Trends {
     /// The trend of `query` over a replayed state.
     public static func compute(_ state: ReplayState, _ query: TrendsQuery = TrendsQuery()) -> TrendsReport {
-        struct Key: Hashable {
-            let start: Int64
-            let group: Int32
-        }
-        var cells: [Key: RowAccumulator] = [:]
+        var cells = CellIndex(bucket: query.bucket)
+        var rows: [RowAccumulator] = []
+        var keys: [(start: Int64, group: Int32)] = []
         var total = RowAccumulator()
         for e in state.liveEpisodes where query.includes(e.handedOffAt) {
-            let key = Key(start: query.bucket.start(of: e.handedOffAt), group: query.groupBy.map { state.dimensionKey($0, of: e) } ?? -1)
-            cells[key, default: RowAccumulator()].add(e)
+            let group = query.groupBy.map { state.dimensionKey($0, of: e) } ?? -1
+            let (cell, start) = cells.cell(at: e.handedOffAt, group: group, definitionGroups: query.groupBy == .definition, next: rows.count)
+            if cell == rows.count {
+                rows.append(RowAccumulator())
+                keys.append((start, group))
+            }
+            rows[cell].add(e)
             total.add(e)
         }
-        let rows = cells.map { key, acc -> (start: Int64, group: String?, row: TrendRow) in
+        let report = zip(keys, rows).map { key, acc -> (start: Int64, group: String?, row: TrendRow) in
             var row = acc.finish(state, mapRetired: query.mapRetiredReasons)
             row.start = Bucket.dayString(key.start)
             row.group = query.groupBy.map { state.dimensionName($0, key.group) }
@@ -250,6 +258,53 @@ public enum Trends {
         }
         .sorted { ($0.start, $0.group ?? "") < ($1.start, $1.group ?? "") }
         .map(\.row)
-        return TrendsReport(asOf: ReplayStamp(state), query: query, rows: rows, total: total.finish(state, mapRetired: query.mapRetiredReasons))
+        return TrendsReport(asOf: ReplayStamp(state), query: query, rows: report, total: total.finish(state, mapRetired: query.mapRetiredReasons))
+    }
+}
+
+/// Finds the row of a (bucket, group) cell without hashing per episode: a bucket is looked up
+/// once per run of episodes on the same day, and a cell is a slot in its bucket's table of groups.
+struct CellIndex {
+    private static let microsPerDay: Int64 = 86_400_000_000
+    private let bucket: Bucket
+    /// The day of the last lookup, its bucket's start and the bucket's number.
+    private var day: Int64 = .min, start: Int64 = 0, number = 0
+    private var numbers: [Int64: Int] = [:]
+    /// Per bucket number, the row of each group column (-1 while the cell has none).
+    private var tables: [[Int32]] = []
+    /// Grouping by definition: the versions met so far, by column.
+    private var versions: [Int32] = []
+
+    init(bucket: Bucket) { self.bucket = bucket }
+
+    /// The row of the cell of an episode handed off at `t` with group key `group`, and the start of
+    /// its bucket; the row is `next` (the number of rows so far) when the cell is new.
+    mutating func cell(at t: Int64, group: Int32, definitionGroups: Bool, next: Int) -> (row: Int, start: Int64) {
+        let day = Bucket.floorDiv(t, Self.microsPerDay)
+        if day != self.day {
+            self.day = day
+            start = bucket.start(of: day * Self.microsPerDay)
+            if let known = numbers[start] {
+                number = known
+            } else {
+                number = tables.count
+                numbers[start] = number
+                tables.append([])
+            }
+        }
+        let column: Int
+        if definitionGroups {
+            if let known = versions.firstIndex(of: group) { column = known } else {
+                column = versions.count
+                versions.append(group)
+            }
+        } else {
+            column = Int(group) + 1
+        }
+        if column >= tables[number].count { tables[number].append(contentsOf: repeatElement(-1, count: column + 1 - tables[number].count)) }
+        let row = tables[number][column]
+        if row >= 0 { return (Int(row), start) }
+        tables[number][column] = Int32(next)
+        return (next, start)
     }
 }
