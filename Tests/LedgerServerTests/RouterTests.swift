@@ -198,6 +198,15 @@ struct RouterTests {
             try await client.execute(uri: "/v1/events", method: .post, headers: ndjsonHeaders("llk_000000000000_nope"), body: body) {
                 #expect($0.status == .unauthorized)
             }
+            // A real key's id with a secret that is not its own: altered, cut short, extended, or bare.
+            let secret = keys.append
+            let id = secret.split(separator: "_")[1]
+            let last = secret.last == "0" ? "1" : "0"
+            for forged in [String(secret.dropLast()) + last, String(secret.dropLast()), secret + "0", "llk_\(id)_", "llk_\(id)"] {
+                try await client.execute(uri: "/v1/events", method: .post, headers: ndjsonHeaders(forged), body: body) {
+                    #expect($0.status == .unauthorized, "\(forged)")
+                }
+            }
             try await client.execute(uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.read), body: body) {
                 #expect($0.status == .forbidden)
                 let message = try errorMessage($0)

@@ -66,7 +66,7 @@ public struct APIKeyError: Error, Sendable, CustomStringConvertible {
 public final class APIKeyStore: Sendable {
     private static let metaKey = "server.api-keys"
     private let ledger: Ledger
-    private let cache = Mutex<(bytes: [UInt8]?, keys: [String: APIKey])>((nil, [:]))
+    private let cache = Mutex<(bytes: [UInt8]?, keys: [String: Entry])>((nil, [:]))
     private let writeLock = Mutex<Void>(())
 
     /// A store over the ledger's meta database.
@@ -88,7 +88,7 @@ public final class APIKeyStore: Sendable {
     }
 
     /// Every key, revoked ones included, oldest first.
-    public func list() throws -> [APIKey] { try load().values.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) } }
+    public func list() throws -> [APIKey] { try load().values.map(\.key).sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) } }
 
     /// Revokes a key; false when no active key has this id.
     @discardableResult
@@ -104,22 +104,37 @@ public final class APIKeyStore: Sendable {
     }
 
     /// Whether any key is still active.
-    public func hasActiveKeys() throws -> Bool { try load().values.contains { $0.isActive } }
+    public func hasActiveKeys() throws -> Bool { try load().values.contains { $0.key.isActive } }
 
     /// The active key this secret proves, or nil.
+    ///
+    /// It runs on every request: the id is read from the secret's bytes in place, and the secret's
+    /// SHA-256 is compared, in constant time, with the stored digest's bytes rather than as hex text.
     public func authenticate(_ secret: String) throws -> APIKey? {
-        let parts = secret.split(separator: "_", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == "llk", let key = try load()[String(parts[1])], key.isActive else { return nil }
-        return Self.constantTimeEqual(Self.hash(secret), key.secretHash) ? key : nil
+        let utf8 = secret.utf8
+        guard utf8.starts(with: "llk_".utf8) else { return nil }
+        let rest = utf8.dropFirst(4)
+        guard let end = rest.firstIndex(of: UInt8(ascii: "_")), let entry = try load()[String(Substring(rest[..<end]))], entry.key.isActive
+        else { return nil }
+        var digest = SHA256()
+        var copy = secret
+        copy.withUTF8 { digest.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        return Self.constantTimeEqual(digest.finalize(), entry.digest) ? entry.key : nil
     }
 
     // MARK: Storage
 
-    private func load() throws -> [String: APIKey] {
+    /// A stored key with its secret's digest decoded from hex once, when the keys are read.
+    private struct Entry {
+        var key: APIKey
+        var digest: [UInt8]
+    }
+
+    private func load() throws -> [String: Entry] {
         let bytes = try ledger.log.metaValue(Self.metaKey)
         if let cached = cache.withLock({ $0.bytes == bytes ? $0.keys : nil }) { return cached }
         let keys = try bytes.map { try JSONDecoder().decode([APIKey].self, from: Data($0)) } ?? []
-        let byID = Dictionary(keys.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
+        let byID = Dictionary(keys.map { ($0.id, Entry(key: $0, digest: Self.bytes(hex: $0.secretHash))) }, uniquingKeysWith: { _, last in last })
         cache.withLock { $0 = (bytes, byID) }
         return byID
     }
@@ -156,14 +171,33 @@ public final class APIKeyStore: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The bytes of lower-case hex text; an odd or non-hex text gives bytes no digest equals.
+    private static func bytes(hex: String) -> [UInt8] {
+        let digits = Array(hex.utf8)
+        func value(_ digit: UInt8) -> UInt8? {
+            switch digit {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+            default: nil
+            }
+        }
+        guard digits.count % 2 == 0 else { return [] }
+        var out: [UInt8] = []
+        for index in stride(from: 0, to: digits.count, by: 2) {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return [] }
+            out.append(high << 4 | low)
+        }
+        return out
+    }
+
     /// Compares without returning early, so response time says nothing about how much matched.
-    private static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8)
-        let y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var difference: UInt8 = 0
-        for index in x.indices { difference |= x[index] ^ y[index] }
-        return difference == 0
+    private static func constantTimeEqual(_ digest: SHA256.Digest, _ stored: [UInt8]) -> Bool {
+        digest.withUnsafeBytes { computed in
+            guard computed.count == stored.count else { return false }
+            var difference: UInt8 = 0
+            for index in stored.indices { difference |= computed[index] ^ stored[index] }
+            return difference == 0
+        }
     }
 
     static func isValidSource(_ source: String) -> Bool {
