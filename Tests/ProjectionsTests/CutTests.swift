@@ -78,7 +78,8 @@ struct CutTests {
         #expect(ReplayCut.instant(parsing: "2026-03-02T14:05:00Z") == at("2026-03-02T14:05:00Z"))
         #expect(ReplayCut.instant(parsing: "2026-03-02T16:05:00.5+02:00") == at("2026-03-02T14:05:00Z") + 500_000)
         #expect(ReplayCut.instant(parsing: "2026-03-02") == at("2026-03-03T00:00:00Z") - 1)
-        for text in ["", "yesterday", "2026-3-2", "2026-13-01", "2026-03-02T25:00:00Z", "2026-03-02 14:05"] {
+        #expect(ReplayCut.instant(parsing: "2028-02-29") == at("2028-03-01T00:00:00Z") - 1)
+        for text in ["", "yesterday", "2026-3-2", "2026-13-01", "2026-02-29", "2026-04-31", "2026-02-31", "2026-03-02T25:00:00Z", "2026-03-02 14:05"] {
             #expect(ReplayCut.instant(parsing: text) == nil, "\(text)")
         }
     }

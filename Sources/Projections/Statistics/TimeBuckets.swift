@@ -33,13 +33,17 @@ public enum Bucket: String, Sendable, Codable, CaseIterable {
         return String(format: "%04d-%02d-%02d", y, m, d)
     }
 
-    /// The first instant (µs, UTC) of a `YYYY-MM-DD` day.
+    /// The first instant (µs, UTC) of a `YYYY-MM-DD` day; `nil` for a day the calendar does not
+    /// have, such as 2026-02-29 or 2026-04-31.
     public static func dayStart(_ text: String) -> Int64? {
         let parts = text.split(separator: "-")
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
             let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]), (1...12).contains(m), (1...31).contains(d)
         else { return nil }
-        return days(year: y, month: m, day: d) * microsPerDay
+        let day = days(year: y, month: m, day: d)
+        // Past the month's end the count runs into the next month.
+        guard civil(fromDays: day) == (y, m, d) else { return nil }
+        return day * microsPerDay
     }
 
     static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
