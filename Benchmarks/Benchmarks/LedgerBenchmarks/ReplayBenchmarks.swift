@@ -6,26 +6,27 @@ import Projections
 
 /// Replays of a 10M-event ledger: trends, what-if with four candidates, and one lead's audit.
 func replayBenchmarks() {
-    Benchmark(
-        "replay: trends over 10M events (weekly, by channel), from scratch",
-        configuration: .init(metrics: [.wallClock, .peakMemoryResident], warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(60), maxIterations: 3)
-    ) { benchmark in
-        let fixture = try TenMillion.shared()
-        benchmark.startMeasurement()
-        let state = try ReplayEngine.replay(fixture.log)
-        blackHole(Trends.compute(state, TrendsQuery(bucket: .week, groupBy: .channel)))
-    }
-
-    Benchmark(
-        "replay: trends over 10M events (weekly, by channel), from scratch, one thread",
-        configuration: .init(metrics: [.wallClock, .peakMemoryResident], warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(90), maxIterations: 7)
-    ) { benchmark in
-        let fixture = try TenMillion.shared()
-        benchmark.startMeasurement()
-        // With an observer the engine folds on the calling thread only.
-        var none = NoObserver()
-        let state = try ReplayEngine.replay(fixture.log, observer: &none)
-        blackHole(Trends.compute(state, TrendsQuery(bucket: .week, groupBy: .channel)))
+    // The same trend on two lead partitions (the default) and on the calling thread only.
+    let replays: [(name: String, maxDuration: Int, iterations: Int, replay: @Sendable (EventLog) throws -> ReplayState)] = [
+        ("", 60, 3, { try ReplayEngine.replay($0) }),
+        (", one thread", 90, 7, { log in
+            // With an observer the engine folds on the calling thread only.
+            var none = NoObserver()
+            return try ReplayEngine.replay(log, observer: &none)
+        }),
+    ]
+    for variant in replays {
+        Benchmark(
+            "replay: trends over 10M events (weekly, by channel), from scratch" + variant.name,
+            configuration: .init(
+                metrics: [.wallClock, .peakMemoryResident], warmupIterations: 0, scalingFactor: .one,
+                maxDuration: .seconds(variant.maxDuration), maxIterations: variant.iterations)
+        ) { benchmark in
+            let fixture = try TenMillion.shared()
+            benchmark.startMeasurement()
+            let state = try variant.replay(fixture.log)
+            blackHole(Trends.compute(state, TrendsQuery(bucket: .week, groupBy: .channel)))
+        }
     }
 
     Benchmark(

@@ -116,10 +116,7 @@ public final class APIKeyStore: Sendable {
         let rest = utf8.dropFirst(4)
         guard let end = rest.firstIndex(of: UInt8(ascii: "_")), let entry = try load()[String(Substring(rest[..<end]))], entry.key.isActive
         else { return nil }
-        var digest = SHA256()
-        var copy = secret
-        copy.withUTF8 { digest.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        return Self.constantTimeEqual(digest.finalize(), entry.digest) ? entry.key : nil
+        return Self.constantTimeEqual(Self.digest(of: secret), entry.digest) ? entry.key : nil
     }
 
     // MARK: Storage
@@ -151,8 +148,17 @@ public final class APIKeyStore: Sendable {
 
     // MARK: Helpers
 
+    /// The lower-case hex text of a secret's digest, as a key stores it.
     static func hash(_ secret: String) -> String {
-        hex(SHA256.hash(data: Array(secret.utf8)))
+        hex(digest(of: secret))
+    }
+
+    /// The SHA-256 of a secret's UTF-8 bytes, read in place.
+    private static func digest(of secret: String) -> SHA256.Digest {
+        var hasher = SHA256()
+        var copy = secret
+        copy.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        return hasher.finalize()
     }
 
     private static func randomHex(bytes count: Int) -> String {

@@ -58,10 +58,8 @@ struct Authenticator: Sendable {
             zip(bytes, scheme).allSatisfy({ $0 | 0x20 == $1 }),
             bytes[bytes.index(bytes.startIndex, offsetBy: scheme.count)] == UInt8(ascii: " ")
         else { return nil }
-        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-        let token = bytes.dropFirst(scheme.count).drop(while: isBlank)
-        guard let last = token.lastIndex(where: { !isBlank($0) }) else { return nil }
-        return String(Substring(token[...last]))
+        let token = HeaderText.trimmed(bytes.dropFirst(scheme.count))
+        return token.isEmpty ? nil : String(Substring(token))
     }
 
     static func unauthorized(_ message: String) -> APIError {

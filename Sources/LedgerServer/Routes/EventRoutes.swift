@@ -125,10 +125,8 @@ extension LedgerHTTPServer {
 
     /// `type/subtype` of a Content-Type, lower case, without parameters.
     static func mediaType(_ header: String) -> String {
-        let type = header.utf8.prefix { $0 != UInt8(ascii: ";") }
-        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-        guard let first = type.firstIndex(where: { !isBlank($0) }), let last = type.lastIndex(where: { !isBlank($0) }) else { return "" }
-        return String(decoding: type[first...last].map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }, as: UTF8.self)
+        let type = HeaderText.trimmed(header.utf8.prefix { $0 != UInt8(ascii: ";") })
+        return String(decoding: type.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 
     /// Parses `lead=3,other=0`; lead ids are percent-decoded so they may hold `,` or `=`.

@@ -132,7 +132,7 @@ public enum ReplayCut: Sendable, Hashable, Codable {
     /// of that UTC day (its last microsecond, so the whole day is included); `nil` for anything else.
     public static func instant(parsing text: String) -> Int64? {
         if let time = Timestamp(rfc3339: text) { return time.microseconds }
-        if let start = Bucket.dayStart(text) { return start + 86_400_000_000 - 1 }
+        if let start = Bucket.dayStart(text) { return start + Bucket.microsPerDay - 1 }
         return nil
     }
 }

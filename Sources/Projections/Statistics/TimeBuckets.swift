@@ -9,7 +9,7 @@ public enum Bucket: String, Sendable, Codable, CaseIterable {
     /// Calendar month (UTC).
     case month
 
-    private static let microsPerDay: Int64 = 86_400_000_000
+    static let microsPerDay: Int64 = 86_400_000_000
 
     /// The first instant (µs, UTC) of the bucket holding `micros`.
     public func start(of micros: Int64) -> Int64 {

@@ -236,21 +236,16 @@ extension ReplayState {
 public enum Trends {
     /// The trend of `query` over a replayed state.
     public static func compute(_ state: ReplayState, _ query: TrendsQuery = TrendsQuery()) -> TrendsReport {
-        var cells = CellIndex(bucket: query.bucket)
+        var cells = CellIndex(bucket: query.bucket, groupsAreVersions: query.groupBy == .definition)
         var rows: [RowAccumulator] = []
-        var keys: [(start: Int64, group: Int32)] = []
         var total = RowAccumulator()
         for e in state.liveEpisodes where query.includes(e.handedOffAt) {
-            let group = query.groupBy.map { state.dimensionKey($0, of: e) } ?? -1
-            let (cell, start) = cells.cell(at: e.handedOffAt, group: group, definitionGroups: query.groupBy == .definition, next: rows.count)
-            if cell == rows.count {
-                rows.append(RowAccumulator())
-                keys.append((start, group))
-            }
+            let cell = cells.cell(at: e.handedOffAt, group: query.groupBy.map { state.dimensionKey($0, of: e) } ?? -1)
+            if cell == rows.count { rows.append(RowAccumulator()) }
             rows[cell].add(e)
             total.add(e)
         }
-        let report = zip(keys, rows).map { key, acc -> (start: Int64, group: String?, row: TrendRow) in
+        let report = zip(cells.keys, rows).map { key, acc -> (start: Int64, group: String?, row: TrendRow) in
             var row = acc.finish(state, mapRetired: query.mapRetiredReasons)
             row.start = Bucket.dayString(key.start)
             row.group = query.groupBy.map { state.dimensionName($0, key.group) }
@@ -262,28 +257,35 @@ public enum Trends {
     }
 }
 
-/// Finds the row of a (bucket, group) cell without hashing per episode: a bucket is looked up
-/// once per run of episodes on the same day, and a cell is a slot in its bucket's table of groups.
+/// Numbers the (bucket, group) cells of a trend in order of first use, without hashing per episode:
+/// a bucket is looked up once per run of episodes on the same day, and a cell is a slot in its
+/// bucket's table of groups.
 struct CellIndex {
-    private static let microsPerDay: Int64 = 86_400_000_000
+    /// Each cell's bucket start and group key, by cell number.
+    private(set) var keys: [(start: Int64, group: Int32)] = []
     private let bucket: Bucket
+    /// Whether group keys are definition versions (any integer) rather than interned numbers.
+    private let groupsAreVersions: Bool
     /// The day of the last lookup, its bucket's start and the bucket's number.
     private var day: Int64 = .min, start: Int64 = 0, number = 0
     private var numbers: [Int64: Int] = [:]
-    /// Per bucket number, the row of each group column (-1 while the cell has none).
+    /// Per bucket number, the cell of each group column (-1 while the cell has none).
     private var tables: [[Int32]] = []
     /// Grouping by definition: the versions met so far, by column.
     private var versions: [Int32] = []
 
-    init(bucket: Bucket) { self.bucket = bucket }
+    init(bucket: Bucket, groupsAreVersions: Bool) {
+        self.bucket = bucket
+        self.groupsAreVersions = groupsAreVersions
+    }
 
-    /// The row of the cell of an episode handed off at `t` with group key `group`, and the start of
-    /// its bucket; the row is `next` (the number of rows so far) when the cell is new.
-    mutating func cell(at t: Int64, group: Int32, definitionGroups: Bool, next: Int) -> (row: Int, start: Int64) {
-        let day = Bucket.floorDiv(t, Self.microsPerDay)
+    /// The number of the cell of an episode handed off at `t` with group key `group`; a new cell
+    /// gets the next number, `keys.count` before the call.
+    mutating func cell(at t: Int64, group: Int32) -> Int {
+        let day = Bucket.floorDiv(t, Bucket.microsPerDay)
         if day != self.day {
             self.day = day
-            start = bucket.start(of: day * Self.microsPerDay)
+            start = bucket.start(of: day * Bucket.microsPerDay)
             if let known = numbers[start] {
                 number = known
             } else {
@@ -293,7 +295,7 @@ struct CellIndex {
             }
         }
         let column: Int
-        if definitionGroups {
+        if groupsAreVersions {
             if let known = versions.firstIndex(of: group) { column = known } else {
                 column = versions.count
                 versions.append(group)
@@ -302,9 +304,10 @@ struct CellIndex {
             column = Int(group) + 1
         }
         if column >= tables[number].count { tables[number].append(contentsOf: repeatElement(-1, count: column + 1 - tables[number].count)) }
-        let row = tables[number][column]
-        if row >= 0 { return (Int(row), start) }
-        tables[number][column] = Int32(next)
-        return (next, start)
+        let cell = tables[number][column]
+        if cell >= 0 { return Int(cell) }
+        tables[number][column] = Int32(keys.count)
+        keys.append((start, group))
+        return keys.count - 1
     }
 }
