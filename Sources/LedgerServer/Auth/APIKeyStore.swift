@@ -67,7 +67,6 @@ public final class APIKeyStore: Sendable {
     private static let metaKey = "server.api-keys"
     private let ledger: Ledger
     private let cache = Mutex<(bytes: [UInt8]?, keys: [String: Entry])>((nil, [:]))
-    private let writeLock = Mutex<Void>(())
 
     /// A store over the ledger's meta database.
     public init(ledger: Ledger) {
@@ -93,14 +92,14 @@ public final class APIKeyStore: Sendable {
     /// Revokes a key; false when no active key has this id.
     @discardableResult
     public func revoke(_ id: String) throws -> Bool {
-        var found = false
         try modify { keys in
+            var found = false
             for index in keys.indices where keys[index].id == id && keys[index].revokedAt == nil {
                 keys[index].revokedAt = Self.now()
                 found = true
             }
+            return found
         }
-        return found
     }
 
     /// Whether any key is still active.
@@ -136,13 +135,16 @@ public final class APIKeyStore: Sendable {
         return byID
     }
 
-    private func modify(_ change: (inout [APIKey]) -> Void) throws {
-        try writeLock.withLock { _ in
-            var keys = try ledger.log.metaValue(Self.metaKey).map { try JSONDecoder().decode([APIKey].self, from: Data($0)) } ?? []
-            change(&keys)
+    /// Applies `change` to the stored keys in one write transaction of the ledger, so that keys added
+    /// or revoked at the same moment by other processes (the CLI beside a running server) or other
+    /// requests are never overwritten by a read taken before them.
+    private func modify<R>(_ change: (inout [APIKey]) throws -> R) throws -> R {
+        try ledger.log.updateMetaValue(Self.metaKey) { stored in
+            var keys = try stored.map { try JSONDecoder().decode([APIKey].self, from: Data($0)) } ?? []
+            let result = try change(&keys)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            try ledger.log.setMetaValue(Array(try encoder.encode(keys)), for: Self.metaKey)
+            return (Array(try encoder.encode(keys)), result)
         }
     }
 
