@@ -38,6 +38,29 @@ struct ValidationTests {
 
     static let id = "00000000-0000-4000-8000-"
 
+    @Test("a score or an amount the analyses cannot hold is refused, whether it came as JSON or was built by an importer")
+    func numbersOutOfRange() throws {
+        let issues = refusal([
+            Self.event(1, "L2", .leadScored(.init(score: 1e20))),
+            Self.event(2, "L2", .converted(.init(opportunity: "o1", amount: -2e15, currency: "EUR"))),
+            Self.event(3, "L2", .closed(.init(won: true, amount: .infinity))),
+            Self.event(4, "L2", .leadScored(.init(score: 1_000_000))),
+        ])
+        #expect(issues.map(\.field) == ["data.score", "data.amount", "data.amount"])
+        #expect(issues.allSatisfy { $0.code == .valueOutOfRange })
+        #expect(issues.map(\.line) == [4, 5, 6])
+        #expect(issues[0].description.contains("from -1000000 to 1000000"))
+
+        let line = #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a31","type":"lead.scored","lead":"L2","occurredAt":"2026-03-02T14:05:00Z","source":"crm","data":{"score":1e20}}"#
+        #expect(throws: EventInputError.self) { try EventDecoder().decode(line: Array(line.utf8), lineNumber: 7) }
+        do {
+            _ = try EventDecoder().decode(line: Array(line.utf8), lineNumber: 7)
+        } catch {
+            #expect(error.description.contains("data.score"))
+            #expect(error.description.contains("line 7"))
+        }
+    }
+
     @Test("an unknown reason code is refused with advice")
     func unknownReason() {
         let issues = refusal([Self.event(0x7c1, "L1", .rejected(.init(reason: "FIT.UNKNOWN")))])

@@ -22,6 +22,11 @@ public struct EventDecoder: Sendable {
         public static let attributeCount = 256
         /// Longest rules document, as compact JSON, in bytes.
         public static let rulesBytes = 60_000
+        /// Largest magnitude of a `lead.scored` score: analyses band scores into integers, and a
+        /// score beyond any model's scale is a mistake better refused than stored.
+        public static let scoreMagnitude: Double = 1_000_000
+        /// Largest magnitude of an opportunity or deal `amount` (a thousand trillion in any currency).
+        public static let amountMagnitude: Double = 1e15
     }
 
     /// Creates a decoder.
@@ -226,6 +231,22 @@ struct FieldReader {
         return number
     }
 
+    /// A number whose magnitude is at most `limit` (the parser already refuses non-finite ones).
+    func number(_ name: String, required: Bool, magnitude limit: Double) throws(EventInputError) -> Double? {
+        guard let number = required ? try requiredNumber(name) : try optionalNumber(name) else { return nil }
+        guard abs(number) <= limit else {
+            throw fail(
+                .invalidValue, name, expected: "a number from -\(Self.plain(limit)) to \(Self.plain(limit))",
+                found: JSONValue.number(number).shortDescription)
+        }
+        return number
+    }
+
+    /// `1000000` rather than `1e+06`, for limits in messages.
+    private static func plain(_ limit: Double) -> String {
+        limit < 1e18 ? String(Int64(limit)) : "\(limit)"
+    }
+
     func optionalVersion(_ name: String) throws(EventInputError) -> Int? {
         guard let value = present(name) else { return nil }
         guard case .number(let number) = value else {
@@ -370,7 +391,10 @@ struct FieldReader {
         case .leadAttributesObserved:
             return .attributesObserved(.init(attributes: try data.attributes("attributes", required: true)!))
         case .leadScored:
-            return .leadScored(.init(score: try data.requiredNumber("score"), model: try data.optionalString("model")))
+            return .leadScored(
+                .init(
+                    score: try data.number("score", required: true, magnitude: EventDecoder.Limits.scoreMagnitude)!,
+                    model: try data.optionalString("model")))
         case .leadHandedOff:
             return .handedOff(
                 .init(owner: try data.requiredString("owner"), definition: try data.optionalVersion("definition")))
@@ -389,7 +413,7 @@ struct FieldReader {
                     note: try data.optionalString("note", maxBytes: EventDecoder.Limits.noteBytes)))
         case .leadConverted:
             let opportunity = try data.requiredString("opportunity")
-            let amount = try data.optionalNumber("amount")
+            let amount = try data.number("amount", required: false, magnitude: EventDecoder.Limits.amountMagnitude)
             let currency = try data.optionalString("currency")
             if let currency, !(currency.utf8.count == 3 && currency.utf8.allSatisfy({ (0x41...0x5A).contains($0) })) {
                 throw data.fail(
@@ -402,7 +426,9 @@ struct FieldReader {
                 throw data.fail(.missingField, "won", expected: "true or false", found: "nothing")
             }
             return .closed(
-                .init(won: won, amount: try data.optionalNumber("amount"), reason: try data.reasonCode("reason", required: false)))
+                .init(
+                    won: won, amount: try data.number("amount", required: false, magnitude: EventDecoder.Limits.amountMagnitude),
+                    reason: try data.reasonCode("reason", required: false)))
         case .leadRejectionCorrected:
             return .rejectionCorrected(
                 .init(

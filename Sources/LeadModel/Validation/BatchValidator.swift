@@ -28,8 +28,12 @@ public struct BatchValidator: Sendable {
         let context = Context(line: line, eventId: event.id)
         let lead = event.lead ?? ""
         switch event.payload {
-        case .leadCaptured, .attributesObserved, .leadScored, .converted:
+        case .leadCaptured, .attributesObserved:
             return nil
+        case .leadScored(let data):
+            return rangeIssue(data.score, "data.score", limit: EventDecoder.Limits.scoreMagnitude, context: context)
+        case .converted(let data):
+            return data.amount.flatMap { rangeIssue($0, "data.amount", limit: EventDecoder.Limits.amountMagnitude, context: context) }
         case .handedOff(let data):
             if let open = state.openEpisode(lead: lead) {
                 return context.issue(
@@ -55,6 +59,9 @@ public struct BatchValidator: Sendable {
             guard let reason = data.reason else { return nil }
             return reasonIssue(reason, note: data.note, field: "data.reason", allowRetired: true, context: context, state: state)
         case .closed(let data):
+            if let issue = data.amount.flatMap({ rangeIssue($0, "data.amount", limit: EventDecoder.Limits.amountMagnitude, context: context) }) {
+                return issue
+            }
             guard let reason = data.reason else { return nil }
             return reasonIssue(reason, note: nil, checksNote: false, field: "data.reason", allowRetired: true, context: context, state: state)
         case .rejectionCorrected(let data):
@@ -115,6 +122,14 @@ public struct BatchValidator: Sendable {
         {
             ValidationIssue(code: code, line: line, eventId: eventId.lowercasedText, field: field, expected: expected, found: found, hint: hint)
         }
+    }
+
+    /// Events built in code (importers, the demo) do not pass the JSON decoder's range checks; the
+    /// same limits apply to them here, so no stored number can overflow an analysis.
+    private static func rangeIssue(_ value: Double, _ field: String, limit: Double, context: Context) -> ValidationIssue? {
+        guard !(value.isFinite && abs(value) <= limit) else { return nil }
+        return context.issue(
+            .valueOutOfRange, field, expected: "a number from -\(Int64(limit)) to \(Int64(limit))", found: "\(value)")
     }
 
     private static func episodeIssue(_ event: LeadEvent, lead: String, context: Context, state: some LedgerState)

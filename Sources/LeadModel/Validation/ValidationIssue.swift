@@ -5,7 +5,7 @@ public struct ValidationIssue: Error, CustomStringConvertible, Sendable, Hashabl
         private enum Base: String, Sendable, Hashable {
             case unknownReason, retiredReason, noteRequired, noOpenEpisode, episodeAlreadyOpen
             case decisionBeforeHandOff, unknownDefinition, definitionVersionNotIncreasing, correctionTargetInvalid
-            case invalidReplacement
+            case invalidReplacement, valueOutOfRange
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -30,6 +30,8 @@ public struct ValidationIssue: Error, CustomStringConvertible, Sendable, Hashabl
         public static var correctionTargetInvalid: Self { Self(.correctionTargetInvalid) }
         /// A retirement that names itself, or a retired code, as its replacement.
         public static var invalidReplacement: Self { Self(.invalidReplacement) }
+        /// A number beyond the range the analyses can hold (a score or an amount).
+        public static var valueOutOfRange: Self { Self(.valueOutOfRange) }
 
         /// The code's name, e.g. `unknownReason`.
         public var description: String { base.rawValue }

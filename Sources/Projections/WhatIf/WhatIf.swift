@@ -38,6 +38,68 @@ public struct WhatIfQuery: Sendable {
     }
 
     func includes(_ t: Int64) -> Bool { (from.map { t >= $0 } ?? true) && (until.map { t < $0 } ?? true) }
+
+    /// The most candidates one pass evaluates: each lead keeps one bit per candidate in a 64-bit word.
+    public static let maxCandidates = 64
+    /// The score band widths accepted: bands must be wide enough to hold a lead and few enough to count.
+    public static let scoreBandWidths: ClosedRange<Double> = 0.001...1_000_000
+
+    /// Refuses a query the analysis cannot answer, naming the offending part.
+    public func validate() throws(WhatIfQueryError) {
+        guard !candidates.isEmpty else { throw WhatIfQueryError(field: "candidates", message: "expected at least one candidate") }
+        guard candidates.count <= Self.maxCandidates else {
+            throw WhatIfQueryError(
+                field: "candidates", message: "expected at most \(Self.maxCandidates) candidates at once, found \(candidates.count)")
+        }
+        guard scoreBandWidth.isFinite, Self.scoreBandWidths.contains(scoreBandWidth) else {
+            throw WhatIfQueryError(
+                field: "bandWidth",
+                message: "expected a score band width from \(ScoreBanding.text(Self.scoreBandWidths.lowerBound)) to "
+                    + "\(ScoreBanding.text(Self.scoreBandWidths.upperBound)), found \(scoreBandWidth)")
+        }
+    }
+}
+
+/// Why a what-if query was refused: the part of the query, and what was expected of it.
+public struct WhatIfQueryError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The query part at fault (`candidates`, `bandWidth`).
+    public let field: String
+    /// What was expected and found.
+    public let message: String
+    /// `"bandWidth: expected …"`.
+    public var description: String { "\(field): \(message)" }
+}
+
+/// Score bands of one width: band `k` holds the scores in `[k·width, (k+1)·width)`.
+///
+/// Every conversion is checked: a ledger written before scores were range-checked may hold any
+/// finite score, and banding it must not trap.
+struct ScoreBanding {
+    let width: Double
+    /// Bands past ±2⁴⁰ are merged into the outermost one on their side (no real score lands there).
+    static let outermost = 1 << 40
+    /// The key of the unscored leads' band, below every real band.
+    static let unscored = Int.min
+
+    func index(_ score: Double) -> Int {
+        guard !score.isNaN else { return Self.unscored }
+        let quotient = (score / width).rounded(.down)
+        guard quotient.isFinite else { return quotient < 0 ? -Self.outermost : Self.outermost }
+        return Int(max(-Double(Self.outermost), min(Double(Self.outermost), quotient)))
+    }
+
+    /// The lowest score of a band.
+    func low(_ band: Int) -> Double { Double(band) * width }
+
+    /// `"60–70"`, or `"unscored"`.
+    func label(_ band: Int) -> String {
+        band == Self.unscored ? "unscored" : "\(Self.text(low(band)))–\(Self.text(low(band) + width))"
+    }
+
+    /// Whole numbers without a fraction (`60`), others as Swift prints them (`2.5`).
+    static func text(_ value: Double) -> String {
+        value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+    }
 }
 
 /// Leads of one segment and the outcomes of their real episodes in the range.
@@ -312,7 +374,7 @@ struct WhatIfObserver: PartitionedReplayObserver {
 public enum WhatIf {
     /// Replays the log once with every candidate, and sorts leads into both / dropped / added.
     public static func run(_ log: EventLog, _ query: WhatIfQuery) throws -> WhatIfReport {
-        precondition(query.candidates.count <= 64, "at most 64 candidates at once")
+        try query.validate()
         let (state, observer) = try ReplayEngine.replay(log, cut: query.cut) { WhatIfObserver(query: query) }
         return report(state, observer, query)
     }
@@ -328,8 +390,8 @@ public enum WhatIf {
     }
 
     static func report(_ state: ReplayState, _ observer: WhatIfObserver, _ query: WhatIfQuery) -> WhatIfReport {
-        let bandWidth = query.scoreBandWidth
-        func bandIndex(_ score: Double) -> Int { score.isNaN ? -1 : Int((score / bandWidth).rounded(.down)) }
+        let banding = ScoreBanding(width: query.scoreBandWidth)
+        func bandIndex(_ score: Double) -> Int { banding.index(score) }
 
         // Real hand-offs in the range, per lead; and the observed rejection rate per score band, for
         // the labelled estimate.
@@ -412,14 +474,14 @@ public enum WhatIf {
                     low: Statistics.rate(both.rejected, of: population),
                     high: Statistics.rate(both.rejected + added.leads, of: population)),
                 estimate: Estimate(
-                    method: "added leads rejected at the observed rejection rate of real hand-offs in the same score band (width \(Int(bandWidth)))",
+                    method: "added leads rejected at the observed rejection rate of real hand-offs in the same score band (width \(ScoreBanding.text(banding.width)))",
                     addedRejections: estimatedAddedRejections,
                     rejectionRate: population == 0 ? nil : (Double(both.rejected) + estimatedAddedRejections) / Double(population)),
                 byChannel: byChannel.sorted { $0.channel < $1.channel }))
         }
         return WhatIfReport(
             asOf: ReplayStamp(state), from: query.from.map(Bucket.dayString), to: query.until.map { Bucket.dayString($0 - 1) },
-            candidates: results, scoreBands: scoreBands(tallies, state: state, width: bandWidth))
+            candidates: results, scoreBands: scoreBands(tallies, state: state, banding: banding))
     }
 
     private static func add(_ t: LeadTally, won: Bool, to segment: inout ObservedSegment) {
@@ -433,11 +495,11 @@ public enum WhatIf {
     }
 
     /// Per score band (score at the lead's first hand-off in the range): shares of leads, acceptances and wins.
-    static func scoreBands(_ tallies: [LeadTally], state: ReplayState, width: Double) -> [ScoreBand] {
+    static func scoreBands(_ tallies: [LeadTally], state: ReplayState, banding: ScoreBanding) -> [ScoreBand] {
         var bands: [Int: (leads: Int, accepted: Int, rejected: Int, won: Int)] = [:]
         var totals = (leads: 0, accepted: 0, won: 0)
         for (lead, t) in tallies.enumerated() where t.isReal {
-            let band = t.firstScore.isNaN ? Int.min : Int((t.firstScore / width).rounded(.down))
+            let band = banding.index(t.firstScore)
             let won = state.leadWon(UInt32(lead))
             var cell = bands[band, default: (0, 0, 0, 0)]
             cell.leads += 1
@@ -450,9 +512,8 @@ public enum WhatIf {
             if won { totals.won += 1 }
         }
         return bands.sorted { $0.key < $1.key }.map { band, cell in
-            let low = band == Int.min ? nil : Double(band) * width
             return ScoreBand(
-                band: low.map { "\(Int($0))–\(Int($0 + width))" } ?? "unscored", low: low, leads: cell.leads,
+                band: banding.label(band), low: band == ScoreBanding.unscored ? nil : banding.low(band), leads: cell.leads,
                 shareOfLeads: Statistics.rate(cell.leads, of: totals.leads),
                 shareOfAcceptances: Statistics.rate(cell.accepted, of: totals.accepted),
                 shareOfWins: Statistics.rate(cell.won, of: totals.won),

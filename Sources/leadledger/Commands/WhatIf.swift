@@ -32,16 +32,19 @@ struct WhatIfCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !candidates.isEmpty else { throw ValidationError("give at least one candidate definition file") }
-        guard bandWidth > 0 else { throw ValidationError("--band-width must be positive") }
     }
 
     func run() async throws {
         try await runReporting {
             let parsed = try candidates.map(Self.load)
-            let ledger = try options.open(create: false)
-            defer { ledger.close() }
             let (from, until) = try range.bounds()
             let query = WhatIfQuery(candidates: parsed, from: from, until: until, cut: try range.cut(), scoreBandWidth: bandWidth)
+            do { try query.validate() } catch let error as WhatIfQueryError {
+                let option = error.field == "bandWidth" ? "--band-width" : "CANDIDATE files"
+                throw CLIError(exitCode: .usage, "\(option): \(error.message)")
+            }
+            let ledger = try options.open(create: false)
+            defer { ledger.close() }
             let report = try await withReplayProgress("replaying") { try ledger.whatIf(query) }
             switch format {
             case .json: try printJSON(report)
