@@ -52,19 +52,22 @@ struct Import: AsyncParsableCommand {
             }
             let ledger = try options.open(create: true)
             defer { ledger.close() }
-            if kind != .olist, try ledger.log.version(ofStream: CatalogStream.name) == 0 {
-                let starter = StarterTaxonomy.events(source: "leadledger", occurredAt: Timestamp(microseconds: 0), idSeed: "starter")
-                _ = try ledger.appendAndWait(starter)
-                FileHandle.standardError.write(Data("the ledger had no reason codes: loaded the starter taxonomy (\(starter.count) codes) first\n".utf8))
+            var total = 0
+            let outcome = try ledger.importEvents(results, starterTaxonomyWhenMissing: kind != .olist) { done, all in
+                total = all
+                Progress(label: "appending", total: all).update(done)
             }
-            for result in results {
-                let receipt = try Self.append(result.events, to: ledger)
-                if json {
-                    try printJSON(result.report)
-                } else {
-                    print(Self.summary(result.report, appended: receipt.appended, duplicates: receipt.duplicates))
-                }
+            Progress(label: "appending", total: total).finish()
+            if json {
+                try printJSON(outcome)
+                return
             }
+            if outcome.starterTaxonomyCodes > 0 {
+                FileHandle.standardError.write(
+                    Data("the ledger had no reason codes: loaded the starter taxonomy (\(outcome.starterTaxonomyCodes) codes) first\n".utf8))
+            }
+            for report in outcome.reports { print(Self.summary(report), terminator: "") }
+            print(Self.summary(outcome))
         }
     }
 
@@ -91,24 +94,7 @@ struct Import: AsyncParsableCommand {
         }
     }
 
-    /// Appends in one atomic batch when it fits one transaction comfortably, else in chunks (an
-    /// import is idempotent, so an interrupted one is finished by running it again).
-    static func append(_ events: [LeadEvent], to ledger: Ledger) throws -> (appended: Int, duplicates: Int) {
-        let chunk = 50_000
-        let progress = Progress(label: "appending", total: events.count)
-        var appended = 0, duplicates = 0
-        for start in stride(from: 0, to: events.count, by: chunk) {
-            let slice = Array(events[start..<min(start + chunk, events.count)])
-            let receipt = try ledger.appendAndWait(slice, lines: nil)
-            appended += receipt.appended
-            duplicates += receipt.duplicates
-            progress.update(start + slice.count)
-        }
-        progress.finish()
-        return (appended, duplicates)
-    }
-
-    static func summary(_ report: ImportReport, appended: Int, duplicates: Int) -> String {
+    static func summary(_ report: ImportReport) -> String {
         var out = "imported \(report.format): " + report.files.map { "\($0.file) (\(Format.count($0.rows)) rows)" }.joined(separator: ", ") + "\n"
         var table = TextTable(["event type", "events"], rightAligned: [1])
         for (type, count) in report.eventsByType.sorted(by: { $0.key < $1.key }) { table.add([type, Format.count(count)]) }
@@ -121,7 +107,18 @@ struct Import: AsyncParsableCommand {
         if !report.skipped.isEmpty {
             out += "skipped \(report.skipped.count) rows:\n" + report.skipped.prefix(10).map { "  \($0.file) line \($0.line): \($0.reason)\n" }.joined()
         }
-        out += "appended \(Format.count(appended)) events, \(Format.count(duplicates)) already in the ledger"
         return out
+    }
+
+    /// The closing line: what was appended, and whether the import was atomic or resumable.
+    static func summary(_ outcome: ImportOutcome) -> String {
+        let counts = "appended \(Format.count(outcome.appended)) events, \(Format.count(outcome.duplicates)) already in the ledger"
+        switch outcome.delivery {
+        case .atomic:
+            return counts + ", in one atomic batch"
+        case .resumable:
+            return counts + ", in \(outcome.batches) batches of up to \(Format.count(Ledger.importBatchLimit)) events: "
+                + "if interrupted, run the same import again to append the rest"
+        }
     }
 }

@@ -16,7 +16,9 @@ struct DemoStory {
         let ledger = try options.open(create: true)
         defer { ledger.close() }
         section("1. A year of hand-offs")
-        let (appended, duplicates) = try Import.append(history.events, to: ledger)
+        let outcome = try ledger.appendInBatches(history.events) { done, all in Progress(label: "appending", total: all).update(done) }
+        Progress(label: "appending", total: 0).finish()
+        let (appended, duplicates) = (outcome.appended, outcome.duplicates)
         let elapsed = clock.now - started
         print("generated and appended \(Format.count(appended)) events for \(Format.count(leads)) leads (\(Format.count(duplicates)) were already there) in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))")
         print("ledger: \(ledger.path)")

@@ -89,7 +89,7 @@ struct Progress {
     func update(_ done: Int) {
         guard enabled else { return }
         let width = 30
-        let filled = total == 0 ? width : width * done / total
+        let filled = total <= 0 ? width : width * min(max(done, 0), total) / total
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
         FileHandle.standardError.write(Data("\r\(label) \(bar) \(Format.count(done))/\(Format.count(total))".utf8))
     }
