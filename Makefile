@@ -3,7 +3,7 @@ SWIFT ?= swift
 SWIFT_FLAGS ?=
 DEMO_LEDGER ?= demo.ledger
 
-.PHONY: demo test setup build release bench clean
+.PHONY: demo test setup build release bench soak clean
 
 setup:
 	@./scripts/setup.sh
@@ -23,6 +23,12 @@ test: setup
 demo: build
 	rm -rf $(DEMO_LEDGER)
 	$$($(SWIFT) build --show-bin-path)/leadledger demo --ledger $(DEMO_LEDGER)
+
+# Not part of `make test`: 100 SIGKILL trials against the CLI and the server, then a 30-minute mixed
+# load (SOAK_TRIALS and SOAK_MINUTES change both). Prints a JSON summary; exits non-zero on a lost event.
+soak: release
+	python3 scripts/soak.py "$$($(SWIFT) build -c release --show-bin-path)/leadledger" \
+		--trials $${SOAK_TRIALS:-100} --minutes $${SOAK_MINUTES:-30} --json soak.json
 
 bench: setup
 	cd Benchmarks && $(SWIFT) package benchmark --no-progress
