@@ -36,10 +36,12 @@ let package = Package(
         .target(name: "LeadModel"),
         .target(name: "Projections", dependencies: ["EventLog", "LeadModel"]),
         .target(name: "Ledger", dependencies: ["EventLog", "LeadModel", "Projections"]),
+        // The seeded demo history: a generator of events, apart from the library users deploy.
+        .target(name: "LedgerDemo", dependencies: ["LeadModel"]),
         .target(
             name: "LedgerServer",
             dependencies: [
-                "Ledger",
+                "EventLog", "LeadModel", "Projections", "Ledger",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -52,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "leadledger",
             dependencies: [
-                "Ledger",
+                "EventLog", "LeadModel", "Projections", "Ledger", "LedgerDemo",
                 "LedgerServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -62,14 +64,21 @@ let package = Package(
         // A child process for the crash tests: appends until it is killed.
         .executableTarget(name: "eventlog-crash-child", dependencies: ["EventLog"], path: "Tests/Support/CrashChild"),
         .testTarget(name: "LeadModelTests", dependencies: ["LeadModel"]),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections"]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger"], exclude: ["Fixtures"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["EventLog", "LeadModel", "Projections"]),
+        .testTarget(
+            name: "LedgerTests", dependencies: ["EventLog", "LeadModel", "Projections", "Ledger", "LedgerDemo"],
+            exclude: ["Fixtures"]),
+        .testTarget(name: "LedgerDemoTests", dependencies: ["LeadModel", "LedgerDemo"]),
         .testTarget(name: "CommandLineTests", dependencies: ["leadledger"]),
         .testTarget(
             name: "LedgerServerTests",
             dependencies: [
-                "LedgerServer",
+                "EventLog", "LeadModel", "Ledger", "LedgerServer",
                 "leadledger",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

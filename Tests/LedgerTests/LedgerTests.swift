@@ -3,6 +3,7 @@ import Foundation
 import LeadModel
 @testable import Ledger
 import Projections
+import LedgerDemo
 import Testing
 
 private func temporaryLedger() -> String {

@@ -1,6 +1,7 @@
 import Foundation
 import LeadModel
 import Ledger
+import LedgerDemo
 import Projections
 
 /// What `leadledger demo` shows a new user: a year of history, then each analysis once.

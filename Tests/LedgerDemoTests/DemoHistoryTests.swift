@@ -2,7 +2,7 @@ import Foundation
 import LeadModel
 import Testing
 
-@testable import Ledger
+@testable import LedgerDemo
 
 @Suite("Demo history")
 struct DemoHistoryTests {
