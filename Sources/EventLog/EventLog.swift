@@ -27,13 +27,17 @@ public final class EventLog: Sendable {
         public var maxRecordsPerCommit: Int
         /// Where `recordedAt` comes from.
         public var clock: any LogClock
+        /// Open for reading only (`MDB_RDONLY`): nothing is ever written to the ledger's files, no
+        /// writer thread starts, appends and meta writes fail. Works on read-only copies and media.
+        public var readOnly: Bool
 
-        /// Creates options: 32 GiB map, full sync, created when missing.
+        /// Creates options: the default map size (32 GiB, less under `ulimit -v`), full sync, created when missing.
         public init(
-            mapSize: Int = 32 << 30, maxReaders: UInt32 = 126, durability: Durability = .full,
+            mapSize: Int = Environment.defaultMapSize, maxReaders: UInt32 = 126, durability: Durability = .full,
             createIfMissing: Bool = true, maxPayloadSize: Int = 32 << 10, maxRecordsPerCommit: Int = 100_000,
-            clock: any LogClock = SystemLogClock()
+            clock: any LogClock = SystemLogClock(), readOnly: Bool = false
         ) {
+            self.readOnly = readOnly
             self.mapSize = mapSize
             self.maxReaders = maxReaders
             self.durability = durability
@@ -75,51 +79,102 @@ public final class EventLog: Sendable {
     let writer: Writer
 
     /// Opens the log in directory `path`, creating it when allowed.
+    ///
+    /// An existing ledger is opened without writing anything: its data file is checked before LMDB
+    /// maps it, its tables are opened without `MDB_CREATE`, and a missing table or format entry is
+    /// damage (``LogOpenError/damaged(_:_:)``), never a reason to create one. Only a brand-new ledger
+    /// is written to at open. A new directory and its files are created for the owner only (0700, 0600).
     public init(path: String, options: Options = Options()) throws {
+        let fm = FileManager.default
         var isDirectory: ObjCBool = false
-        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        let exists = fm.fileExists(atPath: path, isDirectory: &isDirectory)
+        let create = options.createIfMissing && !options.readOnly
         if !exists {
-            guard options.createIfMissing else { throw LogOpenError.notFound(path) }
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            guard create else { throw LogOpenError.notFound(path) }
+            try fm.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } else if !isDirectory.boolValue {
             throw LogOpenError.notALedger(path, "it is a file, not a directory")
-        } else if !options.createIfMissing, !FileManager.default.fileExists(atPath: path + "/data.mdb") {
+        } else if !create, !fm.fileExists(atPath: path + "/data.mdb") {
             throw LogOpenError.notFound(path)
         }
         var flags: EnvironmentFlags = []
         if options.durability == .noMetaSync { flags.insert(.noMetaSync) }
-        let env = try Environment(
-            path: path,
-            options: .init(mapSize: options.mapSize, maxDatabases: 8, maxReaders: options.maxReaders, flags: flags))
-        let dbs = try env.write { txn in
-            Databases(
-                events: try txn.openDatabase("events", flags: [.create, .integerKey]),
-                ids: try txn.openDatabase("ids", flags: [.create]),
-                streamIndex: try txn.openDatabase(
-                    "streams", flags: [.create, .integerKey, .duplicateSort, .duplicateFixed, .integerDuplicate]),
-                streamNames: try txn.openDatabase("stream-names", flags: [.create]),
-                streamNumbers: try txn.openDatabase("stream-numbers", flags: [.create, .integerKey]),
-                meta: try txn.openDatabase("meta", flags: [.create]))
+        if options.readOnly { flags.insert(.readOnly) }
+        let env: Environment
+        do {
+            env = try Environment(
+                path: path,
+                options: .init(mapSize: options.mapSize, maxDatabases: 8, maxReaders: options.maxReaders, flags: flags))
+        } catch let damage as FileDamage {
+            throw LogOpenError.damaged(path, damage.description)
+        } catch let error as LMDBError where [.invalid, .versionMismatch, .corrupted, .panic].contains(error.code) {
+            throw LogOpenError.damaged(path, error.description)
         }
-        try env.write { txn in
-            let stored = try Array("format".utf8).withUnsafeBytes { key in
-                try txn.withValue(forKey: key, in: dbs.meta) { $0.map { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) } }
-            }
-            if let stored {
-                if stored != Self.formatVersion { throw LogOpenError.unsupportedFormat(path, stored) }
-            } else {
-                var v = Self.formatVersion.littleEndian
-                try withUnsafeBytes(of: &v) { vb in
-                    try Array("format".utf8).withUnsafeBytes { try txn.put(vb, forKey: $0, in: dbs.meta) }
-                }
-            }
+        let dbs: Databases
+        if env.existedBefore {
+            dbs = try Self.openExisting(env, path: path)
+        } else {
+            dbs = try Self.create(env)
         }
         self.path = path
         self.options = options
         self.env = env
         self.dbs = dbs
         self.writer = Writer(env: env, dbs: dbs, options: options)
-        writer.start(log: self)
+        if !options.readOnly { writer.start(log: self) }
+    }
+
+    private static let tables: [(name: String, flags: DatabaseFlags)] = [
+        ("events", [.integerKey]), ("ids", []), ("streams", [.integerKey, .duplicateSort, .duplicateFixed, .integerDuplicate]),
+        ("stream-names", []), ("stream-numbers", [.integerKey]), ("meta", []),
+    ]
+
+    private static func openExisting(_ env: Environment, path: String) throws -> Databases {
+        var opened: [Database] = []
+        for table in tables {
+            do {
+                opened.append(try env.openExistingDatabase(table.name, flags: table.flags))
+            } catch let error as LMDBError {
+                let why = error.code == .notFound ? "its \(table.name) table is missing" : "its \(table.name) table cannot be opened (\(error))"
+                throw LogOpenError.damaged(path, why)
+            }
+        }
+        let dbs = Databases(events: opened[0], ids: opened[1], streamIndex: opened[2], streamNames: opened[3], streamNumbers: opened[4], meta: opened[5])
+        let stored: [UInt8]?
+        do {
+            stored = try env.read { txn in try Array("format".utf8).withUnsafeBytes { try txn.value(forKey: $0, in: dbs.meta) } }
+        } catch {
+            throw LogOpenError.damaged(path, "its format entry cannot be read (\(error))")
+        }
+        guard let stored, stored.count == 4 else { throw LogOpenError.damaged(path, "its format entry is missing or damaged") }
+        let version = UInt32(stored[0]) | UInt32(stored[1]) << 8 | UInt32(stored[2]) << 16 | UInt32(stored[3]) << 24
+        if version != formatVersion { throw LogOpenError.unsupportedFormat(path, version) }
+        return dbs
+    }
+
+    private static func create(_ env: Environment) throws -> Databases {
+        try env.write { txn in
+            var opened: [Database] = []
+            for table in tables { opened.append(try txn.openDatabase(table.name, flags: table.flags.union(.create))) }
+            let dbs = Databases(events: opened[0], ids: opened[1], streamIndex: opened[2], streamNames: opened[3], streamNumbers: opened[4], meta: opened[5])
+            var v = formatVersion.littleEndian
+            try withUnsafeBytes(of: &v) { vb in
+                try Array("format".utf8).withUnsafeBytes { try txn.put(vb, forKey: $0, in: dbs.meta) }
+            }
+            return dbs
+        }
+    }
+
+    /// Whether the log was opened read-only.
+    public var isReadOnly: Bool { options.readOnly }
+
+    /// Whether this process can go on writing the log, for a server's health check. Looks at the lock
+    /// file now: a process whose lock file was deleted or replaced stops writing and says so here.
+    public var health: LogHealth {
+        if isReadOnly { return LogHealth(problem: nil, writable: false) }
+        if let problem = env.writeProblem { return LogHealth(problem: problem, writable: false) }
+        if writer.isStopped { return LogHealth(problem: "the ledger is closed", writable: false) }
+        return LogHealth(problem: nil, writable: true)
     }
 
     deinit { writer.stop() }
@@ -137,6 +192,7 @@ public final class EventLog: Sendable {
     /// Concurrent calls share transactions. Each caller gets its own receipt or error; a refused
     /// batch appends nothing.
     public func append(_ batch: AppendBatch) async throws(AppendError) -> AppendReceipt {
+        if isReadOnly { throw AppendError(.closed, "the ledger at \(path) was opened read-only") }
         if batch.records.isEmpty { return AppendReceipt(outcomes: [], head: try headOrStorageError()) }
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<AppendReceipt, AppendError>, Never>) in
             writer.submit(batch) { continuation.resume(returning: $0) }
@@ -146,6 +202,7 @@ public final class EventLog: Sendable {
 
     /// Appends a batch and blocks the calling thread until it is durable. For command-line tools.
     public func appendAndWait(_ batch: AppendBatch) throws(AppendError) -> AppendReceipt {
+        if isReadOnly { throw AppendError(.closed, "the ledger at \(path) was opened read-only") }
         if batch.records.isEmpty { return AppendReceipt(outcomes: [], head: try headOrStorageError()) }
         let done = DispatchSemaphore(value: 0)
         let box = Mutex<Result<AppendReceipt, AppendError>?>(nil)
@@ -183,8 +240,8 @@ public final class EventLog: Sendable {
         var hash = LogRecordLayout.genesisHash
         try txn.withCursor(on: events) { cursor in
             if let last = try cursor.move(.last) {
-                position = last.key.loadUnaligned(as: UInt64.self)
-                hash = Array(RecordView(position: position, bytes: last.value).hashBytes)
+                position = try StoredBytes.position(last.key, table: "events")
+                hash = Array(try RecordView(checking: last.value, at: position).hashBytes)
             }
         }
         return (position, hash)
@@ -193,20 +250,26 @@ public final class EventLog: Sendable {
     /// Calls `body` on each record from `position` on, without copying, in one snapshot, until it
     /// returns false or the log (as of the snapshot) ends. Keep `body` quick: the snapshot pins pages.
     public func scan(from position: UInt64 = 1, through last: UInt64 = .max, _ body: (RecordView) throws -> Bool) throws {
-        try env.read { txn in try Self.scan(txn, events: dbs.events, from: position, through: last, body) }
+        try env.read { txn in try Self.scan(txn, events: dbs.events, streamNumbers: dbs.streamNumbers, from: position, through: last, body) }
     }
 
     static func scan(
-        _ txn: borrowing Transaction, events: Database, from position: UInt64, through last: UInt64,
+        _ txn: borrowing Transaction, events: Database, streamNumbers: Database, from position: UInt64, through last: UInt64,
         _ body: (RecordView) throws -> Bool
     ) throws {
         var start = position
+        let streams = try txn.statistics(of: streamNumbers).entries
         try txn.withCursor(on: events) { cursor in
             try withUnsafeBytes(of: &start) { key in
                 try cursor.forEach(from: .setRange, key: key) { entry in
-                    let pos = entry.key.loadUnaligned(as: UInt64.self)
+                    let pos = try StoredBytes.position(entry.key, table: "events")
                     if pos > last { return false }
-                    return try body(RecordView(position: pos, bytes: entry.value))
+                    let view = try RecordView(checking: entry.value, at: pos)
+                    // Readers index arrays by stream number: a number beyond the streams stored is damage.
+                    guard view.streamNumber <= streams else {
+                        throw StoredDamage(table: "events", message: "the record at position \(pos) names stream \(view.streamNumber) of \(streams)")
+                    }
+                    return try body(view)
                 }
             }
         }
@@ -279,6 +342,7 @@ public final class EventLog: Sendable {
     }
 
     /// Stores a meta value (a projection checkpoint, say) in its own durable transaction.
+    /// Throws on a read-only log.
     public func setMetaValue(_ value: [UInt8], for key: String) throws {
         try env.write { txn in
             try value.withUnsafeBytes { vb in try Array(("x:" + key).utf8).withUnsafeBytes { try txn.put(vb, forKey: $0, in: dbs.meta) } }
@@ -294,6 +358,8 @@ public enum LogOpenError: Error, Sendable, CustomStringConvertible, Equatable {
     case notALedger(String, String)
     /// Written in a format this version does not read.
     case unsupportedFormat(String, UInt32)
+    /// The files are damaged or truncated; nothing was written to them.
+    case damaged(String, String)
 
     /// A message naming the path.
     public var description: String {
@@ -301,7 +367,50 @@ public enum LogOpenError: Error, Sendable, CustomStringConvertible, Equatable {
         case .notFound(let p): "no ledger at \(p) (create one with `leadledger init --ledger \(p)`)"
         case .notALedger(let p, let why): "\(p) is not a ledger: \(why)"
         case .unsupportedFormat(let p, let v): "the ledger at \(p) has format \(v); this LeadLedger reads format \(EventLog.formatVersion)"
+        case .damaged(let p, let why):
+            "the ledger at \(p) is damaged and was not opened (nothing was written to it): \(why). Restore it from a backup"
         }
+    }
+}
+
+/// Whether a log can go on serving, for a health check.
+public struct LogHealth: Sendable, Hashable, Codable {
+    /// What is wrong, or `nil` when healthy.
+    public let problem: String?
+    /// Whether appends can succeed (false for a read-only log, which is still healthy).
+    public let writable: Bool
+    /// Healthy when nothing is wrong.
+    public var isHealthy: Bool { problem == nil }
+}
+
+/// A stored key or value whose size or contents no sound log holds: reads stop with this error
+/// instead of reading past what LMDB handed out.
+public struct StoredDamage: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The table.
+    public let table: String
+    /// What is wrong, naming the entry.
+    public let message: String
+    /// Creates the error.
+    public init(table: String, message: String) {
+        self.table = table
+        self.message = message
+    }
+    /// "the events table is damaged: …".
+    public var description: String { "the ledger's \(table) table is damaged: \(message); run `leadledger verify`" }
+}
+
+/// Size-checked reads of stored keys and values.
+enum StoredBytes {
+    @inline(__always)
+    static func position(_ bytes: UnsafeRawBufferPointer, table: String) throws(StoredDamage) -> UInt64 {
+        guard bytes.count == 8 else { throw StoredDamage(table: table, message: "a position of \(bytes.count) bytes") }
+        return bytes.loadUnaligned(as: UInt64.self)
+    }
+
+    @inline(__always)
+    static func streamNumber(_ bytes: UnsafeRawBufferPointer, table: String) throws(StoredDamage) -> UInt32 {
+        guard bytes.count == 4 else { throw StoredDamage(table: table, message: "a stream number of \(bytes.count) bytes") }
+        return bytes.loadUnaligned(as: UInt32.self)
     }
 }
 

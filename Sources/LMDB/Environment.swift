@@ -8,6 +8,12 @@ import Musl
 import Darwin
 #endif
 
+#if canImport(Glibc)
+private let RLIMIT_AS_VALUE = __rlimit_resource_t(RLIMIT_AS.rawValue)
+#else
+private let RLIMIT_AS_VALUE = RLIMIT_AS
+#endif
+
 /// An LMDB environment: one memory-mapped file holding named databases.
 ///
 /// Open one environment per file per process and share it: LMDB forbids opening the same file twice
@@ -29,23 +35,39 @@ public final class Environment: @unchecked Sendable {
         public var maxReaders: UInt32
         /// Extra flags; `MDB_NOTLS` is always added.
         public var flags: EnvironmentFlags
-        /// The permissions of files created.
+        /// The permissions of files created: owner only by default, since a ledger holds business data.
         public var fileMode: UInt32
+        /// Check the data file's meta pages before LMDB maps it (see ``MetaPages``), so a truncated or
+        /// damaged file is refused instead of being trusted, written over or faulting the process.
+        public var checksFile: Bool
 
-        /// Creates options; the defaults suit a ledger: 32 GiB map, 126 readers.
+        /// Creates options; the defaults suit a ledger: the default map size, 126 readers, files 0600.
         public init(
-            mapSize: Int = 32 << 30,
+            mapSize: Int = Environment.defaultMapSize,
             maxDatabases: UInt32 = 16,
             maxReaders: UInt32 = 126,
             flags: EnvironmentFlags = [],
-            fileMode: UInt32 = 0o644
+            fileMode: UInt32 = 0o600,
+            checksFile: Bool = true
         ) {
             self.mapSize = mapSize
             self.maxDatabases = maxDatabases
             self.maxReaders = maxReaders
             self.flags = flags
             self.fileMode = fileMode
+            self.checksFile = checksFile
         }
+    }
+
+    /// 32 GiB, or less when the process may not use that much address space (`ulimit -v`):
+    /// then half of what it may use, so the rest of the process still has room.
+    public static var defaultMapSize: Int {
+        let preferred = 32 << 30
+        var limit = rlimit()
+        guard getrlimit(RLIMIT_AS_VALUE, &limit) == 0, limit.rlim_cur != rlim_t.max else { return preferred }
+        let usable = Int(clamping: limit.rlim_cur) / 2
+        let page = 1 << 16
+        return max(page, min(preferred, usable / page * page))
     }
 
     @usableFromInline let handle: OpaquePointer
@@ -55,14 +77,61 @@ public final class Environment: @unchecked Sendable {
     public let flags: EnvironmentFlags
     /// Stale reader slots (left by dead processes) cleared when the environment was opened.
     public let staleReadersCleared: Int
+    /// Whether the data file existed (and was checked) before this open, rather than being created by it.
+    public let existedBefore: Bool
+    /// Serialises this process's writes and excludes other processes' (see ``WriteGuard``);
+    /// `nil` for a read-only environment.
+    let writeGuard: WriteGuard?
 
     /// Opens (and creates, unless read-only) the environment at `path`, a directory unless
     /// `noSubdirectory` is given. Clears reader slots left by dead processes.
-    public init(path: String, options: Options = Options()) throws(LMDBError) {
+    ///
+    /// An existing data file is checked first (``MetaPages/check(path:)``) unless the options say
+    /// otherwise: a damaged or truncated file throws ``FileDamage`` and LMDB never sees it.
+    ///
+    /// Read-only, the environment writes nothing to the data file. When the lock file cannot be
+    /// opened for writing (a directory the user may not write, files owned by another user), the
+    /// open falls back to `MDB_NOLOCK`: sound only while no process writes to the ledger, which is
+    /// the case for read-only media and copies, the situations that fallback exists for.
+    public init(path: String, options: Options = Options()) throws {
+        let noSubdirectory = options.flags.contains(.noSubdirectory)
+        let dataPath = noSubdirectory ? path : path + "/data.mdb"
+        let lockPath = noSubdirectory ? path + "-lock" : path + "/lock.mdb"
+        var info = stat()
+        let existed = stat(dataPath, &info) == 0
+        if existed, options.checksFile { try MetaPages.check(path: dataPath) }
+        var flags = options.flags.union(.noThreadLocalStorage)
+        let readOnly = flags.contains(.readOnly)
+        var opened = Result { () throws(LMDBError) -> OpaquePointer in try Self.open(path, options: options, flags: flags) }
+        if case .failure(let error) = opened, readOnly, error.code == .permissionDenied || error.code.rawValue == EROFS {
+            flags.insert(.noLock)
+            let retryFlags = flags
+            opened = Result { () throws(LMDBError) -> OpaquePointer in try Self.open(path, options: options, flags: retryFlags) }
+        }
+        let env = try opened.get()
+        var dead: Int32 = 0
+        if !flags.contains(.noLock) { mdb_reader_check(env, &dead) }
+        self.handle = env
+        self.path = path
+        self.flags = flags
+        self.staleReadersCleared = Int(dead)
+        self.existedBefore = existed
+        if readOnly {
+            writeGuard = nil
+        } else {
+            do {
+                writeGuard = try WriteGuard(dataPath: dataPath, lockPath: lockPath)
+            } catch {
+                mdb_env_close(env)
+                throw error
+            }
+        }
+    }
+
+    private static func open(_ path: String, options: Options, flags: EnvironmentFlags) throws(LMDBError) -> OpaquePointer {
         var env: OpaquePointer?
         try check(mdb_env_create(&env), "mdb_env_create")
         guard let env else { throw LMDBError(.invalid, operation: "mdb_env_create") }
-        let flags = options.flags.union(.noThreadLocalStorage)
         do {
             try check(mdb_env_set_maxdbs(env, MDB_dbi(options.maxDatabases)), "mdb_env_set_maxdbs")
             try check(mdb_env_set_maxreaders(env, options.maxReaders), "mdb_env_set_maxreaders")
@@ -72,19 +141,35 @@ public final class Environment: @unchecked Sendable {
             mdb_env_close(env)
             throw error
         }
-        var dead: Int32 = 0
-        mdb_reader_check(env, &dead)
-        self.handle = env
-        self.path = path
-        self.flags = flags
-        self.staleReadersCleared = Int(dead)
+        return env
     }
 
     deinit { mdb_env_close(handle) }
 
+    /// Whether the environment was opened read-only: it then never writes to its files.
+    public var isReadOnly: Bool { flags.contains(.readOnly) }
+
+    /// Why this process may no longer write, or `nil` while it may (see ``WriteGuard``).
+    /// Checks the lock file now, so a deletion is noticed before the next write.
+    public var writeProblem: String? { writeGuard?.check() }
+
     /// Opens (or, with `.create`, creates) a named database. Call once at start-up and keep the handle.
     public func openDatabase(_ name: String?, flags: DatabaseFlags = []) throws -> Database {
         try write { txn in try txn.openDatabase(name, flags: flags) }
+    }
+
+    /// Opens an existing named database without writing anything (in a read transaction whose
+    /// handles LMDB keeps when it ends). Throws `notFound` when the database does not exist.
+    public func openExistingDatabase(_ name: String, flags: DatabaseFlags = []) throws -> Database {
+        let txn = try Transaction.begin(self, readOnly: true)
+        do {
+            let db = try txn.openDatabase(name, flags: flags.subtracting(.create))
+            try check(mdb_txn_commit(txn.handle), "mdb_txn_commit(read)")
+            return db
+        } catch {
+            mdb_txn_abort(txn.handle)
+            throw error
+        }
     }
 
     /// Runs `body` in a read-only snapshot transaction, then ends it.
@@ -102,17 +187,25 @@ public final class Environment: @unchecked Sendable {
     ///
     /// Only one write transaction exists at a time per environment; this call waits for it. It must
     /// end on the thread that began it, which the closure guarantees: never suspend inside.
+    ///
+    /// Every write transaction runs under the ``WriteGuard``: an advisory lock on the data file that
+    /// excludes any other process's writes, even one that opened the environment through another lock
+    /// file, and a check that this process's lock file is still the one it opened. A read-only
+    /// environment throws `permissionDenied` without beginning anything.
     public func write<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
-        let txn = try Transaction.begin(self, readOnly: false)
-        let result: R
-        do {
-            result = try body(txn)
-        } catch {
-            mdb_txn_abort(txn.handle)
-            throw error
+        guard let writeGuard else { throw LMDBError(.permissionDenied, operation: "write on a read-only environment (\(path))") }
+        return try writeGuard.holding {
+            let txn = try Transaction.begin(self, readOnly: false)
+            let result: R
+            do {
+                result = try body(txn)
+            } catch {
+                mdb_txn_abort(txn.handle)
+                throw error
+            }
+            try check(mdb_txn_commit(txn.handle), "mdb_txn_commit")
+            return result
         }
-        try check(mdb_txn_commit(txn.handle), "mdb_txn_commit")
-        return result
     }
 
     /// Changes the map size. Only valid while this process has no transaction open.
@@ -171,6 +264,26 @@ public final class Environment: @unchecked Sendable {
         public let readers: Int
         /// Bytes of the map in use.
         public var usedBytes: Int { (lastPage + 1) * pageSize }
+    }
+
+    /// Where the data file is mapped in this process, from `/proc/self/maps` (LMDB reports an address
+    /// only for fixed maps): a key's or value's offset in the file is its address minus this. For
+    /// tests and tools that locate stored bytes; `nil` where the maps cannot be read.
+    public var mapBaseAddress: UInt? {
+        let dataPath = flags.contains(.noSubdirectory) ? path : path + "/data.mdb"
+        var info = stat()
+        guard stat(dataPath, &info) == 0, let file = fopen("/proc/self/maps", "r") else { return nil }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 4096)
+        while fgets(&line, Int32(line.count), file) != nil {
+            // "start-end perms offset dev inode path"
+            let fields = String(cString: line).split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 6, fields[2] == "00000000", UInt64(fields[4]) == UInt64(info.st_ino),
+                let start = UInt(fields[0].split(separator: "-")[0], radix: 16)
+            else { continue }
+            return start
+        }
+        return nil
     }
 
     /// The version of the LMDB library linked in, e.g. `"LMDB 0.9.24: (July 24, 2019)"`.

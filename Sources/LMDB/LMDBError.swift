@@ -54,6 +54,16 @@ public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
         public static var permissionDenied: Self { Self(rawValue: EACCES) }
         /// `ENOENT`: the directory or file does not exist.
         public static var noSuchFile: Self { Self(rawValue: ENOENT) }
+        /// `ENOSPC`: the file system is full.
+        public static var noSpace: Self { Self(rawValue: ENOSPC) }
+        /// `EDQUOT`: the user's disk quota is used up.
+        public static var quotaExceeded: Self { Self(rawValue: EDQUOT) }
+        /// Not an LMDB code: this process's lock file was deleted or replaced under it, so it writes
+        /// no more (another process may be writing through a new lock file).
+        public static var lockFileLost: Self { Self(rawValue: -30_500) }
+
+        /// Whether the file system refused to store more: full disk or quota.
+        public var isOutOfSpace: Bool { self == .noSpace || self == .quotaExceeded }
 
         /// Matches `catch LMDBError.mapFull` against any error.
         public static func ~= (pattern: Code, error: any Error) -> Bool {
@@ -61,7 +71,14 @@ public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
         }
 
         /// LMDB's own words for the code.
-        public var description: String { String(cString: mdb_strerror(rawValue)) }
+        public var description: String {
+            switch self {
+            case .lockFileLost: "lock file lost"
+            case .noSpace: "no space left on device"
+            case .quotaExceeded: "disk quota exceeded"
+            default: String(cString: mdb_strerror(rawValue))
+            }
+        }
     }
 
     /// What went wrong.
@@ -76,7 +93,7 @@ public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `"mdb_put: MDB_MAP_FULL: Environment mapsize limit reached"`.
-    public var description: String { "\(operation): \(code.description)" }
+    public var description: String { code == .lockFileLost ? operation : "\(operation): \(code.description)" }
 
     /// An error value for a code, usable as a pattern: `catch LMDBError.mapFull`.
     public static var mapFull: Code { .mapFull }

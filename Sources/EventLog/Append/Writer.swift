@@ -150,6 +150,16 @@ final class Writer: @unchecked Sendable {
     }
 
     private static func describe(_ error: any Error, records: Int, mapSize: Int) -> AppendError {
+        if let lmdb = error as? LMDBError {
+            if lmdb.code.isOutOfSpace {
+                return AppendError(
+                    .storage, "\(lmdb.code) for the ledger's file system (\(lmdb.operation)); nothing of this batch was written. Free space and append again",
+                    underlying: lmdb)
+            }
+            if lmdb.code == .lockFileLost {
+                return AppendError(.storage, "\(lmdb.operation); nothing of this batch was written", underlying: lmdb)
+            }
+        }
         switch error {
         case LMDBError.mapFull:
             let gib = Double(mapSize) / Double(1 << 30)
@@ -168,7 +178,7 @@ final class Writer: @unchecked Sendable {
     private func groupState(_ txn: borrowing Transaction) throws -> GroupState {
         let head = try EventLog.lastRecord(txn, events: dbs.events)
         let lastStream = try txn.withCursor(on: dbs.streamNumbers) { cursor in
-            try cursor.move(.last).map { $0.key.loadUnaligned(as: UInt32.self) } ?? 0
+            try cursor.move(.last).map { try StoredBytes.streamNumber($0.key, table: "stream-numbers") } ?? 0
         }
         return GroupState(position: head.0, hash: head.1, nextStream: lastStream + 1)
     }
@@ -285,14 +295,14 @@ final class Writer: @unchecked Sendable {
 
     private func storedPosition(of id: UUID, _ txn: borrowing Transaction) throws -> UInt64? {
         try withUnsafeBytes(of: id.uuid) { key in
-            try txn.withValue(forKey: key, in: dbs.ids) { $0.map { $0.loadUnaligned(as: UInt64.self) } }
+            try txn.withValue(forKey: key, in: dbs.ids) { try $0.map { try StoredBytes.position($0, table: "ids") } }
         }
     }
 
     private func isSame(_ record: NewRecord, storedAt position: UInt64, _ txn: borrowing Transaction) throws -> Bool {
         let stored: (UInt32, Bool)? = try txn.withValue(forKey: position, in: dbs.events) { bytes in
             guard let bytes else { return nil }
-            let view = RecordView(position: position, bytes: bytes)
+            let view = try RecordView(checking: bytes, at: position)
             return (view.streamNumber, record.payload.withUnsafeBytes { $0.elementsEqual(view.payload) })
         }
         guard let (storedStream, samePayload) = stored, samePayload else { return false }
@@ -302,7 +312,7 @@ final class Writer: @unchecked Sendable {
 
     private func lookUpStream(_ name: String, _ txn: borrowing Transaction) throws -> UInt32? {
         try Array(name.utf8).withUnsafeBytes { key in
-            try txn.withValue(forKey: key, in: dbs.streamNames) { $0.map { $0.loadUnaligned(as: UInt32.self) } }
+            try txn.withValue(forKey: key, in: dbs.streamNames) { try $0.map { try StoredBytes.streamNumber($0, table: "stream-names") } }
         }
     }
 

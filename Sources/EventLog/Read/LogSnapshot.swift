@@ -11,7 +11,7 @@ public struct LogSnapshot {
 
     /// Calls `body` on each record from `position` on, without copying, until it returns false.
     public func scan(from position: UInt64 = 1, through last: UInt64 = .max, _ body: (RecordView) throws -> Bool) throws {
-        try EventLog.scan(txn.pointee, events: dbs.events, from: position, through: last, body)
+        try EventLog.scan(txn.pointee, events: dbs.events, streamNumbers: dbs.streamNumbers, from: position, through: last, body)
     }
 
     /// Up to `limit` records from `position` on, copied.
@@ -28,7 +28,7 @@ public struct LogSnapshot {
     /// The record at `position`, copied.
     public func record(at position: UInt64) throws -> StoredRecord? {
         let view: StoredRecord?? = try txn.pointee.withValue(forKey: position, in: dbs.events) { bytes in
-            bytes.map { StoredRecord(RecordView(position: position, bytes: $0), stream: nil) }
+            try bytes.map { StoredRecord(try RecordView(checking: $0, at: position), stream: nil) }
         }
         guard let found = view, let record = found else { return nil }
         let stream = try streamName(record.streamNumber)
@@ -38,14 +38,14 @@ public struct LogSnapshot {
     /// Calls `body` with the record at `position` without copying; returns `nil` when there is none.
     public func withRecord<R>(at position: UInt64, _ body: (RecordView) throws -> R) throws -> R? {
         try txn.pointee.withValue(forKey: position, in: dbs.events) { bytes in
-            try bytes.map { try body(RecordView(position: position, bytes: $0)) }
+            try bytes.map { try body(try RecordView(checking: $0, at: position)) }
         }
     }
 
     /// The position of the record with event id `id`.
     public func position(of id: UUID) throws -> UInt64? {
         try withUnsafeBytes(of: id.uuid) { key in
-            try txn.pointee.withValue(forKey: key, in: dbs.ids) { $0.map { $0.loadUnaligned(as: UInt64.self) } }
+            try txn.pointee.withValue(forKey: key, in: dbs.ids) { try $0.map { try StoredBytes.position($0, table: "ids") } }
         }
     }
 
@@ -61,7 +61,7 @@ public struct LogSnapshot {
         try txn.pointee.withCursor(on: dbs.streamIndex) { cursor in
             guard var entry = try cursor.move(.setKey, integerKey: number) else { return }
             while true {
-                out.append(entry.value.loadUnaligned(as: UInt64.self))
+                out.append(try StoredBytes.position(entry.value, table: "streams"))
                 guard let next = try cursor.move(.nextDuplicate) else { break }
                 entry = next
             }
@@ -78,7 +78,7 @@ public struct LogSnapshot {
     public func scan(stream number: UInt32, _ body: (RecordView) throws -> Void) throws {
         for position in try positions(inStreamNumber: number) {
             try txn.pointee.withValue(forKey: position, in: dbs.events) { bytes in
-                if let bytes { try body(RecordView(position: position, bytes: bytes)) }
+                if let bytes { try body(try RecordView(checking: bytes, at: position)) }
             }
         }
     }
@@ -100,7 +100,7 @@ public struct LogSnapshot {
     /// The number the log gave a stream name.
     public func streamNumber(_ name: String) throws -> UInt32? {
         try Array(name.utf8).withUnsafeBytes { key in
-            try txn.pointee.withValue(forKey: key, in: dbs.streamNames) { $0.map { $0.loadUnaligned(as: UInt32.self) } }
+            try txn.pointee.withValue(forKey: key, in: dbs.streamNames) { try $0.map { try StoredBytes.streamNumber($0, table: "stream-names") } }
         }
     }
 

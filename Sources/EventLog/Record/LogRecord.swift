@@ -74,6 +74,20 @@ public struct RecordView {
         self.bytes = bytes
     }
 
+    /// Wraps a stored value after checking what every reader relies on: a whole header, a known
+    /// format, flags that agree with the stream number and zero reserved bytes. A damaged record
+    /// throws instead of being read past its end.
+    @inlinable
+    public init(checking bytes: UnsafeRawBufferPointer, at position: UInt64) throws(StoredDamage) {
+        guard bytes.count >= LogRecordLayout.headerSize else {
+            throw StoredDamage(table: "events", message: "the record at position \(position) is \(bytes.count) bytes, shorter than its header")
+        }
+        self.init(position: position, bytes: bytes)
+        guard formatVersion == LogRecordLayout.formatVersion, bytes[1] == (streamNumber == 0 ? 0 : 1), bytes[2] == 0, bytes[3] == 0 else {
+            throw StoredDamage(table: "events", message: "the record at position \(position) has a damaged header")
+        }
+    }
+
     /// The format version in byte 0.
     @inlinable public var formatVersion: UInt8 { bytes[0] }
     /// The dense stream number, 0 when the record has no stream.
@@ -152,4 +166,12 @@ extension UnsafeRawBufferPointer {
 extension Sequence where Element == UInt8 {
     /// Lower-case hexadecimal.
     var hexString: String { Array(self).withUnsafeBytes { $0.hexString } }
+}
+
+/// SHA-256 for the layers above the log (checkpoints), so they need no crypto dependency of their own.
+public enum LogDigest {
+    /// The 32 bytes of the SHA-256 digest of `bytes`.
+    public static func sha256(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        Array(SHA256.hash(data: bytes))
+    }
 }

@@ -1,5 +1,6 @@
 // Appends numbered batches to a ledger forever, printing "ack N" once batch N is durable.
-// The crash tests kill it with SIGKILL at random moments and check what survived.
+// The crash tests kill it with SIGKILL at random moments and check what survived; the lock-file
+// tests run two of them at once and expect one to stop with "refused: …" and exit code 5.
 import EventLog
 import Foundation
 
@@ -8,14 +9,25 @@ guard arguments.count == 4, let first = Int(arguments[2]), let size = Int(argume
     FileHandle.standardError.write(Data("usage: eventlog-crash-child LEDGER FIRST-BATCH BATCH-SIZE\n".utf8))
     exit(64)
 }
-let log = try EventLog(path: arguments[1])
+let log: EventLog
+do {
+    log = try EventLog(path: arguments[1])
+} catch {
+    FileHandle.standardOutput.write(Data("refused: \(error)\n".utf8))
+    exit(3)
+}
 var batch = first
 while true {
     let records = (0..<size).map { i in
         NewRecord(id: crashTestID(batch: batch, index: i), stream: "lead-\((batch * 7 + i) % 97)",
                   payload: Array(repeating: UInt8(truncatingIfNeeded: batch &+ i), count: 80 + (batch + i) % 120))
     }
-    _ = try log.appendAndWait(AppendBatch(records: records))
+    do {
+        _ = try log.appendAndWait(AppendBatch(records: records))
+    } catch {
+        FileHandle.standardOutput.write(Data("refused: \(error)\n".utf8))
+        exit(5)
+    }
     FileHandle.standardOutput.write(Data("ack \(batch)\n".utf8))
     batch += 1
 }
