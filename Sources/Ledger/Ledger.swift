@@ -16,9 +16,16 @@ public final class Ledger: Sendable {
         public var durability: EventLog.Durability
         /// Where `recordedAt` comes from.
         public var clock: any LogClock
+        /// Open for reading only: nothing is written to the ledger's files (no checkpoint either),
+        /// and appends fail. Read-only copies and media open this way.
+        public var readOnly: Bool
 
-        /// Creates options: created when missing, 32 GiB map, full sync.
-        public init(createIfMissing: Bool = true, mapSize: Int = 32 << 30, durability: EventLog.Durability = .full, clock: any LogClock = SystemLogClock()) {
+        /// Creates options: created when missing, the default map size (32 GiB, less under `ulimit -v`), full sync.
+        public init(
+            createIfMissing: Bool = true, mapSize: Int = EventLog.Options().mapSize, durability: EventLog.Durability = .full,
+            clock: any LogClock = SystemLogClock(), readOnly: Bool = false
+        ) {
+            self.readOnly = readOnly
             self.createIfMissing = createIfMissing
             self.mapSize = mapSize
             self.durability = durability
@@ -35,7 +42,9 @@ public final class Ledger: Sendable {
     public init(path: String, options: Options = Options()) throws {
         log = try EventLog(
             path: path,
-            options: .init(mapSize: options.mapSize, durability: options.durability, createIfMissing: options.createIfMissing, clock: options.clock))
+            options: .init(
+                mapSize: options.mapSize, durability: options.durability, createIfMissing: options.createIfMissing, clock: options.clock,
+                readOnly: options.readOnly))
         log.setPolicy(ValidationPolicy())
     }
 
@@ -103,8 +112,37 @@ public final class Ledger: Sendable {
 
     // MARK: Operations
 
-    /// Walks the whole log and recomputes the hash chain.
-    public func verify() throws -> VerifyReport { try log.verify() }
+    /// Checks everything stored: the log's structure, tables, indexes and hash chain
+    /// (``EventLog/verify(recordCheck:progress:)``), that each record is filed under the stream its
+    /// event belongs to, and that the replay checkpoint authenticates and agrees with a fresh replay.
+    public func verify() throws -> VerifyReport {
+        let report = try log.verify(recordCheck: Self.streamMatchesEvent)
+        guard report.isIntact else { return report }
+        let problem: String?
+        do { problem = try ReplayCheckpoint.audit(log) } catch { problem = "it cannot be checked (\(error))" }
+        guard let problem else { return report }
+        return VerifyReport(
+            records: report.records, head: report.head,
+            problem: .init(position: 0, message: "the replay checkpoint in the meta table is damaged: \(problem) (the records are intact; a writable trends run rebuilds it)"))
+    }
+
+    /// The domain's check of one record for `verify`: its event decodes and belongs to the stream
+    /// (its lead, or the catalog) the log files it under.
+    static func streamMatchesEvent(_ view: RecordView, _ stream: String?) -> String? {
+        guard let event = EventRecordView(validating: view.payload) else { return "the stored event cannot be decoded" }
+        let expected = event.lead.map { String(decoding: $0, as: UTF8.self) } ?? CatalogStream.name
+        guard stream == expected else {
+            return "the log files this record under stream \"\(stream ?? "none")\" but its event belongs to \"\(expected)\""
+        }
+        return nil
+    }
+
+    /// Whether this process can go on serving the ledger, for `/health`: unhealthy once its lock file
+    /// was deleted or replaced (it then refuses appends), or once closed.
+    public var health: LogHealth { log.health }
+
+    /// Whether the ledger was opened read-only.
+    public var isReadOnly: Bool { log.isReadOnly }
 
     /// A compacted, consistent copy into an empty directory, while appends go on.
     @discardableResult

@@ -21,7 +21,7 @@ struct Audit: AsyncParsableCommand {
 
     func run() async throws {
         try await runReporting {
-            let ledger = try options.open(create: false)
+            let ledger = try options.openForReading()
             defer { ledger.close() }
             guard let audit = try ledger.audit(lead: lead) else {
                 throw CLIError(exitCode: .refused, "no events for lead \"\(lead)\" in \(ledger.path)")

@@ -33,7 +33,7 @@ struct Impact: AsyncParsableCommand {
 
     func run() async throws {
         try await runReporting {
-            let ledger = try options.open(create: false)
+            let ledger = try options.openForReading()
             defer { ledger.close() }
             let (days, cut, mapped) = (window, try range.cut(), mapRetired)
             let report = try await withReplayProgress("replaying") { try ledger.impact(windowDays: days, cut: cut, mapRetiredReasons: mapped) }

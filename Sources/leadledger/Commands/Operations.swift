@@ -21,7 +21,7 @@ struct Verify: AsyncParsableCommand {
 
     func run() async throws {
         try await runReporting {
-            let ledger = try options.open(create: false)
+            let ledger = try options.openForReading()
             defer { ledger.close() }
             let report = try ledger.verify()
             if json { try printJSON(report) }
@@ -47,7 +47,7 @@ struct Backup: AsyncParsableCommand {
 
     func run() async throws {
         try await runReporting {
-            let ledger = try options.open(create: false)
+            let ledger = try options.openForReading()
             defer { ledger.close() }
             do {
                 let head = try ledger.backup(to: destination)
@@ -73,7 +73,7 @@ struct Stats: AsyncParsableCommand {
 
     func run() async throws {
         try await runReporting {
-            let ledger = try options.open(create: false)
+            let ledger = try options.openForReading()
             defer { ledger.close() }
             let s = try ledger.statistics()
             let leads = s.streams - (try ledger.log.streamNumber(CatalogStream.name) == nil ? 0 : 1)

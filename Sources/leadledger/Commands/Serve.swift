@@ -51,7 +51,9 @@ struct Serve: AsyncParsableCommand {
                 ledger = try options.open(create: allowAnonymous)
             } else {
                 do {
-                    ledger = try Ledger(path: options.path, options: .init(createIfMissing: allowAnonymous, durability: mode))
+                    var ledgerOptions = options.ledgerOptions(create: allowAnonymous)
+                    ledgerOptions.durability = mode
+                    ledger = try Ledger(path: options.path, options: ledgerOptions)
                 } catch {
                     throw CLIError(exitCode: .notFound, "cannot open the ledger at \(options.path): \(error)")
                 }

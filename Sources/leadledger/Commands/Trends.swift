@@ -33,7 +33,7 @@ struct TrendsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runReporting {
-            let ledger = try options.open(create: false)
+            let ledger = try options.openForReading()
             defer { ledger.close() }
             let (from, until) = try range.bounds()
             let query = TrendsQuery(bucket: bucket, groupBy: by, from: from, until: until, mapRetiredReasons: mapRetired)

@@ -43,7 +43,7 @@ struct WhatIfCommand: AsyncParsableCommand {
                 let option = error.field == "bandWidth" ? "--band-width" : "CANDIDATE files"
                 throw CLIError(exitCode: .usage, "\(option): \(error.message)")
             }
-            let ledger = try options.open(create: false)
+            let ledger = try options.openForReading()
             defer { ledger.close() }
             let report = try await withReplayProgress("replaying") { try ledger.whatIf(query) }
             switch format {

@@ -3,26 +3,74 @@ import EventLog
 import Foundation
 import Ledger
 
-/// `--ledger PATH`, shared by every subcommand.
+/// `--ledger PATH` and `--map-size SIZE`, shared by every subcommand that opens a ledger.
 struct LedgerOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The ledger directory (default: $LEADLEDGER_PATH, else ./leadledger.ledger).", valueName: "PATH"))
     var ledger: String?
+
+    @Option(
+        name: .customLong("map-size"),
+        help: ArgumentHelp(
+            "The most the ledger's file may grow to, e.g. 64G or 512M (default 32G, less when `ulimit -v` allows less). Raise it when the map is full.",
+            valueName: "SIZE"))
+    var mapSize: ByteSize?
 
     /// The ledger's directory after the fallbacks.
     var path: String {
         ledger ?? ProcessInfo.processInfo.environment["LEADLEDGER_PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? "leadledger.ledger"
     }
 
-    /// Opens the ledger; commands that only read refuse a missing one with exit code 3.
+    /// The ledger options these flags ask for.
+    func ledgerOptions(create: Bool, readOnly: Bool = false) -> Ledger.Options {
+        var options = Ledger.Options(createIfMissing: create, readOnly: readOnly)
+        if let mapSize { options.mapSize = mapSize.bytes }
+        return options
+    }
+
+    /// Opens the ledger to write to it; with `create`, a missing one is created. Exit code 3 when it
+    /// is missing or cannot be opened, 4 when it is damaged (then nothing was written to it).
     func open(create: Bool) throws -> Ledger {
+        try opening { try Ledger(path: path, options: ledgerOptions(create: create)) }
+    }
+
+    /// Opens the ledger for a command that only reads (`MDB_RDONLY`): nothing is written to its files,
+    /// so it also works on a read-only copy. Exit codes as for ``open(create:)``.
+    func openForReading() throws -> Ledger {
+        try opening { try Ledger(path: path, options: ledgerOptions(create: false, readOnly: true)) }
+    }
+
+    private func opening(_ body: () throws -> Ledger) throws -> Ledger {
         do {
-            return try Ledger(path: path, options: .init(createIfMissing: create))
+            return try body()
         } catch let error as LogOpenError {
+            if case .damaged = error { throw CLIError(exitCode: .damaged, error.description) }
             throw CLIError(exitCode: .notFound, error.description)
         } catch {
             throw CLIError(exitCode: .notFound, "cannot open the ledger at \(path): \(error)")
         }
     }
+}
+
+/// A size in bytes given as `64G`, `512M`, `100K` or plain bytes (binary units).
+struct ByteSize: ExpressibleByArgument {
+    let bytes: Int
+
+    init?(argument: String) {
+        let text = argument.trimmingCharacters(in: .whitespaces).uppercased()
+        let units: [(String, Int)] = [("TIB", 40), ("GIB", 30), ("MIB", 20), ("KIB", 10), ("TB", 40), ("GB", 30), ("MB", 20), ("KB", 10), ("T", 40), ("G", 30), ("M", 20), ("K", 10), ("B", 0)]
+        var shift = 0
+        var digits = Substring(text)
+        if let unit = units.first(where: { text.hasSuffix($0.0) }) {
+            shift = unit.1
+            digits = digits.dropLast(unit.0.count)
+        }
+        guard let value = Int(digits), value > 0 else { return nil }
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: 1 << shift)
+        guard !overflow, bytes >= 1 << 20 else { return nil }
+        self.bytes = bytes
+    }
+
+    static var defaultCompletionKind: CompletionKind { .default }
 }
 
 /// An error that ends the command with a message on standard error and a documented exit code.
@@ -54,6 +102,9 @@ func runReporting(_ body: () async throws -> Void) async throws {
         throw ExitCode(error.exitCode.rawValue)
     } catch let error as ExitCode {
         throw error
+    } catch let error as StoredDamage {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(CLIError.Code.damaged.rawValue)
     } catch let error as LedgerError {
         FileHandle.standardError.write(Data("error: the batch was refused; the ledger is unchanged\n".utf8))
         for problem in error.problems { FileHandle.standardError.write(Data("  \(problem.message)\n".utf8)) }
