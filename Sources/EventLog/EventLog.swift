@@ -30,14 +30,19 @@ public final class EventLog: Sendable {
         /// Open for reading only (`MDB_RDONLY`): nothing is ever written to the ledger's files, no
         /// writer thread starts, appends and meta writes fail. Works on read-only copies and media.
         public var readOnly: Bool
+        /// Walk every B-tree of the file with bounds-checked reads before LMDB follows any of it
+        /// (``LMDB/Environment/checkStructure()``): costs a read of the whole file, so only `verify`
+        /// asks for it. Damage found is ``LogOpenError/damaged(_:_:)``.
+        public var checksStructure: Bool
 
         /// Creates options: the default map size (32 GiB, less under `ulimit -v`), full sync, created when missing.
         public init(
             mapSize: Int = Environment.defaultMapSize, maxReaders: UInt32 = 126, durability: Durability = .full,
             createIfMissing: Bool = true, maxPayloadSize: Int = 32 << 10, maxRecordsPerCommit: Int = 100_000,
-            clock: any LogClock = SystemLogClock(), readOnly: Bool = false
+            clock: any LogClock = SystemLogClock(), readOnly: Bool = false, checksStructure: Bool = false
         ) {
             self.readOnly = readOnly
+            self.checksStructure = checksStructure
             self.mapSize = mapSize
             self.maxReaders = maxReaders
             self.durability = durability
@@ -109,6 +114,11 @@ public final class EventLog: Sendable {
             throw LogOpenError.damaged(path, damage.description)
         } catch let error as LMDBError where [.invalid, .versionMismatch, .corrupted, .panic].contains(error.code) {
             throw LogOpenError.damaged(path, error.description)
+        }
+        if env.existedBefore, options.checksStructure {
+            do { _ = try env.checkStructure() } catch let damage as FileDamage {
+                throw LogOpenError.damaged(path, "its structure is damaged: \(damage)")
+            }
         }
         let dbs: Databases
         if env.existedBefore {

@@ -286,6 +286,13 @@ public final class Environment: @unchecked Sendable {
         return nil
     }
 
+    /// Bytes the file system holding the environment still has for this user (`statvfs`), or `nil`.
+    public var availableBytes: UInt64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return UInt64(info.f_bavail) * UInt64(info.f_frsize)
+    }
+
     /// The version of the LMDB library linked in, e.g. `"LMDB 0.9.24: (July 24, 2019)"`.
     public static var libraryVersion: String { String(cString: mdb_version(nil, nil, nil)) }
 }

@@ -74,8 +74,8 @@ extension Array where Element == UInt8 {
     @inline(__always) func u64(_ at: Int) -> UInt64 { UInt64(u32(at)) | UInt64(u32(at + 4)) << 32 }
 }
 
-/// The two meta pages at the start of an LMDB data file (LMDB 0.9, 64-bit, little-endian), checked
-/// before LMDB maps the file.
+/// The two meta pages at the start of an LMDB data file (LMDB 0.9, 64-bit, little-endian), and the
+/// main tree they point to, checked before LMDB maps the file.
 ///
 /// LMDB trusts its meta pages: a damaged one can make it map the file at a wrong size, follow a root
 /// beyond the end of a truncated file (a `SIGBUS`), or, on a writable open, commit on top of the last
@@ -207,6 +207,14 @@ public enum MetaPages {
             throw FileDamage(
                 path: path, offset: file.size,
                 message: "the file is \(file.size) bytes but its meta page uses \(newer.lastPage + 1) pages (\(needed) bytes): truncated")
+        }
+        // The main tree is a page or two (one node per named database): walking it is cheap, and
+        // checks the counts in the meta page that no field test can, and every named database's record.
+        var walk = PageWalk(file: try DataFile(path: path), pageSize: pageSize, lastPage: newer.lastPage)
+        for (name, tree) in try walk.walk(newer.main, name: "main", isMain: true) {
+            if let problem = sanity(tree, lastPage: newer.lastPage) {
+                throw FileDamage(path: path, offset: nil, message: "the record of table \"\(name)\" is damaged: \(problem)")
+            }
         }
         return Checked(pageSize: pageSize, metas: metas, fileSize: file.size)
     }

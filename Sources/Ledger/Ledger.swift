@@ -19,13 +19,17 @@ public final class Ledger: Sendable {
         /// Open for reading only: nothing is written to the ledger's files (no checkpoint either),
         /// and appends fail. Read-only copies and media open this way.
         public var readOnly: Bool
+        /// Walk the file's B-trees with bounds-checked reads before anything else reads them
+        /// (for `verify`: a damaged page is then reported, never followed).
+        public var checksStructure: Bool
 
         /// Creates options: created when missing, the default map size (32 GiB, less under `ulimit -v`), full sync.
         public init(
             createIfMissing: Bool = true, mapSize: Int = EventLog.Options().mapSize, durability: EventLog.Durability = .full,
-            clock: any LogClock = SystemLogClock(), readOnly: Bool = false
+            clock: any LogClock = SystemLogClock(), readOnly: Bool = false, checksStructure: Bool = false
         ) {
             self.readOnly = readOnly
+            self.checksStructure = checksStructure
             self.createIfMissing = createIfMissing
             self.mapSize = mapSize
             self.durability = durability
@@ -44,7 +48,7 @@ public final class Ledger: Sendable {
             path: path,
             options: .init(
                 mapSize: options.mapSize, durability: options.durability, createIfMissing: options.createIfMissing, clock: options.clock,
-                readOnly: options.readOnly))
+                readOnly: options.readOnly, checksStructure: options.checksStructure))
         log.setPolicy(ValidationPolicy())
     }
 

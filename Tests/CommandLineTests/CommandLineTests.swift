@@ -10,6 +10,8 @@ struct CLI {
         ledger = FileManager.default.temporaryDirectory.appendingPathComponent("leadledger-cli-\(UUID().uuidString)").path
     }
 
+    init(ledger: String) { self.ledger = ledger }
+
     struct Output {
         let status: Int32
         let stdout: String

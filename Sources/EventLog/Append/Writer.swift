@@ -141,7 +141,8 @@ final class Writer: @unchecked Sendable {
                 // Find out which batches fit on their own, so one large batch does not fail the others.
                 return group.flatMap { commit([$0], policy: policy) }
             }
-            let failure = Self.describe(error, records: group.reduce(0) { $0 + $1.batch.records.count }, mapSize: env.info.mapSize)
+            let failure = Self.describe(
+                error, records: group.reduce(0) { $0 + $1.batch.records.count }, mapSize: env.info.mapSize, availableBytes: env.availableBytes)
             return group.map { _ in .failure(failure) }
         }
         policy?.commitGroup(head: head.position)
@@ -149,11 +150,13 @@ final class Writer: @unchecked Sendable {
         return outcomes.map { $0.map { AppendReceipt(outcomes: $0, head: head) } }
     }
 
-    private static func describe(_ error: any Error, records: Int, mapSize: Int) -> AppendError {
+    private static func describe(_ error: any Error, records: Int, mapSize: Int, availableBytes: UInt64?) -> AppendError {
         if let lmdb = error as? LMDBError {
-            if lmdb.code.isOutOfSpace {
+            // LMDB reports a write cut short by a full disk as EIO; the free space tells them apart.
+            let full = lmdb.code.isOutOfSpace || (lmdb.code.rawValue == EIO && (availableBytes ?? .max) < 1 << 20)
+            if full {
                 return AppendError(
-                    .storage, "\(lmdb.code) for the ledger's file system (\(lmdb.operation)); nothing of this batch was written. Free space and append again",
+                    .storage, "no space left on device for the ledger (\(lmdb.operation)); nothing of this batch was written. Free space and append again",
                     underlying: lmdb)
             }
             if lmdb.code == .lockFileLost {

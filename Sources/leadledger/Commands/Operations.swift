@@ -21,7 +21,7 @@ struct Verify: AsyncParsableCommand {
 
     func run() async throws {
         try await runReporting {
-            let ledger = try options.openForReading()
+            let ledger = try options.openForReading(checkingStructure: true)
             defer { ledger.close() }
             let report = try ledger.verify()
             if json { try printJSON(report) }

@@ -21,8 +21,8 @@ struct LedgerOptions: ParsableArguments {
     }
 
     /// The ledger options these flags ask for.
-    func ledgerOptions(create: Bool, readOnly: Bool = false) -> Ledger.Options {
-        var options = Ledger.Options(createIfMissing: create, readOnly: readOnly)
+    func ledgerOptions(create: Bool, readOnly: Bool = false, checksStructure: Bool = false) -> Ledger.Options {
+        var options = Ledger.Options(createIfMissing: create, readOnly: readOnly, checksStructure: checksStructure)
         if let mapSize { options.mapSize = mapSize.bytes }
         return options
     }
@@ -34,9 +34,10 @@ struct LedgerOptions: ParsableArguments {
     }
 
     /// Opens the ledger for a command that only reads (`MDB_RDONLY`): nothing is written to its files,
-    /// so it also works on a read-only copy. Exit codes as for ``open(create:)``.
-    func openForReading() throws -> Ledger {
-        try opening { try Ledger(path: path, options: ledgerOptions(create: false, readOnly: true)) }
+    /// so it also works on a read-only copy. With `checkingStructure` (for `verify`), every page of
+    /// the file is checked before LMDB follows any. Exit codes as for ``open(create:)``.
+    func openForReading(checkingStructure: Bool = false) throws -> Ledger {
+        try opening { try Ledger(path: path, options: ledgerOptions(create: false, readOnly: true, checksStructure: checkingStructure)) }
     }
 
     private func opening(_ body: () throws -> Ledger) throws -> Ledger {
