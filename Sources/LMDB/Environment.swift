@@ -277,7 +277,8 @@ public final class Environment: @unchecked Sendable {
         var line = [CChar](repeating: 0, count: 4096)
         while fgets(&line, Int32(line.count), file) != nil {
             // "start-end perms offset dev inode path"
-            let fields = String(cString: line).split(separator: " ", omittingEmptySubsequences: true)
+            let length = line.firstIndex(of: 0) ?? line.count
+            let fields = String(decoding: line[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count >= 6, fields[2] == "00000000", UInt64(fields[4]) == UInt64(info.st_ino),
                 let start = UInt(fields[0].split(separator: "-")[0], radix: 16)
             else { continue }
