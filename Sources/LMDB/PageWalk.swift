@@ -169,8 +169,7 @@ struct PageWalk: ~Copyable {
                     guard subCounts.entries == sub.entries, subCounts.branch == sub.branchPages, subCounts.leaf == sub.leafPages, subCounts.overflow == 0 else {
                         throw damage(number, dataStart, "the duplicates of node \(i) of page \(number) count \(subCounts.entries), their record says \(sub.entries)")
                     }
-                    counts.branch += subCounts.branch
-                    counts.leaf += subCounts.leaf
+                    // LMDB counts a duplicates tree's pages in its own record only; its values count in both.
                     counts.entries += subCounts.entries
                 }
                 continue

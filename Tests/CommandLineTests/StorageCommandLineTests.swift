@@ -128,7 +128,10 @@ struct StorageCommandLineTests {
         probe.waitUntilExit()
         guard probe.terminationStatus == 0 else { return }  // no mount namespace here: nothing to test
         try? FileManager.default.removeItem(atPath: cli.ledger + "/lock.mdb")
-        let script = ["verify", "stats", "trends"].map { "'\(CLI.binary.path)' \($0) --ledger '\(cli.ledger)' >/dev/null || exit $?" }.joined(separator: "; ")
+        let candidate = try cli.write(#"{"name":"Score 60","rules":{"field":"score","gte":60}}"#, to: "candidate.json")
+        let backup = FileManager.default.temporaryDirectory.appendingPathComponent("leadledger-ro-mount-backup-\(UUID().uuidString)").path
+        let commands = ["verify", "stats", "trends", "impact", "what-if '\(candidate)'", "backup '\(backup)'"]
+        let script = commands.map { "'\(CLI.binary.path)' \($0) --ledger '\(cli.ledger)' >/dev/null || exit $?" }.joined(separator: "; ")
         let run = Process()
         run.executableURL = URL(fileURLWithPath: unshare)
         run.arguments = ["-m", "sh", "-c", "mount --bind -o ro '\(cli.ledger)' '\(cli.ledger)' && { \(script); }"]
@@ -153,6 +156,29 @@ struct StorageCommandLineTests {
         #expect(try other.run(["init", "--taxonomy", "starter", "--map-size", "16M"]).status == 0)
         let small = String(repeating: history, count: 1)
         #expect(try other.run(["append", "--map-size", "16M", "-"], stdin: small).status == 0)
+    }
+
+    @Test("under `ulimit -v` smaller than the default 32 GiB map, the default map shrinks to fit and commands work")
+    func addressSpaceLimit() throws {
+        let cli = CLI()
+        let script = """
+            ulimit -v 3000000 || exit 99
+            '\(CLI.binary.path)' init --taxonomy starter --ledger '\(cli.ledger)' || exit $?
+            '\(CLI.binary.path)' stats --ledger '\(cli.ledger)' || exit $?
+            """
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", script]
+        let out = Pipe(), err = Pipe()
+        shell.standardOutput = out
+        shell.standardError = err
+        try shell.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        shell.waitUntilExit()
+        guard shell.terminationStatus != 99 else { return }
+        #expect(shell.terminationStatus == 0, "\(errors)")
+        #expect(text.contains("events     34"), "\(text)")
     }
 
     @Test("a sample of flips in records and ids: verify exits 4; verify, trends, audit and stats never die by a signal")
