@@ -62,6 +62,12 @@ public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
         /// no more (another process may be writing through a new lock file).
         public static var lockFileLost: Self { Self(rawValue: -30_500) }
 
+        /// `MDB_PAGE_NOTFOUND`: a page LMDB followed is not where it should be.
+        public static var pageNotFound: Self { Self(rawValue: MDB_PAGE_NOTFOUND) }
+
+        /// Whether the code means the file is damaged (rather than that an operation failed).
+        public var isDamage: Bool { [.corrupted, .pageNotFound, .invalid, .versionMismatch, .panic].contains(self) }
+
         /// Whether the file system refused to store more: full disk or quota.
         public var isOutOfSpace: Bool { self == .noSpace || self == .quotaExceeded }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LMDB
 import Ledger
 
 /// `--ledger PATH` and `--map-size SIZE`, shared by every subcommand that opens a ledger.
@@ -106,6 +107,13 @@ func runReporting(_ body: () async throws -> Void) async throws {
     } catch let error as StoredDamage {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(CLIError.Code.damaged.rawValue)
+    } catch let error as LMDBError {
+        if error.code.isDamage {
+            FileHandle.standardError.write(Data("error: the ledger is damaged (\(error)); run `leadledger verify`\n".utf8))
+            throw ExitCode(CLIError.Code.damaged.rawValue)
+        }
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(CLIError.Code.storage.rawValue)
     } catch let error as LedgerError {
         FileHandle.standardError.write(Data("error: the batch was refused; the ledger is unchanged\n".utf8))
         for problem in error.problems { FileHandle.standardError.write(Data("  \(problem.message)\n".utf8)) }
