@@ -14,6 +14,9 @@ private let RLIMIT_AS_VALUE = __rlimit_resource_t(RLIMIT_AS.rawValue)
 private let RLIMIT_AS_VALUE = RLIMIT_AS
 #endif
 
+/// `open(2)` for reading, out of reach of `Environment.open`'s name.
+private func openForReading(_ path: String) -> Int32 { open(path, O_RDONLY | O_CLOEXEC) }
+
 /// An LMDB environment: one memory-mapped file holding named databases.
 ///
 /// Open one environment per file per process and share it: LMDB forbids opening the same file twice
@@ -92,7 +95,8 @@ public final class Environment: @unchecked Sendable {
     /// Read-only, the environment writes nothing to the data file. When the lock file cannot be
     /// opened for writing (a directory the user may not write, files owned by another user), the
     /// open falls back to `MDB_NOLOCK`: sound only while no process writes to the ledger, which is
-    /// the case for read-only media and copies, the situations that fallback exists for.
+    /// the case for read-only media and copies, the situations that fallback exists for. It is
+    /// refused while another process has the environment open (its `fcntl` lock on the lock file shows).
     public init(path: String, options: Options = Options()) throws {
         let noSubdirectory = options.flags.contains(.noSubdirectory)
         let dataPath = noSubdirectory ? path : path + "/data.mdb"
@@ -104,6 +108,14 @@ public final class Environment: @unchecked Sendable {
         let readOnly = flags.contains(.readOnly)
         var opened = Result { () throws(LMDBError) -> OpaquePointer in try Self.open(path, options: options, flags: flags) }
         if case .failure(let error) = opened, readOnly, error.code == .permissionDenied || error.code.rawValue == EROFS {
+            // Without the lock file this reader is invisible to writers, which may then reuse the
+            // pages it reads: safe only when no process has the environment open.
+            if Self.isOpenElsewhere(lockPath: lockPath) {
+                throw LMDBError(
+                    .permissionDenied,
+                    operation: "the lock file \(lockPath) is not writable by this user and another process has the ledger open; "
+                        + "read a copy (leadledger backup) or get write access to the lock file")
+            }
             flags.insert(.noLock)
             let retryFlags = flags
             opened = Result { () throws(LMDBError) -> OpaquePointer in try Self.open(path, options: options, flags: retryFlags) }
@@ -126,6 +138,21 @@ public final class Environment: @unchecked Sendable {
                 throw error
             }
         }
+    }
+
+    /// Whether a process has the environment open: LMDB holds a shared `fcntl` lock on the lock
+    /// file's first byte for as long as it does. When that cannot be told, the answer is yes.
+    static func isOpenElsewhere(lockPath: String) -> Bool {
+        let fd = openForReading(lockPath)
+        if fd < 0 { return errno != ENOENT }
+        defer { close(fd) }
+        var query = flock()
+        query.l_type = Int16(F_WRLCK)
+        query.l_whence = Int16(SEEK_SET)
+        query.l_start = 0
+        query.l_len = 1
+        guard fcntl(fd, F_GETLK, &query) == 0 else { return true }
+        return query.l_type != Int16(F_UNLCK)
     }
 
     private static func open(_ path: String, options: Options, flags: EnvironmentFlags) throws(LMDBError) -> OpaquePointer {

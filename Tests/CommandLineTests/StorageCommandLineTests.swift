@@ -143,6 +143,51 @@ struct StorageCommandLineTests {
         #expect(run.terminationStatus == 0, "\(text)")
     }
 
+    @Test("a user who may not write the lock file reads a ledger no process has open, and is refused while one has it open")
+    func otherUsersLockFile() throws {
+        let setpriv = "/usr/bin/setpriv"
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: setpriv) else { return }
+        let cli = try CLI.demo(leads: 20)
+        // The owner lets others read: the directory 0755, the files 0644; nobody may write any of it.
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: cli.ledger)
+        for file in ["data.mdb", "lock.mdb"] {
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: cli.ledger + "/" + file)
+        }
+        func asNobody(_ arguments: [String]) throws -> (Int32, String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: setpriv)
+            process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", CLI.binary.path] + arguments + ["--ledger", cli.ledger]
+            let err = Pipe()
+            process.standardError = err
+            process.standardOutput = Pipe()
+            try process.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text)
+        }
+        let before = try DataFile(cli).bytes
+        let alone = try asNobody(["verify"])
+        #expect(alone.0 == 0, "\(alone.1)")
+        #expect(try asNobody(["trends"]).0 == 0)
+        // While another process has the ledger open, reading without the lock file could see reused pages.
+        let server = Process()
+        server.executableURL = CLI.binary
+        server.arguments = ["serve", "--ledger", cli.ledger, "--port", "0", "--allow-anonymous"]
+        server.standardOutput = Pipe()
+        server.standardError = Pipe()
+        try server.run()
+        defer {
+            server.terminate()
+            server.waitUntilExit()
+        }
+        usleep(1_500_000)
+        guard server.isRunning else { return }
+        let busy = try asNobody(["verify"])
+        #expect(busy.0 == 3, "\(busy.1)")
+        #expect(busy.1.contains("another process has the ledger open"), "\(busy.1)")
+        #expect(try DataFile(cli).bytes == before)
+    }
+
     @Test("--map-size is taken by every command that opens a ledger and refused when malformed")
     func mapSize() throws {
         let cli = try CLI.demo(leads: 20)
