@@ -3,6 +3,7 @@ import EventLog
 import Foundation
 import LMDB
 import Ledger
+import Projections
 
 /// `--ledger PATH` and `--map-size SIZE`, shared by every subcommand that opens a ledger.
 struct LedgerOptions: ParsableArguments {
@@ -106,6 +107,10 @@ func runReporting(_ body: () async throws -> Void) async throws {
         throw error
     } catch let error as StoredDamage {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(CLIError.Code.damaged.rawValue)
+    } catch let error as ReplayError {
+        // The replay reads only what the log stored: an event it cannot decode is a damaged ledger.
+        FileHandle.standardError.write(Data("error: the ledger is damaged at \(error); run `leadledger verify`\n".utf8))
         throw ExitCode(CLIError.Code.damaged.rawValue)
     } catch let error as LMDBError {
         if error.code.isDamage {
