@@ -112,7 +112,7 @@ public final class EventLog: Sendable {
                 options: .init(mapSize: options.mapSize, maxDatabases: 8, maxReaders: options.maxReaders, flags: flags))
         } catch let damage as FileDamage {
             throw LogOpenError.damaged(path, damage.description)
-        } catch let error as LMDBError where [.invalid, .versionMismatch, .corrupted, .panic].contains(error.code) {
+        } catch let error as LMDBError where error.code.isDamage {
             throw LogOpenError.damaged(path, error.description)
         }
         if env.existedBefore, options.checksStructure {
@@ -121,7 +121,8 @@ public final class EventLog: Sendable {
             }
         }
         let dbs: Databases
-        if env.existedBefore {
+        // A file in which nothing was ever committed is what a creation cut short leaves: created again.
+        if env.existedBefore, !(create && env.info.lastTransaction == 0) {
             dbs = try Self.openExisting(env, path: path)
         } else {
             dbs = try Self.create(env)

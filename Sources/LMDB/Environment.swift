@@ -301,17 +301,31 @@ public final class Environment: @unchecked Sendable {
         var info = stat()
         guard stat(dataPath, &info) == 0, let file = fopen("/proc/self/maps", "r") else { return nil }
         defer { fclose(file) }
+        // An address inside this environment's map (the main tree's first key), to pick the right
+        // mapping when the file is mapped more than once.
+        let probe: UInt? = try? read { txn in
+            var cursor: OpaquePointer?
+            guard mdb_cursor_open(txn.handle, 1, &cursor) == MDB_SUCCESS else { return nil }
+            defer { mdb_cursor_close(cursor) }
+            var key = MDB_val(), value = MDB_val()
+            guard mdb_cursor_get(cursor, &key, &value, MDB_FIRST) == MDB_SUCCESS, let address = key.mv_data else { return nil }
+            return UInt(bitPattern: address)
+        }
+        var first: UInt?
         var line = [CChar](repeating: 0, count: 4096)
         while fgets(&line, Int32(line.count), file) != nil {
             // "start-end perms offset dev inode path"
             let length = line.firstIndex(of: 0) ?? line.count
             let fields = String(decoding: line[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count >= 6, fields[2] == "00000000", UInt64(fields[4]) == UInt64(info.st_ino),
-                let start = UInt(fields[0].split(separator: "-")[0], radix: 16)
+            let range = fields.first?.split(separator: "-") ?? []
+            guard fields.count >= 6, fields[2] == "00000000", UInt64(fields[4]) == UInt64(info.st_ino), range.count == 2,
+                let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16)
             else { continue }
-            return start
+            guard let probe else { return start }
+            if probe >= start && probe < end { return start }
+            if first == nil { first = start }
         }
-        return nil
+        return probe == nil ? first : nil
     }
 
     /// Bytes the file system holding the environment still has for this user (`statvfs`), or `nil`.

@@ -118,6 +118,16 @@ struct StorageHardeningTests {
         #expect(try FileState(path + "/data.mdb") == before)
     }
 
+    @Test("a file in which nothing was ever committed (a creation cut short) is created again by a writable open only")
+    func creationCutShort() throws {
+        let path = temporaryLedgerPath("cut-short")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        _ = try Environment(path: path)  // LMDB writes its meta pages at open; no transaction follows
+        #expect(throws: LogOpenError.self) { try EventLog(path: path, options: .init(readOnly: true)) }
+        let log = try EventLog(path: path, options: .init(createIfMissing: true))
+        #expect(try log.verify().isIntact)
+    }
+
     @Test("files are the owner's only: directory 0700, data and lock files 0600, backups too")
     func permissions() async throws {
         let path = try await filledLog("modes", count: 5)
