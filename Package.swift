@@ -54,19 +54,19 @@ let package = Package(
         .executableTarget(
             name: "leadledger",
             dependencies: [
-                "EventLog", "LeadModel", "Projections", "Ledger", "LedgerDemo",
+                "LMDB", "EventLog", "LeadModel", "Projections", "Ledger", "LedgerDemo",
                 "LedgerServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB", "CLMDB"]),
-        .testTarget(name: "EventLogTests", dependencies: ["EventLog", "eventlog-crash-child"]),
+        .testTarget(name: "EventLogTests", dependencies: ["LMDB", "EventLog", "eventlog-crash-child"]),
         // A child process for the crash tests: appends until it is killed.
         .executableTarget(name: "eventlog-crash-child", dependencies: ["EventLog"], path: "Tests/Support/CrashChild"),
         .testTarget(name: "LeadModelTests", dependencies: ["LeadModel"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["EventLog", "LeadModel", "Projections"]),
         .testTarget(
-            name: "LedgerTests", dependencies: ["EventLog", "LeadModel", "Projections", "Ledger", "LedgerDemo"],
+            name: "LedgerTests", dependencies: ["LMDB", "EventLog", "LeadModel", "Projections", "Ledger", "LedgerDemo"],
             exclude: ["Fixtures"]),
         .testTarget(name: "LedgerDemoTests", dependencies: ["LeadModel", "LedgerDemo"]),
         .testTarget(name: "CommandLineTests", dependencies: ["leadledger"]),

@@ -1,6 +1,7 @@
 import Foundation
 import LMDB
 import LeadModel
+import LedgerDemo
 import Testing
 
 @testable import EventLog
