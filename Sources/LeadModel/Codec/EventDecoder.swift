@@ -112,8 +112,79 @@ public struct EventDecoder: Sendable {
 
     /// Decodes a batch that is either a JSON array (first non-blank byte `[`) or NDJSON.
     public func decodeBatch(_ data: Data) -> [Result<LeadEvent, EventInputError>] {
-        let first = data.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D })
-        return first == UInt8(ascii: "[") ? decodeArray(data) : decodeNDJSON(data)
+        Self.isArrayBatch(data) ? decodeArray(data) : decodeNDJSON(data)
+    }
+
+    /// Whether a batch is a JSON array (its first non-blank byte is `[`) rather than NDJSON.
+    public static func isArrayBatch(_ data: Data) -> Bool {
+        data.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) == UInt8(ascii: "[")
+    }
+
+    /// How many events a batch holds, counted from its bytes without decoding any: the non-blank
+    /// lines of NDJSON, or the top-level elements of a JSON array (a malformed array counts what
+    /// it seems to hold). `nil` as soon as the count passes `limit`, so a huge batch costs one
+    /// partial scan and no allocation.
+    public static func countBatchItems(_ data: Data, upTo limit: Int) -> Int? {
+        let arrayBatch = isArrayBatch(data)
+        return data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Int? in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var count = 0
+            if !arrayBatch {
+                var sawContent = false
+                for byte in bytes {
+                    if byte == 0x0A {
+                        if sawContent { count += 1 }
+                        sawContent = false
+                    } else if byte != 0x20, byte != 0x09, byte != 0x0D {
+                        sawContent = true
+                    }
+                    if count > limit { return nil }
+                }
+                return sawContent ? (count + 1 > limit ? nil : count + 1) : count
+            }
+            var depth = 0
+            var inString = false
+            var escaped = false
+            var elementOpen = false
+            for byte in bytes {
+                if inString {
+                    if escaped {
+                        escaped = false
+                    } else if byte == UInt8(ascii: "\\") {
+                        escaped = true
+                    } else if byte == UInt8(ascii: "\"") {
+                        inString = false
+                    }
+                    continue
+                }
+                switch byte {
+                case 0x20, 0x09, 0x0A, 0x0D:
+                    continue
+                case UInt8(ascii: "\""):
+                    inString = true
+                case UInt8(ascii: "["), UInt8(ascii: "{"):
+                    depth += 1
+                    if depth == 1 { continue }
+                case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                    depth -= 1
+                    if depth == 0 { continue }
+                case UInt8(ascii: ","):
+                    if depth == 1 {
+                        elementOpen = false
+                        continue
+                    }
+                default:
+                    break
+                }
+                // Any other byte inside the outer array starts or continues an element.
+                if depth >= 1, !elementOpen {
+                    elementOpen = true
+                    count += 1
+                    if count > limit { return nil }
+                }
+            }
+            return count
+        }
     }
 
     /// Finds `"id": "…"` in text that is not valid JSON, so the user can still tell which event it was.

@@ -24,13 +24,27 @@ public struct RuleError: Error, Sendable, Hashable, CustomStringConvertible {
 public struct RuleParser: Sendable {
     /// The deepest nesting of combinators accepted.
     public var maximumDepth = 32
+    /// The most nodes a rule tree may have (rules, comparisons and `in`/`nin` values together):
+    /// evaluation costs grow with the tree, for every lead of every replay.
+    public var maximumNodes = 10_000
 
     /// Creates a parser.
     public init() {}
 
     /// Parses a rules document, or names the first bad node in written order.
     public func parse(_ json: JSONValue) throws(RuleError) -> MQLRule {
-        try parse(json, pointer: "", depth: 0)
+        var nodes = 0
+        return try parse(json, pointer: "", depth: 0, nodes: &nodes)
+    }
+
+    /// Counts one more node, refusing the tree once it outgrows `maximumNodes`.
+    private func count(_ added: Int, _ nodes: inout Int, pointer: String) throws(RuleError) {
+        nodes += added
+        guard nodes <= maximumNodes else {
+            throw RuleError(
+                pointer: pointer, expected: "a rule tree of at most \(maximumNodes) nodes (rules, comparisons and listed values)",
+                found: "a larger tree")
+        }
     }
 
     private static let operators: Set<String> = [
@@ -38,7 +52,8 @@ public struct RuleParser: Sendable {
     ]
     private static let operatorList = "eq, ne, gt, gte, lt, lte, in, nin, contains, prefix or exists"
 
-    private func parse(_ json: JSONValue, pointer: String, depth: Int) throws(RuleError) -> MQLRule {
+    private func parse(_ json: JSONValue, pointer: String, depth: Int, nodes: inout Int) throws(RuleError) -> MQLRule {
+        try count(1, &nodes, pointer: pointer)
         guard depth <= maximumDepth else {
             throw RuleError(pointer: pointer, expected: "rules nested at most \(maximumDepth) deep", found: "deeper nesting")
         }
@@ -58,7 +73,7 @@ public struct RuleParser: Sendable {
             }
             let childPointer = pointer + "/" + first.key
             if first.key == "not" {
-                return .not(try parse(first.value, pointer: childPointer, depth: depth + 1))
+                return .not(try parse(first.value, pointer: childPointer, depth: depth + 1, nodes: &nodes))
             }
             guard case .array(let elements) = first.value else {
                 throw RuleError(pointer: childPointer, expected: "an array of rules", found: first.value.shortDescription)
@@ -66,7 +81,7 @@ public struct RuleParser: Sendable {
             var rules: [MQLRule] = []
             rules.reserveCapacity(elements.count)
             for (index, element) in elements.enumerated() {
-                rules.append(try parse(element, pointer: "\(childPointer)/\(index)", depth: depth + 1))
+                rules.append(try parse(element, pointer: "\(childPointer)/\(index)", depth: depth + 1, nodes: &nodes))
             }
             return first.key == "all" ? .all(rules) : .any(rules)
         }
@@ -84,6 +99,7 @@ public struct RuleParser: Sendable {
             guard test == nil else {
                 throw RuleError(pointer: memberPointer, expected: "a single operator per comparison", found: "a second operator")
             }
+            if case .array(let values) = member.value { try count(values.count, &nodes, pointer: memberPointer) }
             test = try parseTest(member.key, member.value, pointer: memberPointer)
         }
         guard let test else {

@@ -84,7 +84,8 @@ public enum ReplayEngine {
         }
         // Each half writes only its own slot; `concurrentPerform` returns after both are done.
         let halves = [HalfResult<O>(), HalfResult<O>()]
-        // Task-locals do not reach the threads below; one half reports, as each reads every record.
+        // Task-locals do not reach the threads below; one half reports, as each reads every record,
+        // and both stop when the progress is cancelled.
         let progress = ReplayProgress.current
         DispatchQueue.concurrentPerform(iterations: 2) { half in
             halves[half].result = Result {
@@ -93,7 +94,7 @@ public enum ReplayEngine {
                 try log.withSnapshot {
                     try catchUp(
                         &state, snapshot: $0, observer: &observer, through: through, partition: (UInt32(half), 2),
-                        progress: half == 0 ? progress : nil)
+                        progress: progress)
                 }
                 return (state, observer)
             }
@@ -126,18 +127,27 @@ public enum ReplayEngine {
     ) throws {
         let cut = state.cut
         var failure: ReplayError?
+        var cancelled = false
         // Sized once: growing these arrays while folding millions of events costs copies and page faults.
         let streams = try snapshot.streamCount()
         if state.leads.capacity < streams + 1 { state.leads.reserveCapacity(streams + 1) }
         let pending = Int(min(through, try snapshot.head().position) - min(state.position, through))
-        progress?.expect(UInt64(pending))
+        let reports = partition.map { $0.index == 0 } ?? true
+        if reports { progress?.expect(UInt64(pending)) }
         if state.episodes.capacity < state.episodes.count + pending / 4 { state.episodes.reserveCapacity(state.episodes.count + pending / 4) }
         // A partition skips the other leads' records before decoding them. Only lead events live in
         // lead streams; catalog events (their own stream, or none) are read by every partition.
         let catalog = partition == nil ? nil : try snapshot.streamNumber(CatalogStream.name)
         try snapshot.scan(from: state.position + 1, through: through) { record in
             state.position = record.position
-            if record.position & 0xFFFF == 0 { progress?.advance(0x10000) }
+            if record.position & 0xFFF == 0 {
+                if reports, record.position & 0xFFFF == 0 { progress?.advance(0x10000) }
+                // Checked every few thousand records: the client that asked may have left.
+                if progress?.isCancelled == true {
+                    cancelled = true
+                    return false
+                }
+            }
             if let partition, record.streamNumber % partition.count != partition.index, record.streamNumber != 0, record.streamNumber != catalog {
                 return true
             }
@@ -158,6 +168,7 @@ public enum ReplayEngine {
             }
             return true
         }
+        if cancelled { throw CancellationError() }
         if let failure { throw failure }
         if state.position > 0, let hash = try snapshot.withRecord(at: state.position, { $0.hashBytes.map { $0 } }) {
             state.headHash = hash.map { String(format: "%02x", $0) }.joined()

@@ -7,6 +7,7 @@ public final class ReplayProgress: Sendable {
     @TaskLocal public static var current: ReplayProgress?
 
     private let done = Atomic<UInt64>(0)
+    private let stopped = Atomic<Bool>(false)
     private let expected = Atomic<UInt64>(0)
 
     /// Creates an empty progress.
@@ -16,6 +17,12 @@ public final class ReplayProgress: Sendable {
     public var fraction: (done: UInt64, total: UInt64) {
         (done.load(ordering: .relaxed), expected.load(ordering: .relaxed))
     }
+
+    /// Asks the replays watched by this progress to stop: they throw `CancellationError` soon after.
+    public func cancel() { stopped.store(true, ordering: .relaxed) }
+
+    /// Whether `cancel()` was called.
+    public var isCancelled: Bool { stopped.load(ordering: .relaxed) }
 
     func expect(_ records: UInt64) { expected.add(records, ordering: .relaxed) }
     func advance(_ records: UInt64) { done.add(records, ordering: .relaxed) }
