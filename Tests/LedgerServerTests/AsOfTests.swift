@@ -90,7 +90,8 @@ struct AsOfTests {
             let keys = try TestKeys(server.keys)
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in
-                    let headers = [("Authorization", "Bearer \(keys.append)"), ("Content-Type", "application/x-ndjson")]
+                    // The fixture defines reasons and publishes definitions: catalog events, for an admin key.
+                    let headers = [("Authorization", "Bearer \(keys.admin)"), ("Content-Type", "application/x-ndjson")]
                     let first = try await connection.send(.POST, "/v1/events", headers: headers, body: Array(AsOfFixture.recordedOn5March.utf8))
                     try #require(first.status == 201, "\(first.text)")
                     clock.set("2026-03-06T09:00:00Z")

@@ -157,7 +157,7 @@ struct SocketTests {
                     #expect(login.status == 401)
                     #expect(login.text.contains("<form method=\"post\" action=\"/login\""))
 
-                    let page = try await connection.send(.GET, "/?key=\(keys.read)")
+                    let page = try await connection.send(.GET, "/", headers: [("Authorization", "Bearer \(keys.read)")])
                     #expect(page.status == 200)
                     #expect(page.headers["Content-Type"].first == "text/html; charset=utf-8")
                     #expect(page.headers["Content-Security-Policy"].first?.contains("default-src 'none'") == true)
@@ -172,7 +172,7 @@ struct SocketTests {
                         #expect(!page.text.contains(external), "external reference \(external)")
                     }
 
-                    let wrongScope = try await connection.send(.GET, "/?key=\(keys.append)")
+                    let wrongScope = try await connection.send(.GET, "/", headers: [("Authorization", "Bearer \(keys.append)")])
                     #expect(wrongScope.status == 403)
 
                     let signIn = try await connection.send(
@@ -184,11 +184,12 @@ struct SocketTests {
 
                     let lead = try await connection.send(.GET, "/leads?lead=D1", headers: [("Cookie", cookieHeader)])
                     #expect(lead.status == 200)
+                    let csrf = try #require(lead.text.firstMatch(of: /name="csrf" value="([0-9a-f]+)"/)?.1)
                     #expect(lead.text.contains("FIT_COMPANY.TOO_SMALL"))
                     let unknown = try await connection.send(.GET, "/leads?lead=nobody", headers: [("Cookie", cookieHeader)])
                     #expect(unknown.status == 404)
 
-                    let form = "candidate=" + #"{"name":"strict","rules":{"field":"score","gte":80}}"#.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+                    let form = "csrf=\(csrf)&candidate=" + #"{"name":"strict","rules":{"field":"score","gte":80}}"#.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
                     let whatIf = try await connection.send(
                         .POST, "/what-if", headers: [("Cookie", cookieHeader), ("Content-Type", "application/x-www-form-urlencoded")], body: Array(form.utf8))
                     #expect(whatIf.status == 200)

@@ -5,12 +5,15 @@ import Synchronization
 
 /// What an API key may do. `admin` may do everything.
 public enum APIScope: String, Sendable, Codable, CaseIterable {
-    /// Append events (`POST /v1/events`).
+    /// Append lead events (`POST /v1/events`).
     case append
     /// Read events, analyses, metrics and the dashboard.
     case read
     /// Everything, including managing keys.
     case admin
+    /// Append catalog events (`reason.defined`, `reason.retired`, `definition.published`…): they
+    /// change how every lead is judged, so a source's append key may not send them.
+    case catalog
 
     /// Whether a key of this scope may do what `needed` allows.
     public func permits(_ needed: APIScope) -> Bool { self == .admin || self == needed }

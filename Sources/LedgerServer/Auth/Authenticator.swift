@@ -4,7 +4,8 @@ import Hummingbird
 
 /// Who made a request: a key, or nobody on a server that allows anonymous access.
 public enum Principal: Sendable, Hashable {
-    /// Anonymous access (only when the server has no keys and was started with `--allow-anonymous`).
+    /// Anonymous access (only when the server has no keys, was started with `--allow-anonymous`,
+    /// listens on loopback and the request comes from this machine).
     case anonymous
     /// A checked API key.
     case key(APIKey)
@@ -13,40 +14,62 @@ public enum Principal: Sendable, Hashable {
     public var boundSource: String? {
         if case .key(let key) = self { key.source } else { nil }
     }
+
+    /// Whether it may append events of this kind: lead events need `append`, catalog events `catalog`.
+    func mayAppend(catalogEvent: Bool) -> Bool {
+        switch self {
+        case .anonymous: true
+        case .key(let key): key.scope.permits(catalogEvent ? .catalog : .append)
+        }
+    }
+
+    /// The id streams are counted under.
+    var streamOwner: String {
+        if case .key(let key) = self { key.id } else { "anonymous" }
+    }
 }
 
 /// Checks the key a request carries against the scope its route needs.
 struct Authenticator: Sendable {
-    /// The name of the dashboard's cookie.
-    static let cookieName = "leadledger_key"
-
     let keys: APIKeyStore
-    let allowAnonymous: Bool
+    let sessions: SessionStore
+    let configuration: ServerConfiguration
 
     /// The principal, or a 401 (no or bad key) or 403 (key outside its scope).
     ///
-    /// `browser` also accepts the key from the dashboard's cookie or a `?key=` query, which API
-    /// routes refuse so that keys do not end up in proxies' access logs by habit.
-    func require(_ scope: APIScope, _ request: Request, browser: Bool = false) throws -> Principal {
-        guard let secret = Self.secret(in: request, browser: browser) else {
-            if allowAnonymous, try !keys.hasActiveKeys() { return .anonymous }
+    /// `browser` also accepts the dashboard's session cookie, which API routes refuse so that a
+    /// page another site opens cannot make the browser act with the user's rights.
+    func require(_ scopes: APIScope..., request: Request, context: LedgerRequestContext, browser: Bool = false) throws -> Principal {
+        let principal: Principal
+        if let secret = Self.secret(in: request) {
+            guard let key = try keys.authenticate(secret) else {
+                throw Self.unauthorized("the API key is unknown or revoked")
+            }
+            principal = .key(key)
+        } else if browser, let session = try sessions.session(for: request, keys: keys) {
+            principal = .key(session.key)
+        } else if try anonymousAllowed(context) {
+            return .anonymous
+        } else {
             throw Self.unauthorized("this route needs an API key: send `Authorization: Bearer KEY`")
         }
-        guard let key = try keys.authenticate(secret) else {
-            throw Self.unauthorized("the API key is unknown or revoked")
+        guard case .key(let key) = principal else { return principal }
+        guard scopes.contains(where: key.scope.permits) else {
+            let needed = scopes.map { "`\($0.rawValue)`" }.joined(separator: " or ")
+            throw APIError(.forbidden, "key \(key.id) has scope `\(key.scope.rawValue)`; this route needs \(needed)")
         }
-        guard key.scope.permits(scope) else {
-            throw APIError(.forbidden, "key \(key.id) has scope `\(key.scope.rawValue)`; this route needs `\(scope.rawValue)`")
-        }
-        return .key(key)
+        return principal
     }
 
-    static func secret(in request: Request, browser: Bool) -> String? {
-        if let header = request.headers[.authorization] { return bearerToken(header) }
-        guard browser else { return nil }
-        if let key = request.uri.queryParameters["key"], !key.isEmpty { return String(key) }
-        if let cookie = request.cookies[cookieName]?.value, !cookie.isEmpty { return cookie }
-        return nil
+    /// Anonymous access is decided on every request, not once at start-up: a key revoked later
+    /// must not open the server to the network, so it needs a loopback binding and a local peer.
+    func anonymousAllowed(_ context: LedgerRequestContext) throws -> Bool {
+        guard configuration.allowAnonymous, configuration.isLoopback, context.isLocalPeer else { return false }
+        return try !keys.hasActiveKeys()
+    }
+
+    static func secret(in request: Request) -> String? {
+        request.headers[.authorization].flatMap(bearerToken)
     }
 
     /// The token of `Bearer TOKEN` (scheme in any case, blanks around the token ignored), or nil.

@@ -5,47 +5,50 @@ import Ledger
 import NIOCore
 import Projections
 
-/// The dashboard: server-rendered pages that need a `read` key, taken from the cookie the login
-/// form sets (HttpOnly, SameSite=Strict) or from `?key=` (handy for scripts and screenshots).
+/// The dashboard: server-rendered pages that need a `read` key. Signing in with a key opens a
+/// session: the browser keeps an opaque, expiring token (HttpOnly, SameSite=Strict, Secure over
+/// TLS), never the key, and every form carries the session's CSRF token.
 extension LedgerHTTPServer {
-    func addDashboardRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/") { request, _ in
-            guard let principal = try self.browserPrincipal(request) else { return Self.loginPage() }
-            _ = principal
-            return HTML.response(try await self.dashboard(keyQuery: Self.keyQuery(request)))
+    func addDashboardRoutes(to router: Router<LedgerRequestContext>) {
+        router.get("/") { request, context in
+            guard let page = try self.browserPage(request, context) else { return Self.loginPage() }
+            return HTML.response(try await self.dashboard(csrf: page.csrf, context))
         }
-        router.get("/leads") { request, _ in
-            guard try self.browserPrincipal(request) != nil else { return Self.loginPage() }
+        router.get("/leads") { request, context in
+            guard let page = try self.browserPage(request, context) else { return Self.loginPage() }
             let lead = request.uri.queryParameters["lead"].map(String.init)?.trimmingCharacters(in: .whitespaces) ?? ""
             guard !lead.isEmpty else {
-                return HTML.response(HTML.page(title: "Lead", Self.lookupForm(keyQuery: Self.keyQuery(request))), status: .badRequest)
+                return HTML.response(HTML.page(title: "Lead", csrf: page.csrf, Self.lookupForm()), status: .badRequest)
             }
             do {
-                let audit = try await self.audit(lead: lead)
-                return HTML.response(HTML.page(title: "Lead \(lead)", Self.auditView(audit) + Self.lookupForm(keyQuery: Self.keyQuery(request))))
+                let audit = try await self.audit(lead: lead, context)
+                return HTML.response(HTML.page(title: "Lead \(lead)", csrf: page.csrf, Self.auditView(audit) + Self.lookupForm()))
             } catch let error as APIError where error.status == .notFound {
                 let content = "<section class=\"error\"><h2>Unknown lead</h2><p>\(HTML.escape(error.message))</p></section>"
-                return HTML.response(HTML.page(title: "Lead \(lead)", content + Self.lookupForm(keyQuery: Self.keyQuery(request))), status: .notFound)
+                return HTML.response(HTML.page(title: "Lead \(lead)", csrf: page.csrf, content + Self.lookupForm()), status: .notFound)
             }
         }
-        router.post("/what-if") { request, _ in
-            guard try self.browserPrincipal(request) != nil else { return Self.loginPage() }
-            let body = try await request.body.collect(upTo: self.configuration.maxBodySize)
+        router.post("/what-if") { request, context in
+            guard let page = try self.browserPage(request, context) else { return Self.loginPage() }
+            let body = try await self.collectBody(request, limit: Self.maxWhatIfBody)
             let form = Self.formFields(String(buffer: body))
+            try Self.checkCSRF(form, page)
             let candidate = form["candidate"] ?? ""
             do {
                 let query = try Self.whatIfQuery(Array(Self.candidateDocument(candidate, from: form["from"], to: form["to"]).utf8))
                 let ledger = self.ledger
-                let report = try await offload { try ledger.whatIf(query) }
-                return HTML.response(HTML.page(title: "What-if", Self.whatIfView(report) + Self.whatIfForm(candidate, keyQuery: Self.keyQuery(request))))
-            } catch let error as APIError {
+                let report = try await self.analysis(context) { try ledger.whatIf(query) }
+                return HTML.response(
+                    HTML.page(title: "What-if", csrf: page.csrf, Self.whatIfView(report) + Self.whatIfForm(candidate, csrf: page.csrf)))
+            } catch let error as APIError where error.status == .badRequest {
                 let problems = error.problems.map { "<li>\(HTML.escape($0.field.map { "\($0): " } ?? ""))\(HTML.escape($0.message))</li>" }.joined()
                 let content = "<section class=\"error\"><h2>The candidate was not run</h2><p>\(HTML.escape(error.message))</p><ul>\(problems)</ul></section>"
-                return HTML.response(HTML.page(title: "What-if", content + Self.whatIfForm(candidate, keyQuery: Self.keyQuery(request))), status: .badRequest)
+                return HTML.response(
+                    HTML.page(title: "What-if", csrf: page.csrf, content + Self.whatIfForm(candidate, csrf: page.csrf)), status: .badRequest)
             }
         }
         router.post("/login") { request, _ in
-            let body = try await request.body.collect(upTo: 16 << 10)
+            let body = try await self.collectBody(request, limit: 16 << 10)
             let key = Self.formFields(String(buffer: body))["key"]?.trimmingCharacters(in: .whitespaces) ?? ""
             guard let found = try self.keys.authenticate(key) else {
                 return Self.loginPage(message: "That key is unknown or revoked.")
@@ -53,33 +56,65 @@ extension LedgerHTTPServer {
             guard found.scope.permits(.read) else {
                 return Self.loginPage(message: "Key \(found.id) has scope `\(found.scope.rawValue)`; the dashboard needs `read`.", status: .forbidden)
             }
+            let session = self.sessions.open(secret: key)
             return Response(
                 status: .seeOther,
                 headers: [
                     .location: "/",
-                    .setCookie: "\(Authenticator.cookieName)=\(key); Path=/; HttpOnly; SameSite=Strict; Max-Age=43200",
+                    .setCookie: self.sessionCookie(session.token, maxAge: self.sessions.lifetimeSeconds),
+                    .referrerPolicy: "no-referrer",
+                    .cacheControl: "no-store",
                 ])
         }
-        router.post("/logout") { _, _ in
-            Response(
+        router.post("/logout") { request, context in
+            // Sign-out needs the session's CSRF token: another site must not be able to end it either.
+            if let page = try self.browserPage(request, context) {
+                let body = try await self.collectBody(request, limit: 16 << 10)
+                try Self.checkCSRF(Self.formFields(String(buffer: body)), page)
+                self.sessions.close(for: request)
+            }
+            return Response(
                 status: .seeOther,
-                headers: [.location: "/", .setCookie: "\(Authenticator.cookieName)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"])
+                headers: [.location: "/", .setCookie: self.sessionCookie("", maxAge: 0), .referrerPolicy: "no-referrer"])
         }
     }
 
-    /// The principal for a page, nil when the login form should be shown; a key outside its scope is a 403.
-    private func browserPrincipal(_ request: Request) throws -> Principal? {
+    /// A signed-in page: who asked, and the CSRF token its forms must carry (empty for a key sent
+    /// in `Authorization`, which another site cannot make a browser send).
+    struct BrowserPage {
+        var principal: Principal
+        var csrf: String
+        var fromSession: Bool
+    }
+
+    /// The page's principal, nil when the login form should be shown; a key outside its scope is a 403.
+    private func browserPage(_ request: Request, _ context: LedgerRequestContext) throws -> BrowserPage? {
+        if Authenticator.secret(in: request) == nil, let session = try sessions.session(for: request, keys: keys) {
+            guard session.key.scope.permits(.read) else {
+                throw APIError(.forbidden, "key \(session.key.id) has scope `\(session.key.scope.rawValue)`; the dashboard needs `read`")
+            }
+            return BrowserPage(principal: .key(session.key), csrf: session.csrfToken, fromSession: true)
+        }
         do {
-            return try auth.require(.read, request, browser: true)
+            return BrowserPage(principal: try auth.require(.read, request: request, context: context), csrf: "", fromSession: false)
         } catch let error as APIError where error.status == .unauthorized {
             return nil
         }
     }
 
-    /// Links keep `?key=` when the page was opened with it, so navigation works without the cookie.
-    private static func keyQuery(_ request: Request) -> String {
-        guard let key = request.uri.queryParameters["key"], !key.isEmpty else { return "" }
-        return "?key=" + (String(key).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+    /// Refuses a form posted with a session but without its CSRF token.
+    private static func checkCSRF(_ form: [String: String], _ page: BrowserPage) throws {
+        guard page.fromSession else { return }
+        guard let sent = form[SessionStore.csrfField], SessionStore.tokensMatch(sent, page.csrf) else {
+            throw APIError(
+                .forbidden, "the form's CSRF token is missing or stale: reload the page and send the form again",
+                problems: [.init(field: SessionStore.csrfField, message: "expected the token of this session's page")])
+        }
+    }
+
+    /// The session cookie: HttpOnly, SameSite=Strict, and Secure when clients reach us over TLS.
+    private func sessionCookie(_ token: String, maxAge: Int64) -> String {
+        "\(SessionStore.cookieName)=\(token); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(maxAge)\(configuration.servedOverTLS ? "; Secure" : "")"
     }
 
     static func loginPage(message: String? = nil, status: HTTPResponse.Status = .unauthorized) -> Response {
@@ -87,7 +122,7 @@ extension LedgerHTTPServer {
         let content = """
             <section style="max-width:520px"><h2>Sign in</h2>
             <p class="note">The dashboard needs an API key with the <code>read</code> scope (create one with
-            <code>leadledger keys add --scope read</code>). It is kept in an HttpOnly cookie for this site only.</p>\(notice)
+            <code>leadledger keys add --scope read</code>). Signing in opens a session for this site; the key itself is not kept by the browser.</p>\(notice)
             <form method="post" action="/login"><label for="key">API key</label>
             <input type="password" id="key" name="key" autocomplete="off"><button>Sign in</button></form></section>
             """
@@ -96,9 +131,9 @@ extension LedgerHTTPServer {
 
     // MARK: The main page
 
-    func dashboard(keyQuery: String) async throws -> String {
+    func dashboard(csrf: String, _ context: LedgerRequestContext) async throws -> String {
         let ledger = self.ledger
-        let (trends, impact, stats) = try await offload {
+        let (trends, impact, stats) = try await analysis(context) {
             (try ledger.trends(TrendsQuery(bucket: .week)), try ledger.impact(windowDays: 28), try ledger.statistics())
         }
         let markers = impact.changes.compactMap { change in
@@ -118,14 +153,14 @@ extension LedgerHTTPServer {
             map \(HTML.percent(stats.mapSize > 0 ? Double(stats.usedBytes) / Double(stats.mapSize) : nil, digits: 3)) used</p></section>
             """
         return HTML.page(
-            title: "Dashboard",
+            title: "Dashboard", csrf: csrf,
             summary
                 + "<section><h2>Acceptance and rejection rate, weekly</h2><p class=\"note\">By hand-off cohort (ISO week).</p>"
                 + Charts.rates(trends.rows, bucketMicros: week, markers: markers) + "</section>"
                 + "<section><h2>Rejections by reason</h2><p class=\"note\">Per weekly cohort, after corrections.</p>"
                 + Charts.reasons(trends.rows, bucketMicros: week, markers: markers) + "</section>"
                 + Self.impactTable(impact)
-                + "<div class=\"grid\">" + Self.whatIfForm(nil, keyQuery: keyQuery) + Self.lookupForm(keyQuery: keyQuery) + "</div>")
+                + "<div class=\"grid\">" + Self.whatIfForm(nil, csrf: csrf) + Self.lookupForm() + "</div>")
     }
 
     static func impactTable(_ report: ImpactReport) -> String {
@@ -163,11 +198,11 @@ extension LedgerHTTPServer {
                            {"not": {"field": "email_domain", "in": ["gmail.com", "yahoo.com"]}}]}}
         """
 
-    static func whatIfForm(_ candidate: String?, keyQuery: String) -> String {
+    static func whatIfForm(_ candidate: String?, csrf: String) -> String {
         """
         <section><h2>What if the definition were…</h2>
         <p class="note">A candidate <code>{"name":…,"rules":{…}}</code> (or a bare rules object), evaluated over the whole log. Outcomes of leads it would add are unobserved.</p>
-        <form method="post" action="/what-if\(keyQuery)"><label for="candidate">Candidate</label>
+        <form method="post" action="/what-if">\(HTML.csrfInput(csrf))<label for="candidate">Candidate</label>
         <textarea id="candidate" name="candidate">\(HTML.escape(candidate ?? exampleCandidate))</textarea>
         <div class="row"><div><label for="from">From (hand-off day)</label><input type="date" id="from" name="from"></div>
         <div><label for="to">To (inclusive)</label><input type="date" id="to" name="to"></div></div>
@@ -223,11 +258,10 @@ extension LedgerHTTPServer {
 
     // MARK: Lead lookup
 
-    static func lookupForm(keyQuery: String) -> String {
-        let hidden = keyQuery.isEmpty ? "" : "<input type=\"hidden\" name=\"key\" value=\"\(HTML.escape(String(keyQuery.dropFirst(5)).removingPercentEncoding ?? ""))\">"
-        return """
+    static func lookupForm() -> String {
+        """
             <section><h2>Why was this lead rejected?</h2><p class="note">Every event of a lead, each episode with the definition in force and the rules' verdicts at hand-off.</p>
-            <form method="get" action="/leads">\(hidden)<label for="lead">Lead id</label><input type="text" id="lead" name="lead" placeholder="00Q5e00000AbCdE"><button>Look up</button></form></section>
+            <form method="get" action="/leads"><label for="lead">Lead id</label><input type="text" id="lead" name="lead" placeholder="00Q5e00000AbCdE"><button>Look up</button></form></section>
             """
     }
 

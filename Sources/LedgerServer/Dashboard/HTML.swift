@@ -3,6 +3,11 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
+extension HTTPField.Name {
+    /// `Referrer-Policy`, which HTTPTypes does not name.
+    static let referrerPolicy = Self("Referrer-Policy")!
+}
+
 /// Small helpers for server-rendered pages: escaping, number formats and the page shell.
 enum HTML {
     /// Escapes text for element content and quoted attribute values.
@@ -49,17 +54,24 @@ enum HTML {
             .contentType: "text/html; charset=utf-8",
             .contentSecurityPolicy: contentSecurityPolicy,
             .cacheControl: "no-store",
+            // Page URLs name leads; no other site needs to learn them from a Referer.
+            .referrerPolicy: "no-referrer",
         ]
         for field in extra { headers.append(field) }
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
     }
 
+    /// The hidden field that carries a session's CSRF token in a form (nothing without a session).
+    static func csrfInput(_ token: String) -> String {
+        token.isEmpty ? "" : "<input type=\"hidden\" name=\"\(SessionStore.csrfField)\" value=\"\(escape(token))\">"
+    }
+
     /// A complete page with the inline style sheet.
-    static func page(title: String, nav: Bool = true, _ content: String) -> String {
+    static func page(title: String, nav: Bool = true, csrf: String = "", _ content: String) -> String {
         let navigation =
             nav
             ? """
-            <nav><a href="/">Dashboard</a><form method="post" action="/logout"><button class="link">Sign out</button></form></nav>
+            <nav><a href="/">Dashboard</a><form method="post" action="/logout">\(csrfInput(csrf))<button class="link">Sign out</button></form></nav>
             """ : ""
         return """
             <!doctype html>

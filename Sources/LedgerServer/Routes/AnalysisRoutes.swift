@@ -6,47 +6,52 @@ import NIOCore
 import Projections
 
 extension LedgerHTTPServer {
-    func addAnalysisRoutes(to router: Router<BasicRequestContext>) {
+    func addAnalysisRoutes(to router: Router<LedgerRequestContext>) {
         router.get("/v1/leads/:lead") { request, context in
-            _ = try self.auth.require(.read, request)
+            _ = try self.auth.require(.read, request: request, context: context)
             let lead = try context.parameters.require("lead")
-            return JSONResponse.make(value: try await self.audit(lead: lead))
+            return JSONResponse.make(value: try await self.audit(lead: lead, context))
         }
-        router.get("/v1/trends") { request, _ in
-            _ = try self.auth.require(.read, request)
+        router.get("/v1/trends") { request, context in
+            _ = try self.auth.require(.read, request: request, context: context)
             let parameters = request.uri.queryParameters
             let query = try Self.trendsQuery(parameters)
             let cut = try Self.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
             let ledger = self.ledger
-            return JSONResponse.make(value: try await offload { try ledger.trends(query, cut: cut) })
+            return JSONResponse.make(value: try await self.analysis(context) { try ledger.trends(query, cut: cut) })
         }
-        router.get("/v1/impact") { request, _ in
-            _ = try self.auth.require(.read, request)
+        router.get("/v1/impact") { request, context in
+            _ = try self.auth.require(.read, request: request, context: context)
             let parameters = request.uri.queryParameters
             let window = try Self.integer(parameters["window"], name: "window", in: 1...3650) ?? 28
             let cut = try Self.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
             let mapRetired = try Self.flag(parameters["mapRetired"], name: "mapRetired")
             let ledger = self.ledger
             return JSONResponse.make(
-                value: try await offload { try ledger.impact(windowDays: window, cut: cut, mapRetiredReasons: mapRetired) })
+                value: try await self.analysis(context) { try ledger.impact(windowDays: window, cut: cut, mapRetiredReasons: mapRetired) })
         }
-        router.post("/v1/what-if") { request, _ in
-            _ = try self.auth.require(.read, request)
-            let body = try await request.body.collect(upTo: self.configuration.maxBodySize)
+        router.post("/v1/what-if") { request, context in
+            _ = try self.auth.require(.read, request: request, context: context)
+            let body = try await self.collectBody(request, limit: Self.maxWhatIfBody)
             let query = try Self.whatIfQuery(Array(buffer: body))
             let ledger = self.ledger
-            return JSONResponse.make(value: try await offload { try ledger.whatIf(query) })
+            return JSONResponse.make(value: try await self.analysis(context) { try ledger.whatIf(query) })
         }
-        router.get("/v1/stats") { request, _ in
-            _ = try self.auth.require(.read, request)
+        router.get("/v1/stats") { request, context in
+            _ = try self.auth.require(.read, request: request, context: context)
             return JSONResponse.make(value: try self.ledger.statistics())
         }
     }
 
+    /// The largest what-if body: a few candidates of the largest rule trees the parser accepts.
+    static let maxWhatIfBody = 1 << 20
+    /// The most candidates one what-if compares (the replay tracks them in a 64-bit mask).
+    static let maxCandidates = 64
+
     /// The audit of a lead, or 404.
-    func audit(lead: String) async throws -> LeadAudit {
+    func audit(lead: String, _ context: LedgerRequestContext) async throws -> LeadAudit {
         let ledger = self.ledger
-        guard let audit = try await offload({ try ledger.audit(lead: lead) }) else {
+        guard let audit = try await analysis(context, { try ledger.audit(lead: lead) }) else {
             throw APIError(.notFound, "the ledger has no event for lead `\(lead)`", problems: [.init(field: "lead", message: "unknown lead")])
         }
         return audit
@@ -128,6 +133,11 @@ extension LedgerHTTPServer {
             throw APIError(
                 .badRequest, "expected {\"candidates\":[{\"name\":…,\"rules\":{…}}]}",
                 problems: [.init(field: "candidates", message: "expected a non-empty array of candidates")])
+        }
+        guard list.count <= maxCandidates else {
+            throw APIError(
+                .badRequest, "at most \(maxCandidates) candidates at once, not \(list.count)",
+                problems: [.init(field: "candidates", message: "expected at most \(maxCandidates) candidates")])
         }
         var candidates: [CandidateDefinition] = []
         var problems: [APIError.Problem] = []

@@ -19,15 +19,19 @@ extension LedgerHTTPServer {
     /// The most events one `GET /v1/events` returns.
     static let maxPageSize = 10_000
 
-    func addEventRoutes(to router: Router<BasicRequestContext>) {
+    /// The largest position a client may name: positions are stored as `UInt64` but never reach
+    /// `Int64.max`, and keeping below it leaves room for `+ 1` and for JSON numbers.
+    static let maxPosition = UInt64(Int64.max)
+
+    func addEventRoutes(to router: Router<LedgerRequestContext>) {
         router.post("/v1/events") { request, context in try await self.appendEvents(request, context) }
-        router.get("/v1/events") { request, _ in try await self.listEvents(request) }
-        router.get("/v1/events/stream") { request, _ in try self.streamEvents(request) }
+        router.get("/v1/events") { request, context in try await self.listEvents(request, context) }
+        router.get("/v1/events/stream") { request, context in try self.streamEvents(request, context) }
     }
 
     // MARK: POST /v1/events
 
-    func appendEvents(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func appendEvents(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
         metrics.requests.increment()
         do {
             return try await appendEventsUnmetered(request, context)
@@ -44,8 +48,8 @@ extension LedgerHTTPServer {
         }
     }
 
-    private func appendEventsUnmetered(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let principal = try auth.require(.append, request)
+    private func appendEventsUnmetered(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
+        let principal = try auth.require(.append, .catalog, request: request, context: context)
         let mediaType = request.headers[.contentType].map(Self.mediaType)
         guard mediaType == "application/json" || mediaType == "application/x-ndjson" else {
             throw APIError(
@@ -64,34 +68,62 @@ extension LedgerHTTPServer {
             throw APIError(.contentTooLarge, "the body is larger than the \(limit) bytes this server accepts")
         }
         let data = body.withUnsafeReadableBytes { Data($0) }
+        let isArray = EventDecoder.isArrayBatch(data)
+
+        // Counted before anything is decoded: a few megabytes of `{}` must not become a million
+        // decoded events and a million problems.
+        let cap = configuration.maxEventsPerRequest
+        guard let count = EventDecoder.countBatchItems(data, upTo: cap), count <= cap else {
+            throw APIError(
+                .contentTooLarge, "the batch holds more than \(cap) events; this server accepts at most \(cap) per request",
+                problems: [.init(message: "split the batch into requests of at most \(cap) events")])
+        }
 
         let decoded = EventDecoder().decodeBatch(data)
         var events: [LeadEvent] = []
         events.reserveCapacity(decoded.count)
-        var problems: [APIError.Problem] = []
-        for result in decoded {
+        var problems = ProblemList(limit: configuration.maxProblemsPerResponse)
+        for (index, result) in decoded.enumerated() {
             switch result {
             case .success(let event): events.append(event)
             case .failure(let error):
-                problems.append(.init(line: error.line, eventId: error.eventId, field: error.field, message: error.description))
+                // A whole array that does not parse is one problem with a line; a bad element has an index.
+                problems.append(isArray && error.code != .malformedJSON ? Self.problem(error, item: index) : Self.problem(error))
             }
         }
         if !problems.isEmpty {
-            throw APIError(.badRequest, "malformed events: \(problems.count) of \(decoded.count) refused; nothing was appended", problems: problems)
+            throw APIError(
+                .badRequest, "malformed events: \(problems.total) of \(decoded.count) refused; nothing was appended\(problems.omittedNote)",
+                problems: problems.items)
         }
         if events.isEmpty { throw APIError(.badRequest, "malformed batch: the body holds no events") }
         let lines = Self.lineNumbers(of: data, count: events.count)
+        func place(_ index: Int) -> String { isArray ? "item \(index)" : "line \(lines?[index] ?? index + 1)" }
+        func problem(_ index: Int, field: String, _ message: String) -> APIError.Problem {
+            APIError.Problem(
+                line: isArray ? nil : lines?[index] ?? index + 1, item: isArray ? index : nil,
+                eventId: events[index].id.uuidString.lowercased(), field: field, message: "\(place(index)): \(message)")
+        }
 
-        if let bound = principal.boundSource {
-            let spoofed = events.indices.filter { events[$0].source != bound }.map { index in
-                let line = lines?[index] ?? index + 1
-                return APIError.Problem(
-                    line: line, eventId: events[index].id.uuidString.lowercased(), field: "source",
-                    message: "line \(line): event claims source `\(events[index].source)`, but this key may only append events from `\(bound)`")
+        var refused = ProblemList(limit: configuration.maxProblemsPerResponse)
+        for index in events.indices {
+            let catalog = !events[index].type.isLeadEvent
+            if !principal.mayAppend(catalogEvent: catalog) {
+                refused.append(
+                    problem(
+                        index, field: "type",
+                        catalog
+                            ? "`\(events[index].type.rawValue)` is a catalog event: it needs a key with scope `catalog` or `admin`"
+                            : "`\(events[index].type.rawValue)` is a lead event: it needs a key with scope `append` or `admin`"))
+            } else if let bound = principal.boundSource, events[index].source != bound {
+                refused.append(
+                    problem(
+                        index, field: "source",
+                        "event claims source `\(events[index].source)`, but this key may only append events from `\(bound)`"))
             }
-            if !spoofed.isEmpty {
-                throw APIError(.forbidden, "events claim a source this key is not bound to; nothing was appended", problems: spoofed)
-            }
+        }
+        if !refused.isEmpty {
+            throw APIError(.forbidden, "events this key may not append; nothing was appended\(refused.omittedNote)", problems: refused.items)
         }
 
         let started = ContinuousClock.now
@@ -100,10 +132,16 @@ extension LedgerHTTPServer {
             receipt = try await ledger.append(events, lines: lines, expectedVersions: expected)
         } catch {
             metrics.refused(error.kind)
-            throw APIError(error)
+            throw APIError(error, items: isArray, limit: configuration.maxProblemsPerResponse)
         }
         metrics.accepted(receipt, latency: ContinuousClock.now - started)
         return JSONResponse.make(status: .created, bytes: Self.receiptJSON(receipt))
+    }
+
+    /// A decoding problem as the API reports it; in a JSON array, by the item's index rather than a line.
+    static func problem(_ error: EventInputError, item: Int? = nil) -> APIError.Problem {
+        guard let item else { return .init(line: error.line, eventId: error.eventId, field: error.field, message: error.description) }
+        return .init(item: item, eventId: error.eventId, field: error.field, message: APIError.Problem.itemMessage(error.description, line: error.line, item: item))
     }
 
     /// `{"duplicates":[…],"head":{…},"positions":[…]}`, written by hand: this is the hot path.
@@ -175,13 +213,14 @@ extension LedgerHTTPServer {
 
     // MARK: GET /v1/events
 
-    func listEvents(_ request: Request) async throws -> Response {
-        _ = try auth.require(.read, request)
+    func listEvents(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
+        _ = try auth.require(.read, request: request, context: context)
         let after = try Self.position(request.uri.queryParameters["after"], name: "after") ?? 0
         let limit = try Self.integer(request.uri.queryParameters["limit"], name: "limit", in: 1...Self.maxPageSize) ?? 100
         let ledger = self.ledger
         let bytes = try await offload {
             try ledger.log.withSnapshot { snapshot in
+                // `after` is at most `maxPosition`, so the next position cannot overflow.
                 let records = try snapshot.records(from: after + 1, limit: limit)
                 let head = try snapshot.head()
                 var out: [UInt8] = Array("{\"events\":[".utf8)
@@ -206,10 +245,13 @@ extension LedgerHTTPServer {
         return .object(members)
     }
 
+    /// A position from outside: digits only, at most `maxPosition`.
     static func position(_ text: Substring?, name: String) throws -> UInt64? {
         guard let text else { return nil }
-        guard let value = UInt64(text) else {
-            throw APIError(.badRequest, "`\(name)` must be a position (0, 1, 2…), not `\(text)`", problems: [.init(field: name, message: "expected a non-negative integer")])
+        guard let value = UInt64(text), value <= maxPosition else {
+            throw APIError(
+                .badRequest, "`\(name)` must be a position from 0 to \(maxPosition), not `\(text.prefix(64))`",
+                problems: [.init(field: name, message: "expected an integer from 0 to \(maxPosition)")])
         }
         return value
     }
@@ -218,7 +260,7 @@ extension LedgerHTTPServer {
         guard let text else { return nil }
         guard let value = Int(text), range.contains(value) else {
             throw APIError(
-                .badRequest, "`\(name)` must be an integer from \(range.lowerBound) to \(range.upperBound), not `\(text)`",
+                .badRequest, "`\(name)` must be an integer from \(range.lowerBound) to \(range.upperBound), not `\(text.prefix(64))`",
                 problems: [.init(field: name, message: "expected an integer in \(range.lowerBound)...\(range.upperBound)")])
         }
         return value
@@ -226,27 +268,34 @@ extension LedgerHTTPServer {
 
     // MARK: GET /v1/events/stream
 
-    func streamEvents(_ request: Request) throws -> Response {
-        _ = try auth.require(.read, request)
+    func streamEvents(_ request: Request, _ context: LedgerRequestContext) throws -> Response {
+        let principal = try auth.require(.read, request: request, context: context)
         // Last-Event-ID (a reconnecting EventSource) wins over ?after= (a first connection).
         let after: UInt64
         if let header = request.headers[.lastEventID], !header.isEmpty {
-            guard let value = UInt64(header.trimmingCharacters(in: .whitespaces)) else {
-                throw APIError(.badRequest, "Last-Event-ID must be a position, not `\(header)`")
-            }
-            after = value
+            after = try Self.position(Substring(header.trimmingCharacters(in: .whitespaces)), name: "Last-Event-ID") ?? 0
         } else {
             after = try Self.position(request.uri.queryParameters["after"], name: "after") ?? 0
         }
+        let slot = try streams.open(for: principal.streamOwner)
         let ledger = self.ledger
-        let heartbeat = Duration.milliseconds(Int64(configuration.streamHeartbeatSeconds * 1000))
+        let heartbeat = Duration.milliseconds(Int64(max(0.01, min(configuration.streamHeartbeatSeconds, 86_400)) * 1000))
+        let writeTimeout = TimeAmount.milliseconds(Int64(max(0.01, min(configuration.idleTimeoutSeconds, 86_400)) * 1000))
+        let channel = context.channel
         let body = ResponseBody { writer in
-            let stopping = ShutdownFlag()
+            // Held by the body: the slot is given back when the stream ends, however it ends.
+            let slot = slot
+            let stopping = StopSignal()
+            let output = StreamOutput(channel: channel, writeTimeout: writeTimeout)
             try await withGracefulShutdownHandler {
-                try await Self.follow(ledger: ledger, after: after, heartbeat: heartbeat, stopping: stopping, writer: &writer)
+                try await Self.follow(ledger: ledger, after: after, heartbeat: heartbeat, stopping: stopping, output: output, writer: &writer)
             } onGracefulShutdown: {
                 stopping.set()
+                // A client that does not read leaves a write pending for ever; close its
+                // connection if the stream has not ended by itself shortly after shutdown began.
+                output.closeSoon()
             }
+            withExtendedLifetime(slot) {}
             try await writer.finish(nil)
         }
         return Response(
@@ -255,29 +304,24 @@ extension LedgerHTTPServer {
             body: body)
     }
 
-    /// Catches up from `after`, then follows the log.
-    ///
-    /// It polls in short sleeps rather than waiting inside a subscription so that it notices a
-    /// shutdown and sends heartbeats (which is how a vanished client is noticed) between pages.
+    /// Catches up from `after` in pages, then waits on the log's subscription for the next record,
+    /// writing a keep-alive comment whenever `heartbeat` passes without one.
     static func follow(
-        ledger: Ledger, after: UInt64, heartbeat: Duration, stopping: ShutdownFlag, writer: inout any ResponseBodyWriter
+        ledger: Ledger, after: UInt64, heartbeat: Duration, stopping: StopSignal, output: StreamOutput,
+        writer: inout any ResponseBodyWriter
     ) async throws {
         var next = after + 1
-        var idle = Duration.zero
-        let pause = Duration.milliseconds(50)
-        try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+        try await output.write(ByteBuffer(string: "retry: 1000\n\n"), to: &writer)
         while !stopping.isSet, !Task.isCancelled {
             let records = try ledger.log.records(from: next, limit: 512)
             if records.isEmpty {
-                if idle >= heartbeat {
-                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                    idle = .zero
+                switch await nextRecord(ledger.log, from: next, within: heartbeat, stopping: stopping) {
+                case .arrived: continue
+                case .quiet: try await output.write(ByteBuffer(string: ": keep-alive\n\n"), to: &writer)
+                case .ended: return
                 }
-                try? await Task.sleep(for: pause)
-                idle += pause
                 continue
             }
-            idle = .zero
             var out: [UInt8] = []
             for record in records {
                 out += Array("id: \(record.position)\nevent: event\ndata: ".utf8)
@@ -286,15 +330,99 @@ extension LedgerHTTPServer {
             }
             var buffer = ByteBuffer()
             buffer.writeBytes(out)
-            try await writer.write(buffer)
+            try await output.write(buffer, to: &writer)
             next = records[records.count - 1].position + 1
+        }
+    }
+
+    enum Wake { case arrived, quiet, ended }
+
+    /// Waits for a record at `position` or later through the log's subscription (woken by the
+    /// writer's commits), for at most `timeout`, or until the server stops.
+    static func nextRecord(_ log: EventLog, from position: UInt64, within timeout: Duration, stopping: StopSignal) async -> Wake {
+        await withTaskGroup(of: Wake.self) { group in
+            group.addTask {
+                var iterator = log.subscribe(from: position).makeAsyncIterator()
+                return (try? await iterator.next()) != nil ? .arrived : (Task.isCancelled ? .quiet : .ended)
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return .quiet
+            }
+            group.addTask {
+                await stopping.wait()
+                return .ended
+            }
+            let first = await group.next() ?? .ended
+            group.cancelAll()
+            return first
         }
     }
 }
 
-/// Set once when the server begins a graceful shutdown.
-final class ShutdownFlag: Sendable {
-    private let flag = Mutex<Bool>(false)
-    func set() { flag.withLock { $0 = true } }
-    var isSet: Bool { flag.withLock { $0 } }
+/// Set once when the server begins a graceful shutdown; streams wait on it.
+final class StopSignal: Sendable {
+    private struct State {
+        var isSet = false
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextID: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    func set() {
+        let waiters = state.withLock { state in
+            state.isSet = true
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    var isSet: Bool { state.withLock { $0.isSet } }
+
+    /// Returns once `set()` was called, or when the task is cancelled.
+    func wait() async {
+        let id = state.withLock { state -> UInt64 in
+            state.nextID &+= 1
+            return state.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if state.isSet || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
+    }
+}
+
+/// Writes a stream's chunks with a deadline: a client that stops reading would otherwise hold its
+/// connection, its stream slot and a task for ever. Past the deadline the connection is closed,
+/// which fails the pending write.
+final class StreamOutput: Sendable {
+    let channel: any Channel
+    let writeTimeout: TimeAmount
+
+    init(channel: any Channel, writeTimeout: TimeAmount) {
+        self.channel = channel
+        self.writeTimeout = writeTimeout
+    }
+
+    func write(_ buffer: ByteBuffer, to writer: inout any ResponseBodyWriter) async throws {
+        let channel = self.channel
+        let deadline = channel.eventLoop.scheduleTask(in: writeTimeout) { channel.close(promise: nil) }
+        defer { deadline.cancel() }
+        try await writer.write(buffer)
+    }
+
+    /// Closes the connection in a second unless it closes first.
+    func closeSoon() {
+        let channel = self.channel
+        channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+    }
 }

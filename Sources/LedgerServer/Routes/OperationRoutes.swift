@@ -4,9 +4,9 @@ import Ledger
 import NIOCore
 
 extension LedgerHTTPServer {
-    func addOperationRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/metrics") { request, _ in
-            _ = try self.auth.require(.read, request)
+    func addOperationRoutes(to router: Router<LedgerRequestContext>) {
+        router.get("/metrics") { request, context in
+            _ = try self.auth.require(.read, request: request, context: context)
             var buffer = ByteBuffer()
             buffer.writeBytes(self.metrics.render(ledger: self.ledger))
             return Response(
@@ -14,21 +14,35 @@ extension LedgerHTTPServer {
         }
         router.get("/health") { _, _ in
             // Open to all: load balancers and orchestrators probe without keys. It says nothing secret.
+            // It reads the head only (one short LMDB read, on the event loop): it must stay fast while
+            // analyses keep the analysis threads busy, which is when an orchestrator asks most.
             struct Health: Encodable {
                 var status: String
                 var head: UInt64?
                 var error: String?
+                var analyses: Load?
+                var streams: Int?
+            }
+            struct Load: Encodable {
+                var running: Int
+                var waiting: Int
             }
             do {
                 let head = try self.ledger.head()
-                return JSONResponse.make(value: Health(status: "ok", head: head.position))
+                // The storage's own health (its lock file still in place, say) belongs here once the
+                // ledger reports it: a failing check answers 503 through the `catch` below.
+                let load = self.analyses.load
+                return JSONResponse.make(
+                    value: Health(
+                        status: "ok", head: head.position, analyses: Load(running: load.running, waiting: load.waiting),
+                        streams: self.streams.count))
             } catch {
                 return JSONResponse.make(status: .serviceUnavailable, value: Health(status: "unavailable", error: "\(error)"))
             }
         }
     }
 
-    func addKeyRoutes(to router: Router<BasicRequestContext>) {
+    func addKeyRoutes(to router: Router<LedgerRequestContext>) {
         struct NewKey: Codable {
             var scope: APIScope
             var source: String?
@@ -39,17 +53,17 @@ extension LedgerHTTPServer {
             var scope: APIScope
             var source: String?
         }
-        router.get("/v1/keys") { request, _ in
-            _ = try self.auth.require(.admin, request)
+        router.get("/v1/keys") { request, context in
+            _ = try self.auth.require(.admin, request: request, context: context)
             return JSONResponse.make(value: try self.keys.list().map(\.summary))
         }
         router.post("/v1/keys") { request, context in
-            _ = try self.auth.require(.admin, request)
-            let body = try await request.body.collect(upTo: 64 << 10)
+            _ = try self.auth.require(.admin, request: request, context: context)
+            let body = try await self.collectBody(request, limit: 64 << 10)
             let new: NewKey
             do { new = try JSONDecoder().decode(NewKey.self, from: body.withUnsafeReadableBytes { Data($0) }) } catch {
                 throw APIError(
-                    .badRequest, "expected {\"scope\":\"append|read|admin\",\"source\":NAME?}",
+                    .badRequest, "expected {\"scope\":\"\(APIScope.allCases.map(\.rawValue).joined(separator: "|"))\",\"source\":NAME?}",
                     problems: [.init(field: "scope", message: "\(error)")])
             }
             do {
@@ -60,7 +74,7 @@ extension LedgerHTTPServer {
             }
         }
         router.delete("/v1/keys/:id") { request, context in
-            _ = try self.auth.require(.admin, request)
+            _ = try self.auth.require(.admin, request: request, context: context)
             let id = try context.parameters.require("id")
             guard try self.keys.revoke(id) else { throw APIError(.notFound, "no active key with id `\(id)`") }
             return Response(status: .noContent)

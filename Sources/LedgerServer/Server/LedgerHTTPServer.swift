@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Ledger
 import Logging
 import NIOCore
@@ -17,6 +18,12 @@ public final class LedgerHTTPServer: Sendable {
     public let configuration: ServerConfiguration
     let auth: Authenticator
     let logger: Logger
+    /// Where trends, impact, what-if and audits run: a few threads, a short queue.
+    let analyses: AnalysisExecutor
+    /// Open event streams, in all and per key.
+    let streams: StreamLimiter
+    /// Signed-in dashboard browsers.
+    let sessions: SessionStore
 
     /// A server over an open ledger; it closes the ledger when `run` ends.
     public init(ledger: Ledger, configuration: ServerConfiguration = ServerConfiguration(), logger: Logger? = nil) {
@@ -24,13 +31,21 @@ public final class LedgerHTTPServer: Sendable {
         self.keys = APIKeyStore(ledger: ledger)
         self.metrics = ServerMetrics()
         self.configuration = configuration
-        self.auth = Authenticator(keys: keys, allowAnonymous: configuration.allowAnonymous)
+        self.sessions = SessionStore(lifetimeSeconds: configuration.sessionLifetimeSeconds)
+        self.auth = Authenticator(keys: keys, sessions: sessions, configuration: configuration)
         self.logger = logger ?? Logger(label: "leadledger.server")
+        self.analyses = AnalysisExecutor(width: configuration.analysisWidth, queueLength: configuration.analysisQueueLength)
+        self.streams = StreamLimiter(total: configuration.maxStreams, perOwner: configuration.maxStreamsPerKey)
     }
 
     /// Refuses configurations that would expose the ledger: no keys without `--allow-anonymous`,
-    /// and anonymous access on anything but loopback.
+    /// and `--allow-anonymous` on anything but loopback, even while keys exist (revoking them
+    /// later would otherwise open every route to the network).
     public func checkStartup() throws {
+        if configuration.allowAnonymous, !configuration.isLoopback {
+            throw APIKeyError(
+                description: "--allow-anonymous only binds to a loopback address (127.0.0.1, ::1, localhost); \(configuration.host) is not one")
+        }
         if try keys.hasActiveKeys() { return }
         guard configuration.allowAnonymous else {
             throw APIKeyError(
@@ -39,15 +54,11 @@ public final class LedgerHTTPServer: Sendable {
                     `leadledger keys add --scope admin`, or start with --allow-anonymous (loopback only) for local use
                     """)
         }
-        guard configuration.isLoopback else {
-            throw APIKeyError(
-                description: "--allow-anonymous only binds to a loopback address (127.0.0.1, ::1); \(configuration.host) is not one")
-        }
     }
 
     /// Every route, behind the middleware that turns errors into JSON refusals.
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public func router() -> Router<LedgerRequestContext> {
+        let router = Router(context: LedgerRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         addEventRoutes(to: router)
         addAnalysisRoutes(to: router)
@@ -59,9 +70,16 @@ public final class LedgerHTTPServer: Sendable {
 
     /// The Hummingbird application; `onServerRunning` receives the bound port.
     public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        Application(
+        let headerTimeout = Self.timeAmount(seconds: configuration.headerTimeoutSeconds)
+        return Application(
             router: router(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "leadledger"),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [ConnectionGuard(headerTimeout: headerTimeout)],
+                    idleTimeout: Self.timeAmount(seconds: configuration.idleTimeoutSeconds))),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "leadledger",
+                availableConnectionsDelegate: MaximumAvailableConnections(max(1, configuration.maxConnections), logger: logger)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }
@@ -90,7 +108,32 @@ struct LedgerCloser: Service {
     }
 }
 
-/// Runs blocking work (a replay, a scan) off the cooperative pool, so a long analysis does not
+extension LedgerHTTPServer {
+    /// A duration from configuration, kept within what `TimeAmount` holds.
+    static func timeAmount(seconds: Double) -> TimeAmount {
+        .milliseconds(Int64(max(0.001, min(seconds.isFinite ? seconds : 86_400, 86_400 * 365)) * 1000))
+    }
+
+    /// Runs an analysis on the analysis executor, and stops it when the client disconnects: its
+    /// result would go nowhere, and it would hold a slot and a core meanwhile.
+    func analysis<T: Sendable>(_ context: LedgerRequestContext, _ work: @escaping @Sendable () throws -> T) async throws -> T {
+        let analyses = self.analyses
+        let task = Task { try await analyses.run(work) }
+        context.channel.closeFuture.whenComplete { _ in task.cancel() }
+        do {
+            return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+        } catch is AnalysisExecutor.Busy {
+            throw APIError(
+                .serviceUnavailable,
+                "the server is busy with \(analyses.width) analyses and \(analyses.queueLength) waiting; try again shortly",
+                headers: [.retryAfter: "2"])
+        } catch is CancellationError {
+            throw APIError(.serviceUnavailable, "the analysis was cancelled: the client went away or the server is stopping")
+        }
+    }
+}
+
+/// Runs short blocking work (a page of the log) off the cooperative pool, so that it does not
 /// hold back the appends that share those few threads.
 func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in

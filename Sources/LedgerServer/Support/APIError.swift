@@ -7,10 +7,12 @@ import NIOCore
 
 /// A refusal as every endpoint reports it: a status and the JSON body `{error, problems}`.
 public struct APIError: Error, Sendable, HTTPResponseError {
-    /// One problem, naming the line, event and field when they are known.
+    /// One problem, naming the line (or array item), event and field when they are known.
     public struct Problem: Sendable, Hashable, Codable {
-        /// The NDJSON line (or the event's place in a JSON array), when known.
+        /// The NDJSON line, when known.
         public var line: Int?
+        /// The index (from 0) of the event in a JSON array body, when known.
+        public var item: Int?
         /// The event id, when known.
         public var eventId: String?
         /// The field, when known.
@@ -18,9 +20,17 @@ public struct APIError: Error, Sendable, HTTPResponseError {
         /// What a user reads.
         public var message: String
 
+        /// A message that begins `line N` (how the decoder and the ledger place an event) rewritten to
+        /// begin `item I`, the event's index in a JSON array; other messages get the index in front.
+        static func itemMessage(_ message: String, line: Int?, item: Int) -> String {
+            if let line, message.hasPrefix("line \(line)") { return "item \(item)" + message.dropFirst("line \(line)".count) }
+            return "item \(item): \(message)"
+        }
+
         /// Creates a problem.
-        public init(line: Int? = nil, eventId: String? = nil, field: String? = nil, message: String) {
+        public init(line: Int? = nil, item: Int? = nil, eventId: String? = nil, field: String? = nil, message: String) {
             self.line = line
+            self.item = item
             self.eventId = eventId
             self.field = field
             self.message = message
@@ -54,13 +64,17 @@ public struct APIError: Error, Sendable, HTTPResponseError {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = JSONResponse.make(status: status, value: Body(error: message, problems: problems))
         for field in headers { response.headers.append(field) }
+        // A body refused as too large was not read to its end: the connection cannot carry another
+        // request, so say so and close it once this response is written.
+        if status == .contentTooLarge, response.headers[.connection] == nil { response.headers[.connection] = "close" }
         return response
     }
 }
 
 extension APIError {
-    /// The refusal of a batch the ledger turned down, with the status of its kind.
-    init(_ error: LedgerError) {
+    /// The refusal of a batch the ledger turned down, with the status of its kind; `items` when the
+    /// body was a JSON array, whose events the ledger numbered 1, 2, 3… as lines.
+    init(_ error: LedgerError, items: Bool = false, limit: Int = .max) {
         let status: HTTPResponse.Status
         let summary: String
         switch error.kind {
@@ -80,9 +94,39 @@ extension APIError {
             status = .serviceUnavailable
             summary = "the ledger is shutting down; nothing was appended"
         }
-        self.init(
-            status, summary,
-            problems: error.problems.map { Problem(line: $0.line, eventId: $0.eventId, field: $0.field, message: $0.message) })
+        var problems = ProblemList(limit: limit)
+        for problem in error.problems {
+            if items, let line = problem.line, line > 0 {
+                let item = line - 1
+                problems.append(
+                    Problem(item: item, eventId: problem.eventId, field: problem.field, message: Problem.itemMessage(problem.message, line: line, item: item)))
+            } else {
+                problems.append(Problem(line: problem.line, eventId: problem.eventId, field: problem.field, message: problem.message))
+            }
+        }
+        self.init(status, summary + problems.omittedNote, problems: problems.items)
+    }
+}
+
+/// The problems of one refusal, keeping the first `limit` and counting the rest, so that a body
+/// of a million bad events does not become a response of a million problems.
+struct ProblemList {
+    let limit: Int
+    private(set) var items: [APIError.Problem] = []
+    private(set) var total = 0
+
+    init(limit: Int) { self.limit = max(1, limit) }
+
+    var isEmpty: Bool { total == 0 }
+
+    mutating func append(_ problem: APIError.Problem) {
+        total += 1
+        if items.count < limit { items.append(problem) }
+    }
+
+    /// `` (all listed) or `; the first 100 problems are listed, 2,345 more are not`.
+    var omittedNote: String {
+        total > items.count ? "; the first \(items.count) problems are listed, \(total - items.count) more are not" : ""
     }
 }
 
@@ -111,6 +155,21 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch {
             context.logger.error("unexpected error", metadata: ["error": "\(error)"])
             return try APIError(.internalServerError, "internal error: \(error)").response(from: request, context: context)
+        }
+    }
+}
+
+extension LedgerHTTPServer {
+    /// A request body of at most `limit` bytes; 413 (closing the connection) when longer, decided
+    /// from `Content-Length` before reading when the client sent one.
+    func collectBody(_ request: Request, limit: Int) async throws -> ByteBuffer {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            throw APIError(.contentTooLarge, "the body has \(length) bytes; this route accepts at most \(limit)")
+        }
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "the body is larger than the \(limit) bytes this route accepts")
         }
     }
 }

@@ -8,7 +8,9 @@ struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage the HTTP API's keys (stored as SHA-256 hashes in the ledger).",
         discussion: """
-            Scopes: append (POST /v1/events), read (queries, stream, metrics, dashboard), admin (everything).
+            Scopes: append (lead events to POST /v1/events), catalog (reason.defined, reason.retired,
+            definition.published to POST /v1/events), read (queries, stream, metrics, dashboard),
+            admin (everything).
               KEY=$(leadledger keys add --ledger crm.ledger --scope append --source hubspot)
               leadledger keys list --ledger crm.ledger
               leadledger keys revoke --ledger crm.ledger 3f9a0c1b2d4e
@@ -22,7 +24,7 @@ struct Keys: AsyncParsableCommand {
 
         @OptionGroup var options: LedgerOptions
 
-        @Option(help: "append, read or admin.")
+        @Option(help: "append, catalog, read or admin.")
         var scope: String
 
         @Option(help: "Bind the key to one event source: it may then only append events with this `source`.")
@@ -31,7 +33,7 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             try await runReporting {
                 guard let scope = APIScope(rawValue: scope) else {
-                    throw CLIError(exitCode: .usage, "--scope must be append, read or admin, not \(scope)")
+                    throw CLIError(exitCode: .usage, "--scope must be \(APIScope.allCases.map(\.rawValue).joined(separator: ", ")), not \(scope)")
                 }
                 let ledger = try options.open(create: true)
                 defer { ledger.close() }

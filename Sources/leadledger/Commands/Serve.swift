@@ -12,8 +12,8 @@ struct Serve: AsyncParsableCommand {
             Requests need an API key (`Authorization: Bearer KEY`); create one first:
               leadledger keys add --scope admin
               leadledger serve --ledger crm.ledger --port 8080
-            A ledger without keys is refused unless --allow-anonymous, which opens everything and
-            binds to loopback only. SIGTERM or SIGINT stop taking requests, let appends in flight
+            A ledger without keys is refused unless --allow-anonymous, which opens everything to
+            this machine only: it is refused with a non-loopback --host, and ends as soon as a key exists. SIGTERM or SIGINT stop taking requests, let appends in flight
             finish (an acknowledged append is already durable) and close the ledger.
             The first line on standard output names the address, also when --port 0 picks a free port.
             """)
@@ -32,6 +32,18 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Serve a ledger that has no API keys without authentication (loopback only).")
     var allowAnonymous = false
 
+    @Option(name: .customLong("max-connections"), help: "The most client connections open at once.")
+    var maxConnections = 512
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds before a silent connection is closed.")
+    var idleTimeout = 60.0
+
+    @Option(name: .customLong("analysis-width"), help: "Analyses (trends, impact, what-if, audits) run at once; default: cores - 1.")
+    var analysisWidth = ServerConfiguration.defaultAnalysisWidth
+
+    @Flag(name: .customLong("behind-tls"), help: "Clients reach the server through a TLS-terminating proxy: session cookies are marked Secure.")
+    var behindTLS = false
+
     @Option(
         help: ArgumentHelp(
             "full (default: data and meta page synced at every commit) or no-meta-sync (one sync per commit; a power loss may lose the last acknowledged batch, never corrupt the log).",
@@ -40,6 +52,16 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         try await runReporting {
+            guard (1...1_000_000).contains(maxConnections), (1...256).contains(analysisWidth), (0.1...86_400).contains(idleTimeout),
+                (1...(1 << 30)).contains(maxBody), (0...65_535).contains(port)
+            else {
+                throw CLIError(
+                    exitCode: .usage,
+                    "--max-connections must be 1…1000000, --analysis-width 1…256, --idle-timeout 0.1…86400 seconds, --max-body 1…1073741824 bytes, --port 0…65535")
+            }
+            if allowAnonymous, !ServerConfiguration(host: host).isLoopback {
+                throw CLIError(exitCode: .usage, "--allow-anonymous only binds to a loopback address (127.0.0.1, ::1, localhost); \(host) is not one")
+            }
             let mode: EventLog.Durability
             switch durability {
             case "full": mode = .full
@@ -60,7 +82,9 @@ struct Serve: AsyncParsableCommand {
             }
             let server = LedgerHTTPServer(
                 ledger: ledger,
-                configuration: ServerConfiguration(host: host, port: port, maxBodySize: maxBody, allowAnonymous: allowAnonymous))
+                configuration: ServerConfiguration(
+                    host: host, port: port, maxBodySize: maxBody, allowAnonymous: allowAnonymous, idleTimeoutSeconds: idleTimeout,
+                    maxConnections: maxConnections, analysisWidth: analysisWidth, servedOverTLS: behindTLS))
             do {
                 try server.checkStartup()
             } catch let error as APIKeyError {
