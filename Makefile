@@ -17,6 +17,7 @@ release: setup
 test: setup
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	$(SWIFT) test --skip-build $(SWIFT_FLAGS)
+	SWIFT="$(SWIFT)" SWIFT_FLAGS="$(SWIFT_FLAGS)" ./scripts/fuzz-api.sh
 
 # The demo shares the debug build with the tests: building the server's dependencies with
 # optimisation would take far longer than the demo itself.

@@ -23,3 +23,8 @@ if ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
     echo "setup: installing Python's openapi-spec-validator with pip" >&2
     python3 -m pip install --quiet openapi-spec-validator
 fi
+
+if ! python3 -c 'import schemathesis' >/dev/null 2>&1; then
+    echo "setup: installing Python's schemathesis with pip (for scripts/fuzz-api.sh)" >&2
+    python3 -m pip install --quiet schemathesis
+fi

@@ -567,3 +567,41 @@ struct DashboardSessionTests {
         }
     }
 }
+
+@Suite("What the fuzzer found")
+struct FuzzFindingTests {
+    @Test("a method no route of a known path takes is a 405 naming the methods in Allow; an unknown path stays a 404")
+    func undeclaredMethod() async throws {
+        try await withRouter { client, _, keys in
+            try await client.execute(uri: "/v1/events", method: .init("TRACE")!, headers: bearer(keys.admin)) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "POST, GET, HEAD")
+            }
+            try await client.execute(uri: "/v1/keys/abc", method: .put, headers: bearer(keys.admin)) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "DELETE")
+            }
+            try await client.execute(uri: "/v1/nothing", method: .put, headers: bearer(keys.admin)) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+
+    @Test("POST /v1/keys refuses a null source, an unknown scope and unknown members, naming each field; nothing is created")
+    func newKeyBody() async throws {
+        try await withRouter { client, ledger, keys in
+            let before = try APIKeyStore(ledger: ledger).list().count
+            for (body, field) in [(#"{"scope":"read","source":null}"#, "source"), (#"{"scope":"root"}"#, "scope"), (#"{"scope":"read","extra":1}"#, "extra"), ("[]", nil)] {
+                try await client.execute(uri: "/v1/keys", method: .post, headers: bearer(keys.admin), body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == .badRequest, "\(body)")
+                    let named = try problems(response).first?["field"] as? String
+                    if let field { #expect(named == field, "\(body)") }
+                }
+            }
+            try await client.execute(uri: "/v1/keys", method: .post, headers: bearer(keys.admin), body: ByteBuffer(string: #"{"scope":"catalog"}"#)) { response in
+                #expect(response.status == .created)
+            }
+            #expect(try APIKeyStore(ledger: ledger).list().count == before + 1)
+        }
+    }
+}

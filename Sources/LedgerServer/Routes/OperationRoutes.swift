@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import LeadModel
 import Ledger
 import NIOCore
 
@@ -42,11 +43,36 @@ extension LedgerHTTPServer {
         }
     }
 
-    func addKeyRoutes(to router: Router<LedgerRequestContext>) {
-        struct NewKey: Codable {
-            var scope: APIScope
-            var source: String?
+    /// `{"scope": SCOPE, "source": NAME?}`: every member checked, each problem naming its field;
+    /// `source` is a name or absent, never null.
+    static func newKey(_ bytes: [UInt8]) throws -> (scope: APIScope, source: String?) {
+        let expected = "expected {\"scope\":\"\(APIScope.allCases.map(\.rawValue).joined(separator: "|"))\",\"source\":NAME?}"
+        guard let json = try? JSONValue.parse(bytes), case .object(let members) = json else {
+            throw APIError(.badRequest, expected, problems: [.init(message: "the body is not a JSON object")])
         }
+        var problems: [APIError.Problem] = []
+        var scope: APIScope?
+        switch json["scope"] {
+        case .string(let text)?:
+            scope = APIScope(rawValue: text)
+            if scope == nil { problems.append(.init(field: "scope", message: "expected one of \(APIScope.allCases.map(\.rawValue).joined(separator: ", ")), found `\(text.prefix(64))`")) }
+        case let other?: problems.append(.init(field: "scope", message: "expected a string, found \(other.shortDescription)"))
+        case nil: problems.append(.init(field: "scope", message: "missing"))
+        }
+        var source: String?
+        switch json["source"] {
+        case nil: break
+        case .string(let text)?: source = text
+        case let other?: problems.append(.init(field: "source", message: "expected a source name, found \(other.shortDescription)"))
+        }
+        for member in members where member.key != "scope" && member.key != "source" {
+            problems.append(.init(field: member.key, message: "unknown member"))
+        }
+        guard problems.isEmpty, let scope else { throw APIError(.badRequest, expected, problems: problems) }
+        return (scope, source)
+    }
+
+    func addKeyRoutes(to router: Router<LedgerRequestContext>) {
         struct Created: Encodable {
             var id: String
             var secret: String
@@ -60,12 +86,7 @@ extension LedgerHTTPServer {
         router.post("/v1/keys") { request, context in
             _ = try self.auth.require(.admin, request: request, context: context)
             let body = try await self.collectBody(request, limit: 64 << 10)
-            let new: NewKey
-            do { new = try JSONDecoder().decode(NewKey.self, from: body.withUnsafeReadableBytes { Data($0) }) } catch {
-                throw APIError(
-                    .badRequest, "expected {\"scope\":\"\(APIScope.allCases.map(\.rawValue).joined(separator: "|"))\",\"source\":NAME?}",
-                    problems: [.init(field: "scope", message: "\(error)")])
-            }
+            let new = try Self.newKey(Array(buffer: body))
             do {
                 let (id, secret) = try self.keys.add(scope: new.scope, source: new.source)
                 return JSONResponse.make(status: .created, value: Created(id: id, secret: secret, scope: new.scope, source: new.source))

@@ -34,4 +34,22 @@ public enum RouteTable {
         .init(method: "post", path: "/login", statuses: [303, 401, 403, 413]),
         .init(method: "post", path: "/logout", statuses: [303, 403, 413]),
     ]
+
+    /// The methods served on a concrete path (upper case, `HEAD` beside each `GET`, as the router
+    /// answers it), empty when no route has this path: what `Allow` lists with a 405.
+    public static func methods(servingPath path: String) -> [String] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        var methods: [String] = []
+        for route in all {
+            let template = route.path.split(separator: "/", omittingEmptySubsequences: false)
+            guard template.count == segments.count,
+                zip(template, segments).allSatisfy({ pattern, segment in
+                    pattern.hasPrefix("{") ? !segment.isEmpty : pattern == segment
+                })
+            else { continue }
+            methods.append(route.method.uppercased())
+            if route.method == "get" { methods.append("HEAD") }
+        }
+        return methods
+    }
 }

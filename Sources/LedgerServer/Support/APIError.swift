@@ -142,6 +142,13 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try APIError(.contentTooLarge, "the request body is larger than this server accepts")
                 .response(from: request, context: context)
         } catch let error as HTTPError {
+            let allowed = RouteTable.methods(servingPath: request.uri.path)
+            if error.status == .notFound || error.status == .methodNotAllowed, !allowed.isEmpty {
+                return try APIError(
+                    .methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path); it takes \(allowed.joined(separator: ", "))",
+                    headers: [.allow: allowed.joined(separator: ", ")]
+                ).response(from: request, context: context)
+            }
             let message: String
             switch error.status {
             case .notFound: message = "no such route: \(request.method) \(request.uri.path)"
