@@ -34,7 +34,8 @@ final class SessionStore: Sendable {
     private let capacity: Int
 
     init(lifetimeSeconds: Double, capacity: Int = 10_000) {
-        self.lifetime = .milliseconds(Int64(max(1, min(lifetimeSeconds, 365 * 86_400)) * 1000))
+        let seconds = lifetimeSeconds.isFinite ? max(1, min(lifetimeSeconds, 365 * 86_400)) : 12 * 3600
+        self.lifetime = .milliseconds(Int64(seconds * 1000))
         self.capacity = capacity
     }
 
