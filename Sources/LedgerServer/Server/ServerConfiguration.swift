@@ -18,9 +18,10 @@ public struct ServerConfiguration: Sendable {
     /// The most problems a refusal lists; the rest are counted in its message.
     public var maxProblemsPerResponse: Int
     /// Seconds a client has, from connecting or from the end of its previous response, to finish
-    /// sending a request's headers.
+    /// sending a request's headers: it also bounds how long an idle keep-alive connection stays open.
     public var headerTimeoutSeconds: Double
-    /// Seconds a connection may stay silent (between requests, or while sending a body) before it is closed.
+    /// Seconds a connection may stay silent in the middle of a request (while sending its body)
+    /// before it is closed; also the longest a stream's write may wait for a client that does not read.
     public var idleTimeoutSeconds: Double
     /// The most connections open at once; further clients wait in the listen backlog.
     public var maxConnections: Int

@@ -35,7 +35,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-connections"), help: "The most client connections open at once.")
     var maxConnections = 512
 
-    @Option(name: .customLong("idle-timeout"), help: "Seconds before a silent connection is closed.")
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a client may stay silent in the middle of a request, or leave a stream unread.")
     var idleTimeout = 60.0
 
     @Option(name: .customLong("analysis-width"), help: "Analyses (trends, impact, what-if, audits) run at once; default: cores - 1.")
