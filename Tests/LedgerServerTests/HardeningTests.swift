@@ -244,6 +244,37 @@ struct CatalogScopeTests {
     }
 }
 
+extension CatalogScopeTests {
+    @Test("`leadledger keys add --scope catalog` creates a catalog key; an unknown scope names the four scopes")
+    func commandLineCatalogScope() async throws {
+        try await withTemporaryLedger { ledger, path in
+            ledger.close()
+            func keys(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+                let process = Process()
+                process.executableURL = builtProduct("leadledger")
+                process.arguments = ["keys"] + arguments
+                let output = Pipe()
+                let error = Pipe()
+                process.standardOutput = output
+                process.standardError = error
+                try process.run()
+                let out = output.fileHandleForReading.readDataToEndOfFile()
+                let err = error.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+            }
+            let added = try keys(["add", "--ledger", path, "--scope", "catalog"])
+            #expect(added.status == 0, "\(added.error)")
+            #expect(added.output.hasPrefix("llk_"))
+            let listed = try keys(["list", "--ledger", path, "--format", "json"])
+            #expect(listed.output.contains(#""scope":"catalog""#) || listed.output.contains(#""scope" : "catalog""#), "\(listed.output)")
+            let refused = try keys(["add", "--ledger", path, "--scope", "owner"])
+            #expect(refused.status != 0)
+            #expect(refused.error.contains("append, read, admin, catalog"), "\(refused.error)")
+        }
+    }
+}
+
 @Suite("Analyses are bounded, queued and cancelled", .serialized)
 struct AnalysisBoundTests {
     /// Holds the executor's slots until released.
