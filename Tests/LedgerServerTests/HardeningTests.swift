@@ -431,6 +431,31 @@ struct ConnectionBoundTests {
         }
     }
 
+    @Test("a client that trickles a body steadily, byte after byte, is disconnected once the body timeout passes")
+    func slowBody() async throws {
+        try await withTemporaryLedger { ledger, _ in
+            let server = hardenedServer(ledger) {
+                $0.idleTimeoutSeconds = 5
+                $0.bodyTimeoutSeconds = 1
+            }
+            let keys = try TestKeys(server.keys)
+            try await withRunningServer(server) { port in
+                let socket = try RawSocket(port: port)
+                socket.send(
+                    "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(keys.append)\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n")
+                let started = Date()
+                var open = true
+                for _ in 0..<50 where open {
+                    open = socket.send(" ")
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(socket.readUntilClosed(seconds: 5).closed)
+                #expect(Date().timeIntervalSince(started) < 7)
+            }
+            #expect(try ledger.head().position == 0)
+        }
+    }
+
     @Test("a body refused early (413) gets Connection: close and the connection really closes; a plain client does not hang")
     func earlyRefusalCloses() async throws {
         try await withTemporaryLedger { ledger, _ in

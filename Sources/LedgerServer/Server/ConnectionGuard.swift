@@ -6,6 +6,8 @@ import NIOHTTPTypes
 ///
 /// - a client that connects (or finishes a response) and then sends no complete request head
 ///   within `headerTimeout` is disconnected, so slow-header connections cannot pile up;
+/// - a client that takes longer than `bodyTimeout` to send a request's body, however steadily it
+///   trickles, is disconnected too;
 /// - a response sent with `Connection: close` (an early 413, say) closes the connection once
 ///   written, instead of leaving a client that is still sending its body waiting for more;
 /// - a client that goes away while its request is being answered has its connection closed at
@@ -18,13 +20,16 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     private let headerTimeout: TimeAmount
+    private let bodyTimeout: TimeAmount
     private var deadline: Scheduled<Void>?
+    private var bodyDeadline: Scheduled<Void>?
     /// Requests whose head was read and whose response has not ended.
     private var pending = 0
     private var closeAfterResponse = false
 
-    init(headerTimeout: TimeAmount) {
+    init(headerTimeout: TimeAmount, bodyTimeout: TimeAmount) {
         self.headerTimeout = headerTimeout
+        self.bodyTimeout = bodyTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -32,8 +37,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        cancelDeadlines()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -42,18 +46,33 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        cancelDeadlines()
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) {
+        switch unwrapInboundIn(data) {
+        case .head:
             pending += 1
             deadline?.cancel()
             deadline = nil
+            bodyDeadline?.cancel()
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            bodyDeadline = context.eventLoop.scheduleTask(in: bodyTimeout) { loopBound.value.close(promise: nil) }
+        case .body:
+            break
+        case .end:
+            bodyDeadline?.cancel()
+            bodyDeadline = nil
         }
         context.fireChannelRead(data)
+    }
+
+    private func cancelDeadlines() {
+        deadline?.cancel()
+        deadline = nil
+        bodyDeadline?.cancel()
+        bodyDeadline = nil
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -71,11 +71,12 @@ public final class LedgerHTTPServer: Sendable {
     /// The Hummingbird application; `onServerRunning` receives the bound port.
     public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let headerTimeout = Self.timeAmount(seconds: configuration.headerTimeoutSeconds)
+        let bodyTimeout = Self.timeAmount(seconds: configuration.bodyTimeoutSeconds)
         return Application(
             router: router(),
             server: .http1(
                 configuration: .init(
-                    additionalChannelHandlers: [ConnectionGuard(headerTimeout: headerTimeout)],
+                    additionalChannelHandlers: [ConnectionGuard(headerTimeout: headerTimeout, bodyTimeout: bodyTimeout)],
                     idleTimeout: Self.timeAmount(seconds: configuration.idleTimeoutSeconds))),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "leadledger",

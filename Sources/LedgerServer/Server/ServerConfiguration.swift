@@ -23,6 +23,8 @@ public struct ServerConfiguration: Sendable {
     /// Seconds a connection may stay silent in the middle of a request (while sending its body)
     /// before it is closed; also the longest a stream's write may wait for a client that does not read.
     public var idleTimeoutSeconds: Double
+    /// Seconds a client has to send a whole request body, from the end of its headers.
+    public var bodyTimeoutSeconds: Double
     /// The most connections open at once; further clients wait in the listen backlog.
     public var maxConnections: Int
     /// The most event streams open at once, all keys together (503 above).
@@ -42,7 +44,7 @@ public struct ServerConfiguration: Sendable {
     public init(
         host: String = "127.0.0.1", port: Int = 8080, maxBodySize: Int = 8 << 20, allowAnonymous: Bool = false,
         streamHeartbeatSeconds: Double = 15, maxEventsPerRequest: Int = 10_000, maxProblemsPerResponse: Int = 100,
-        headerTimeoutSeconds: Double = 10, idleTimeoutSeconds: Double = 60, maxConnections: Int = 512, maxStreams: Int = 128,
+        headerTimeoutSeconds: Double = 10, idleTimeoutSeconds: Double = 60, bodyTimeoutSeconds: Double = 120, maxConnections: Int = 512, maxStreams: Int = 128,
         maxStreamsPerKey: Int = 8, analysisWidth: Int = ServerConfiguration.defaultAnalysisWidth, analysisQueueLength: Int = 16,
         sessionLifetimeSeconds: Double = 12 * 3600, servedOverTLS: Bool = false
     ) {
@@ -55,6 +57,7 @@ public struct ServerConfiguration: Sendable {
         self.maxProblemsPerResponse = maxProblemsPerResponse
         self.headerTimeoutSeconds = headerTimeoutSeconds
         self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.bodyTimeoutSeconds = bodyTimeoutSeconds
         self.maxConnections = maxConnections
         self.maxStreams = maxStreams
         self.maxStreamsPerKey = maxStreamsPerKey
