@@ -32,33 +32,26 @@ public enum Principal: Sendable, Hashable {
 /// Checks the key a request carries against the scope its route needs.
 struct Authenticator: Sendable {
     let keys: APIKeyStore
-    let sessions: SessionStore
     let configuration: ServerConfiguration
 
-    /// The principal, or a 401 (no or bad key) or 403 (key outside its scope).
+    /// The principal, or a 401 (no or bad key) or 403 (key outside any of `scopes`).
     ///
-    /// `browser` also accepts the dashboard's session cookie, which API routes refuse so that a
-    /// page another site opens cannot make the browser act with the user's rights.
-    func require(_ scopes: APIScope..., request: Request, context: LedgerRequestContext, browser: Bool = false) throws -> Principal {
-        let principal: Principal
-        if let secret = Self.secret(in: request) {
-            guard let key = try keys.authenticate(secret) else {
-                throw Self.unauthorized("the API key is unknown or revoked")
-            }
-            principal = .key(key)
-        } else if browser, let session = try sessions.session(for: request, keys: keys) {
-            principal = .key(session.key)
-        } else if try anonymousAllowed(context) {
-            return .anonymous
-        } else {
+    /// Only the `Authorization` header counts: the dashboard's session cookie opens its pages
+    /// alone, so that a page another site opens cannot make a browser call the API with the
+    /// user's rights.
+    func require(_ scopes: APIScope..., request: Request, context: LedgerRequestContext) throws -> Principal {
+        guard let secret = Self.secret(in: request) else {
+            if try anonymousAllowed(context) { return .anonymous }
             throw Self.unauthorized("this route needs an API key: send `Authorization: Bearer KEY`")
         }
-        guard case .key(let key) = principal else { return principal }
+        guard let key = try keys.authenticate(secret) else {
+            throw Self.unauthorized("the API key is unknown or revoked")
+        }
         guard scopes.contains(where: key.scope.permits) else {
             let needed = scopes.map { "`\($0.rawValue)`" }.joined(separator: " or ")
             throw APIError(.forbidden, "key \(key.id) has scope `\(key.scope.rawValue)`; this route needs \(needed)")
         }
-        return principal
+        return .key(key)
     }
 
     /// Anonymous access is decided on every request, not once at start-up: a key revoked later

@@ -32,7 +32,7 @@ public final class LedgerHTTPServer: Sendable {
         self.metrics = ServerMetrics()
         self.configuration = configuration
         self.sessions = SessionStore(lifetimeSeconds: configuration.sessionLifetimeSeconds)
-        self.auth = Authenticator(keys: keys, sessions: sessions, configuration: configuration)
+        self.auth = Authenticator(keys: keys, configuration: configuration)
         self.logger = logger ?? Logger(label: "leadledger.server")
         self.analyses = AnalysisExecutor(width: configuration.analysisWidth, queueLength: configuration.analysisQueueLength)
         self.streams = StreamLimiter(total: configuration.maxStreams, perOwner: configuration.maxStreamsPerKey)
