@@ -311,6 +311,10 @@ struct AnalysisBoundTests {
                     #expect(health.status == 200)
                     // Answered while the analyses still wait: health does not queue behind them.
                     #expect(server.analyses.load.waiting == 2)
+                    let metrics = try await connection.send(.GET, "/metrics", headers: [("Authorization", "Bearer \(keys.read)")])
+                    #expect(metrics.text.contains("leadledger_analyses_running 1"), "\(metrics.text)")
+                    #expect(metrics.text.contains("leadledger_analyses_waiting 2"))
+                    #expect(metrics.text.contains("leadledger_analyses_refused_total 1"))
                     let append = try await connection.send(
                         .POST, "/v1/events", headers: [("Authorization", "Bearer \(keys.append)"), ("Content-Type", "application/x-ndjson")],
                         body: Array(capturedEvent(lead: "during").utf8))

@@ -20,6 +20,10 @@ public final class ServerMetrics: Sendable {
     let mapUsage: Gauge
     let fileSize: Gauge
     let readers: Gauge
+    let analysesRunning: Gauge
+    let analysesWaiting: Gauge
+    let analysesRefused: Counter
+    let streamsOpen: Gauge
 
     /// Registers every metric in a new registry.
     public init() {
@@ -52,6 +56,11 @@ public final class ServerMetrics: Sendable {
         mapUsage = registry.makeGauge(descriptor: Self.name("map_usage", "ratio", "Used bytes over the map size."))
         fileSize = registry.makeGauge(descriptor: Self.name("file_size", "bytes", "The data file's size on disk."))
         readers = registry.makeGauge(descriptor: Self.name("reader_slots", "used", "LMDB reader slots in use."))
+        analysesRunning = registry.makeGauge(descriptor: Self.name("analyses_running", "", "Analyses running on the analysis threads."))
+        analysesWaiting = registry.makeGauge(descriptor: Self.name("analyses_waiting", "", "Analyses waiting for a free slot."))
+        analysesRefused = registry.makeCounter(
+            descriptor: Self.name("analyses_refused", "total", "Analyses refused with 503 because every slot and place in the queue was taken."))
+        streamsOpen = registry.makeGauge(descriptor: Self.name("streams_open", "", "Event streams open."))
     }
 
     private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
@@ -69,8 +78,11 @@ public final class ServerMetrics: Sendable {
         commitLatency.record(latency)
     }
 
-    /// The exposition text, with the ledger's gauges read now.
-    func render(ledger: Ledger) -> [UInt8] {
+    /// The exposition text, with the ledger's and the server's gauges read now.
+    func render(ledger: Ledger, analyses: (running: Int, waiting: Int), streams: Int) -> [UInt8] {
+        analysesRunning.set(Double(analyses.running))
+        analysesWaiting.set(Double(analyses.waiting))
+        streamsOpen.set(Double(streams))
         if let stats = try? ledger.statistics() {
             headPosition.set(Double(stats.head.position))
             records.set(Double(stats.records))

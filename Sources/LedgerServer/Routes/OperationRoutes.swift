@@ -9,7 +9,7 @@ extension LedgerHTTPServer {
         router.get("/metrics") { request, context in
             _ = try self.auth.require(.read, request: request, context: context)
             var buffer = ByteBuffer()
-            buffer.writeBytes(self.metrics.render(ledger: self.ledger))
+            buffer.writeBytes(self.metrics.render(ledger: self.ledger, analyses: self.analyses.load, streams: self.streams.count))
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: ResponseBody(byteBuffer: buffer))
         }

@@ -124,6 +124,7 @@ extension LedgerHTTPServer {
         do {
             return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
         } catch is AnalysisExecutor.Busy {
+            metrics.analysesRefused.increment()
             throw APIError(
                 .serviceUnavailable,
                 "the server is busy with \(analyses.width) analyses and \(analyses.queueLength) waiting; try again shortly",
