@@ -279,8 +279,8 @@ extension LedgerHTTPServer {
         }
         let slot = try streams.open(for: principal.streamOwner)
         let ledger = self.ledger
-        let heartbeat = Duration.milliseconds(Int64(max(0.01, min(configuration.streamHeartbeatSeconds, 86_400)) * 1000))
-        let writeTimeout = TimeAmount.milliseconds(Int64(max(0.01, min(configuration.idleTimeoutSeconds, 86_400)) * 1000))
+        let heartbeat = Duration.nanoseconds(Self.timeAmount(seconds: configuration.streamHeartbeatSeconds).nanoseconds)
+        let writeTimeout = Self.timeAmount(seconds: configuration.idleTimeoutSeconds)
         let channel = context.channel
         let body = ResponseBody { writer in
             // Held by the body: the slot is given back when the stream ends, however it ends.

@@ -112,7 +112,8 @@ struct LedgerCloser: Service {
 extension LedgerHTTPServer {
     /// A duration from configuration, kept within what `TimeAmount` holds.
     static func timeAmount(seconds: Double) -> TimeAmount {
-        .milliseconds(Int64(max(0.001, min(seconds.isFinite ? seconds : 86_400, 86_400 * 365)) * 1000))
+        let bounded = seconds.isFinite ? max(0.001, min(seconds, 86_400 * 365)) : 86_400
+        return .milliseconds(Int64(bounded * 1000))
     }
 
     /// Runs an analysis on the analysis executor, and stops it when the client disconnects: its
