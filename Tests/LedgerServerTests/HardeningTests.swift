@@ -161,6 +161,32 @@ struct BatchBoundTests {
         }
     }
 
+    @Test("append bodies share one memory budget: while one holds it, another is a 503 with Retry-After; once it is answered, the budget is free again")
+    func sharedBodyBudget() async throws {
+        try await withTemporaryLedger { ledger, _ in
+            let server = hardenedServer(ledger) { $0.maxBodyBytesInFlight = 1000 }
+            let keys = try TestKeys(server.keys)
+            let event = capturedEvent(lead: "budget")
+            let padded = event + String(repeating: " ", count: 800 - event.utf8.count)
+            try await withRunningServer(server) { port in
+                let holder = try RawSocket(port: port)
+                let head = "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(keys.append)\r\nContent-Type: application/x-ndjson\r\nContent-Length: 800\r\n\r\n"
+                holder.send(head + String(padded.prefix(100)))
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(server.bodies.inUse == 800)
+                let second = try RawSocket(port: port)
+                second.send(head + padded)
+                let refused = second.read(until: "\r\n\r\n", seconds: 5)
+                #expect(refused.hasPrefix("HTTP/1.1 503"), "\(refused)")
+                #expect(refused.contains("retry-after") || refused.contains("Retry-After"))
+                holder.send(String(padded.dropFirst(100)))
+                #expect(holder.read(until: "\r\n\r\n", seconds: 5).hasPrefix("HTTP/1.1 201"))
+                for _ in 0..<100 where server.bodies.inUse > 0 { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(server.bodies.inUse == 0)
+            }
+        }
+    }
+
     @Test("5,000 bad events list the first 100 problems and count the other 4,900")
     func problemsAreCapped() async throws {
         try await withRouter { client, ledger, keys in

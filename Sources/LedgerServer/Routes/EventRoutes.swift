@@ -57,10 +57,14 @@ extension LedgerHTTPServer {
                 "send events as application/json (an array) or application/x-ndjson (one per line), not \(mediaType ?? "no content type")")
         }
         let limit = configuration.maxBodySize
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+        let length = request.headers[.contentLength].flatMap({ Int($0) })
+        if let length, length > limit {
             throw APIError(.contentTooLarge, "the body has \(length) bytes; this server accepts at most \(limit)")
         }
         let expected = try Self.expectedVersions(request.headers[.expectedVersions])
+        // Held until the response: a body of unknown length may take the whole limit.
+        let reservation = try bodies.reserve(length ?? limit)
+        defer { withExtendedLifetime(reservation) {} }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: limit)

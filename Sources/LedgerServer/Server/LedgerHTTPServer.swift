@@ -24,6 +24,8 @@ public final class LedgerHTTPServer: Sendable {
     let streams: StreamLimiter
     /// Signed-in dashboard browsers.
     let sessions: SessionStore
+    /// Append bodies held at once.
+    let bodies: BodyBudget
 
     /// A server over an open ledger; it closes the ledger when `run` ends.
     public init(ledger: Ledger, configuration: ServerConfiguration = ServerConfiguration(), logger: Logger? = nil) {
@@ -36,6 +38,7 @@ public final class LedgerHTTPServer: Sendable {
         self.logger = logger ?? Logger(label: "leadledger.server")
         self.analyses = AnalysisExecutor(width: configuration.analysisWidth, queueLength: configuration.analysisQueueLength)
         self.streams = StreamLimiter(total: configuration.maxStreams, perOwner: configuration.maxStreamsPerKey)
+        self.bodies = BodyBudget(capacity: configuration.maxBodyBytesInFlight)
     }
 
     /// Refuses configurations that would expose the ledger: no keys without `--allow-anonymous`,

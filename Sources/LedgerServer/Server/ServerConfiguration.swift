@@ -13,6 +13,8 @@ public struct ServerConfiguration: Sendable {
     public var allowAnonymous: Bool
     /// Seconds between SSE keep-alive comments, which also notice clients that went away.
     public var streamHeartbeatSeconds: Double
+    /// The most bytes of append bodies held at once, all requests together (503 above).
+    public var maxBodyBytesInFlight: Int
     /// The most events one `POST /v1/events` may carry (413 above), counted before any is decoded.
     public var maxEventsPerRequest: Int
     /// The most problems a refusal lists; the rest are counted in its message.
@@ -43,7 +45,7 @@ public struct ServerConfiguration: Sendable {
     /// The defaults: 127.0.0.1:8080, 8 MiB bodies, keys required, and limits sized for one machine.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, maxBodySize: Int = 8 << 20, allowAnonymous: Bool = false,
-        streamHeartbeatSeconds: Double = 15, maxEventsPerRequest: Int = 10_000, maxProblemsPerResponse: Int = 100,
+        streamHeartbeatSeconds: Double = 15, maxBodyBytesInFlight: Int = 256 << 20, maxEventsPerRequest: Int = 10_000, maxProblemsPerResponse: Int = 100,
         headerTimeoutSeconds: Double = 10, idleTimeoutSeconds: Double = 60, bodyTimeoutSeconds: Double = 120, maxConnections: Int = 512, maxStreams: Int = 128,
         maxStreamsPerKey: Int = 8, analysisWidth: Int = ServerConfiguration.defaultAnalysisWidth, analysisQueueLength: Int = 16,
         sessionLifetimeSeconds: Double = 12 * 3600, servedOverTLS: Bool = false
@@ -54,6 +56,7 @@ public struct ServerConfiguration: Sendable {
         self.allowAnonymous = allowAnonymous
         self.streamHeartbeatSeconds = streamHeartbeatSeconds
         self.maxEventsPerRequest = maxEventsPerRequest
+        self.maxBodyBytesInFlight = maxBodyBytesInFlight
         self.maxProblemsPerResponse = maxProblemsPerResponse
         self.headerTimeoutSeconds = headerTimeoutSeconds
         self.idleTimeoutSeconds = idleTimeoutSeconds
