@@ -30,8 +30,10 @@ extension LedgerHTTPServer {
         }
         router.post("/what-if") { request, context in
             guard let page = try self.browserPage(request, context) else { return Self.loginPage() }
+            let reservation = try self.bodies.reserve(request.headers[.contentLength].flatMap { Int($0) } ?? Self.maxWhatIfBody)
             let body = try await self.collectBody(request, limit: Self.maxWhatIfBody)
             let form = Self.formFields(String(buffer: body))
+            withExtendedLifetime(reservation) {}
             try Self.checkCSRF(form, page)
             let candidate = form["candidate"] ?? ""
             do {

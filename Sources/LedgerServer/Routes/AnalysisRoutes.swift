@@ -32,8 +32,10 @@ extension LedgerHTTPServer {
         }
         router.post("/v1/what-if") { request, context in
             _ = try self.auth.require(.read, request: request, context: context)
+            let reservation = try self.bodies.reserve(request.headers[.contentLength].flatMap { Int($0) } ?? Self.maxWhatIfBody)
             let body = try await self.collectBody(request, limit: Self.maxWhatIfBody)
             let query = try Self.whatIfQuery(Array(buffer: body))
+            withExtendedLifetime(reservation) {}
             let ledger = self.ledger
             return JSONResponse.make(value: try await self.analysis(context) { try ledger.whatIf(query) })
         }
