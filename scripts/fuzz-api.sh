@@ -36,13 +36,15 @@ trap cleanup EXIT
 # shellcheck source=scripts/serve-background.sh
 . scripts/serve-background.sh
 
-"$BIN" demo --ledger "$WORK/ledger" >/dev/null 2>&1 || "$BIN" keys list --ledger "$WORK/ledger" >/dev/null 2>&1 || true
+# A year of demo history, so the analyses have something to chew on.
+"$BIN" demo --ledger "$WORK/ledger" >/dev/null
 KEY=$("$BIN" keys add --ledger "$WORK/ledger" --scope admin 2>/dev/null)
 serve_in_background fuzz-api "$BIN" "$WORK" --ledger "$WORK/ledger" --host 127.0.0.1
 
 # One worker: Hypothesis's caches are not safe across threads (parallel workers made example
-# generation fail at random). Revoking keys is left out: the stateful phase would revoke the key it runs with. The event
-# stream never ends by design, so a fuzzer would only time out on it; the socket tests cover it.
+# generation fail at random). Revoking keys is left out: the stateful phase would revoke the key
+# it runs with. The event stream never ends by design, so a fuzzer would only time out on it; the
+# socket tests cover it.
 # positive_data_acceptance is off: the document describes a rule only loosely (the recursive rule
 # language is schemas/rules.schema.json), so a schema-valid but meaningless rule is rightly a 400.
 SPEC="$PWD/schemas/openapi.yaml"
