@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(
             name: "LedgerServerTests",
             dependencies: [
-                "EventLog", "LeadModel", "Ledger", "LedgerServer",
+                "EventLog", "LeadModel", "Projections", "Ledger", "LedgerServer",
                 "leadledger",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

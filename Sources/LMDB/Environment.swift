@@ -223,6 +223,20 @@ public final class Environment: @unchecked Sendable {
         guard let writeGuard else { throw LMDBError(.permissionDenied, operation: "write on a read-only environment (\(path))") }
         return try writeGuard.holding {
             let txn = try Transaction.begin(self, readOnly: false)
+            // LMDB starts a write from the last commit its lock file records, but the data file's
+            // newest meta page records the last commit of any process. Under the data file's flock
+            // they differ only when another process committed through a different lock file (one
+            // created after ours was deleted, or ours created by this process while an older writer
+            // went on): writing now would start from a stale tree and overwrite that commit.
+            var info = MDB_envinfo()
+            mdb_env_info(handle, &info)
+            guard mdb_txn_id(txn.handle) == info.me_last_txnid + 1 else {
+                mdb_txn_abort(txn.handle)
+                let reason =
+                    "another process committed to \(path) through a different lock file; this process stopped writing (restart it)"
+                writeGuard.stop(reason)
+                throw LMDBError(.lockFileLost, operation: reason)
+            }
             let result: R
             do {
                 result = try body(txn)

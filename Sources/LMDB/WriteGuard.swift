@@ -21,7 +21,10 @@ import Darwin
 ///   other;
 /// - the lock file's identity (device and inode) seen at open, compared before each write. A
 ///   process whose lock file is gone or replaced stops writing for good, since its cached view of
-///   the file can no longer be trusted, and reports why through ``check()``.
+///   the file can no longer be trusted, and reports why through ``check()``;
+/// - the commit a write transaction starts from, compared with the data file's newest commit (see
+///   `Environment.write`): a process that opened after the lock file was deleted, while the old one
+///   was still committing, has a lock file that names an older commit, and stops too.
 final class WriteGuard: Sendable {
     private let descriptor: Int32
     private let lockPath: String
@@ -66,6 +69,11 @@ final class WriteGuard: Sendable {
             : "the lock file \(lockPath) was replaced while the ledger was open; this process stopped writing (restart it)"
         lost.withLock { if $0 == nil { $0 = reason } }
         return lost.withLock { $0 }
+    }
+
+    /// Stops writes for good, for `reason`.
+    func stop(_ reason: String) {
+        lost.withLock { if $0 == nil { $0 = reason } }
     }
 
     /// Runs `body` holding the in-process lock and the data file's `flock`, after checking the lock file.

@@ -393,7 +393,7 @@ struct AnalysisBoundTests {
                 try ReplayProgress.$current.withValue(progress) { try ledger.trends(cut: .recordedBy(.max)) }
             }
             #expect(throws: CancellationError.self) {
-                try ReplayProgress.$current.withValue(progress) { try ledger.whatIf(WhatIfQuery(candidates: [])) }
+                try ReplayProgress.$current.withValue(progress) { try ledger.whatIf(WhatIfQuery(candidates: [CandidateDefinition(name: "all", rules: .all([]))])) }
             }
         }
     }
@@ -688,6 +688,31 @@ struct FuzzFindingTests {
                 #expect(response.status == .created)
             }
             #expect(try APIKeyStore(ledger: ledger).list().count == before + 1)
+        }
+    }
+}
+
+@Suite("Health reports the storage's own state", .serialized)
+struct StorageHealthTests {
+    @Test("after lock.mdb is deleted under the server, /health answers 503 unhealthy naming the lock file, and appends are refused")
+    func lockFileDeleted() async throws {
+        try await withTemporaryLedger { ledger, path in
+            let server = hardenedServer(ledger)
+            let keys = try TestKeys(server.keys)
+            try await withRunningServer(server) { port in
+                try await HTTPConnection.with(port: port) { connection in
+                    #expect(try await connection.send(.GET, "/health").status == 200)
+                    try FileManager.default.removeItem(atPath: path + "/lock.mdb")
+                    let health = try await connection.send(.GET, "/health")
+                    #expect(health.status == 503)
+                    #expect(try health.json()["status"] as? String == "unhealthy")
+                    #expect(health.text.contains("lock.mdb"), "\(health.text)")
+                    let append = try await connection.send(
+                        .POST, "/v1/events", headers: [("Authorization", "Bearer \(keys.append)"), ("Content-Type", "application/x-ndjson")],
+                        body: Array(capturedEvent(lead: "H1").utf8))
+                    #expect(append.status != 201, "\(append.text)")
+                }
+            }
         }
     }
 }

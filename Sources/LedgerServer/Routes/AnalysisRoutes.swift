@@ -47,8 +47,8 @@ extension LedgerHTTPServer {
 
     /// The largest what-if body: a few candidates of the largest rule trees the parser accepts.
     static let maxWhatIfBody = 1 << 20
-    /// The most candidates one what-if compares (the replay tracks them in a 64-bit mask).
-    static let maxCandidates = 64
+    /// The most candidates one what-if compares: the library's limit, checked before any rule is parsed.
+    static let maxCandidates = WhatIfQuery.maxCandidates
 
     /// The audit of a lead, or 404.
     func audit(lead: String, _ context: LedgerRequestContext) async throws -> LeadAudit {
@@ -158,7 +158,11 @@ extension LedgerHTTPServer {
         if !problems.isEmpty { throw APIError(.badRequest, "invalid candidate rules", problems: problems) }
         let (from, until) = try dayRange(from: stringMember(json, "from"), to: stringMember(json, "to"))
         let cut = try cut(asOfRecorded: stringMember(json, "asOfRecorded"), asOfOccurred: stringMember(json, "asOfOccurred"))
-        return WhatIfQuery(candidates: candidates, from: from, until: until, cut: cut)
+        let query = WhatIfQuery(candidates: candidates, from: from, until: until, cut: cut)
+        do { try query.validate() } catch {
+            throw APIError(.badRequest, error.description, problems: [.init(field: error.field, message: error.message)])
+        }
+        return query
     }
 
     /// The string member `name` of a JSON body; nil when absent or null, refused when of another type.

@@ -30,8 +30,12 @@ extension LedgerHTTPServer {
             }
             do {
                 let head = try self.ledger.head()
-                // The storage's own health (its lock file still in place, say) belongs here once the
-                // ledger reports it: a failing check answers 503 through the `catch` below.
+                // The storage's own health: a process whose lock file was deleted or replaced has
+                // stopped writing and must be restarted, so the orchestrator must hear of it.
+                if let problem = self.ledger.health.problem {
+                    return JSONResponse.make(
+                        status: .serviceUnavailable, value: Health(status: "unhealthy", head: head.position, error: problem))
+                }
                 let load = self.analyses.load
                 return JSONResponse.make(
                     value: Health(
