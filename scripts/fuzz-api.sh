@@ -64,8 +64,8 @@ set +e
     --request-timeout 30 \
     --seed "${FUZZ_SEED:-20261129}" \
     --no-color \
-    --report junit --report-dir "$WORK/report")
-status=$?
+    --report junit --report-dir "$WORK/report") 2>&1 | tee "$WORK/fuzz.out"
+status=${PIPESTATUS[0]}
 set -e
 
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -76,4 +76,11 @@ fi
 if [ "$status" -ne 0 ]; then
     echo "fuzz-api: schemathesis reported failures (exit $status)" >&2
 fi
+# The closing line in the plain form every test report reader knows, from schemathesis's own counts.
+counts=$(grep -Eo '[0-9]+ generated, [0-9]+ passed(, [0-9]+ failed)?' "$WORK/fuzz.out" | tail -1)
+passed=$(sed -n 's/.*generated, \([0-9]*\) passed.*/\1/p' <<<"$counts")
+failed=$(sed -n 's/.*passed, \([0-9]*\) failed.*/\1/p' <<<"$counts")
+failed=${failed:-0}
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "fuzz: ${passed:-0} passed, $failed failed"
 exit "$status"
