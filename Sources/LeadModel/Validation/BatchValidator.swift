@@ -35,7 +35,8 @@ public struct BatchValidator: Sendable {
         case .converted(let data):
             return data.amount.flatMap { rangeIssue($0, "data.amount", limit: EventDecoder.Limits.amountMagnitude, context: context) }
         case .handedOff(let data):
-            if let open = state.openEpisode(lead: lead) {
+            let open = state.openEpisode(lead: lead)
+            if case .open(replacing: true) = EpisodeMachine.transition(of: event, from: EpisodePhase(isOpen: open != nil)), let open {
                 return context.issue(
                     .episodeAlreadyOpen, "lead", expected: "a lead without an open episode",
                     found: "\(quoted(lead)), handed off at \(open.handedOffAt.rfc3339) and not yet decided",
@@ -135,7 +136,8 @@ public struct BatchValidator: Sendable {
     private static func episodeIssue(_ event: LeadEvent, lead: String, context: Context, state: some LedgerState)
         -> ValidationIssue?
     {
-        guard let open = state.openEpisode(lead: lead) else {
+        let open = state.openEpisode(lead: lead)
+        guard case .close = EpisodeMachine.transition(of: event, from: EpisodePhase(isOpen: open != nil)), let open else {
             return context.issue(
                 .noOpenEpisode, "lead", expected: "a lead with an open episode", found: "\(quoted(lead)) with none",
                 hint: "a \(event.type.rawValue) needs a lead.handed_off not yet decided or recycled")

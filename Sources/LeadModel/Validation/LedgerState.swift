@@ -78,23 +78,106 @@ public enum StateChange: Sendable, Hashable {
 
     /// The effects of `event`, in the order they apply.
     public static func effects(of event: LeadEvent) -> [StateChange] {
-        switch event.payload {
-        case .handedOff:
-            guard let lead = event.lead else { return [] }
-            return [.episodeOpened(lead: lead, OpenEpisode(handedOffAt: event.occurredAt, handOffEventId: event.id))]
-        case .accepted, .recycled:
-            guard let lead = event.lead else { return [] }
-            return [.episodeClosed(lead: lead)]
-        case .rejected(let data):
-            guard let lead = event.lead else { return [] }
-            return [.episodeClosed(lead: lead), .rejectionStored(id: event.id, StoredRejection(lead: lead, reason: data.reason))]
-        case .rejectionCorrected(let data): return [.rejectionCorrected(id: data.event, reason: data.reason)]
-        case .reasonDefined(let data): return [.reasonDefined(data)]
-        case .reasonRetired(let data): return [.reasonRetired(data)]
-        case .definitionPublished(let data):
-            return [.definitionPublished(PublishedDefinition(version: data.version, name: data.name, effectiveAt: data.effectiveAt))]
-        case .leadCaptured, .attributesObserved, .leadScored, .converted, .closed: return []
+        event.type.isLeadEvent ? effects(ofLeadEvent: event) : effects(ofCatalog: event.payload)
+    }
+
+    /// The effects of an admitted lead event, decoded or read from storage.
+    public static func effects(ofLeadEvent event: some LedgerEventFields) -> [StateChange] {
+        var changes: [StateChange] = []
+        forEachEffect(ofLeadEvent: event) { changes.append($0) }
+        return changes
+    }
+
+    /// Calls `body` with each effect of an admitted lead event, in order, without collecting them:
+    /// the episode rules of ``EpisodeMachine`` applied to the validation state.
+    @inlinable
+    public static func forEachEffect(ofLeadEvent event: some LedgerEventFields, _ body: (StateChange) -> Void) {
+        guard let lead = event.leadText else { return }
+        // An admitted decision found its episode open; a stored one of a log written without
+        // validation has the same effects, as a rejection is stored whatever the episode.
+        switch EpisodeMachine.transition(of: event, from: .open) {
+        case .open:
+            body(.episodeOpened(lead: lead, OpenEpisode(handedOffAt: event.occurredAtTimestamp, handOffEventId: event.eventID)))
+        case .close(.rejected), .closeWithoutEpisode(.rejected):
+            body(.episodeClosed(lead: lead))
+            body(.rejectionStored(id: event.eventID, StoredRejection(lead: lead, reason: event.reasonText ?? "")))
+        case .close, .closeWithoutEpisode:
+            body(.episodeClosed(lead: lead))
+        case .correctRejection:
+            if let target = event.correctedEventID { body(.rejectionCorrected(id: target, reason: event.reasonText ?? "")) }
+        case .none:
+            break
         }
+    }
+
+    /// The effects of a catalog event's payload.
+    public static func effects(ofCatalog payload: EventPayload) -> [StateChange] {
+        switch payload {
+        case .reasonDefined(let data): [.reasonDefined(data)]
+        case .reasonRetired(let data): [.reasonRetired(data)]
+        case .definitionPublished(let data):
+            [.definitionPublished(PublishedDefinition(version: data.version, name: data.name, effectiveAt: data.effectiveAt))]
+        default: []
+        }
+    }
+}
+
+/// The fields of an event the validation state keeps, read alike from a decoded ``LeadEvent`` and
+/// from a stored record's ``EventRecordView``.
+public protocol LedgerEventFields: EpisodeEventRepresentation {
+    /// The lead, nil for catalog events.
+    var leadText: String? { get }
+    /// The event's id.
+    var eventID: UUID { get }
+    /// Business time.
+    var occurredAtTimestamp: Timestamp { get }
+    /// The reason code of a rejection, a correction, a recycle or a close.
+    var reasonText: String? { get }
+    /// The rejection a correction names.
+    var correctedEventID: UUID? { get }
+}
+
+extension LeadEvent: LedgerEventFields {
+    /// The lead.
+    public var leadText: String? { lead }
+    /// The id.
+    public var eventID: UUID { id }
+    /// Business time.
+    public var occurredAtTimestamp: Timestamp { occurredAt }
+    /// The reason code of a rejection, a correction, a recycle or a close.
+    public var reasonText: String? {
+        switch payload {
+        case .rejected(let data): data.reason
+        case .rejectionCorrected(let data): data.reason
+        case .recycled(let data): data.reason
+        case .closed(let data): data.reason
+        default: nil
+        }
+    }
+    /// The rejection a correction names.
+    public var correctedEventID: UUID? {
+        if case .rejectionCorrected(let data) = payload { return data.event }
+        return nil
+    }
+}
+
+extension EventRecordView: LedgerEventFields {
+    /// The lead, as text.
+    public var leadText: String? { lead.map { String(decoding: $0, as: UTF8.self) } }
+    /// The id.
+    public var eventID: UUID { UUID(bytes: id) }
+    /// Business time, with its offset.
+    public var occurredAtTimestamp: Timestamp { Timestamp(microseconds: occurredAt, utcOffsetSeconds: utcOffsetSeconds) }
+    /// The reason code of a rejection, a correction, a recycle or a close, as text.
+    public var reasonText: String? { reason.map { String(decoding: $0, as: UTF8.self) } }
+    /// The rejection a correction names.
+    public var correctedEventID: UUID? { correctedEvent.map { UUID(bytes: $0) } }
+}
+
+extension UUID {
+    /// The id held in 16 raw bytes.
+    public init(bytes b: UnsafeRawBufferPointer) {
+        self.init(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
     }
 }
 
@@ -116,23 +199,6 @@ public struct StateChanges: Sendable, Hashable {
 public protocol MutableLedgerState: LedgerState {
     /// Applies changes in order.
     mutating func apply(_ changes: StateChanges)
-}
-
-extension ReasonCode {
-    /// The record after a `reason.defined`: re-labelling keeps a retired code retired.
-    static func defined(_ data: EventPayload.ReasonDefined, existing: ReasonCode?) -> ReasonCode {
-        ReasonCode(
-            code: data.code, label: data.label, category: data.category, requiresNote: data.requiresNote ?? false,
-            retired: existing?.retired ?? false, replacedBy: existing?.replacedBy)
-    }
-
-    /// The record after a `reason.retired`, nil when the code was never defined.
-    static func retired(_ data: EventPayload.ReasonRetired, existing: ReasonCode?) -> ReasonCode? {
-        guard var code = existing else { return nil }
-        code.retired = true
-        code.replacedBy = data.replacedBy
-        return code
-    }
 }
 
 /// The whole validation state in memory: for tests, tools and small ledgers.
@@ -169,8 +235,8 @@ public struct InMemoryLedgerState: MutableLedgerState, Sendable {
     /// Applies one change.
     public mutating func apply(_ change: StateChange) {
         switch change {
-        case .reasonDefined(let data): reasons[data.code] = .defined(data, existing: reasons[data.code])
-        case .reasonRetired(let data): reasons[data.code] = .retired(data, existing: reasons[data.code])
+        case .reasonDefined(let data): reasons[data.code] = EpisodeMachine.reason(afterDefining: data, existing: reasons[data.code])
+        case .reasonRetired(let data): reasons[data.code] = EpisodeMachine.reason(afterRetiring: data, existing: reasons[data.code])
         case .definitionPublished(let definition):
             definitions[definition.version] = definition
             latestDefinitionVersion = max(latestDefinitionVersion ?? definition.version, definition.version)
@@ -233,9 +299,9 @@ public struct StagedLedgerState<Base: LedgerState>: LedgerState {
     public mutating func apply(_ change: StateChange) {
         changes.changes.append(change)
         switch change {
-        case .reasonDefined(let data): reasons[data.code] = .defined(data, existing: reason(data.code))
+        case .reasonDefined(let data): reasons[data.code] = EpisodeMachine.reason(afterDefining: data, existing: reason(data.code))
         case .reasonRetired(let data):
-            if let retired = ReasonCode.retired(data, existing: reason(data.code)) { reasons[data.code] = retired }
+            if let retired = EpisodeMachine.reason(afterRetiring: data, existing: reason(data.code)) { reasons[data.code] = retired }
         case .definitionPublished(let definition):
             definitions[definition.version] = definition
             stagedLatestVersion = max(stagedLatestVersion ?? definition.version, definition.version)

@@ -17,8 +17,18 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
     private var state = InMemoryLedgerState()
     private var appliedThrough: UInt64 = 0
     private var group: StagedLedgerState<InMemoryLedgerState>?
+    /// The log whose writer thread calls this policy.
+    private weak var writer: EventLog?
+
+    init(log: EventLog) { writer = log }
+
+    /// The state above is unsynchronised: every callback must come from the one writer thread.
+    private func assertOnWriterThread() {
+        precondition(writer?.isOnWriterThread ?? false, "the validation policy runs on the log's writer thread")
+    }
 
     func beginGroup(head: UInt64, log: EventLog) throws {
+        assertOnWriterThread()
         if appliedThrough < head {
             // The first append of this process, or another process appended: fold what is new.
             var failure: (any Error)?
@@ -36,6 +46,7 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
     }
 
     func admit(_ batch: AppendBatch, isNew: [Bool]) throws {
+        assertOnWriterThread()
         guard let context = batch.context as? ValidationContext, var staged = group else {
             preconditionFailure("a ledger batch carries its decoded events, inside a group")
         }
@@ -52,6 +63,7 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
     }
 
     func commitGroup(head: UInt64) {
+        assertOnWriterThread()
         // The staged overlay holds a reference to `state`; drop it first, or applying the changes
         // would copy the whole state on every commit.
         let changes = group?.changes
@@ -60,7 +72,10 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
         appliedThrough = head
     }
 
-    func abortGroup() { group = nil }
+    func abortGroup() {
+        assertOnWriterThread()
+        group = nil
+    }
 
     /// Applies one stored event's effects. Lead events are read through the record view (no full
     /// decode: this runs over the whole log on a process's first append); catalog events are rare.
@@ -68,30 +83,10 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
         guard let view = EventRecordView(validating: payload) else {
             throw RecordDecodingError(offset: 0, reason: "not an event record this version reads")
         }
-        func text(_ bytes: UnsafeRawBufferPointer?) -> String { bytes.map { String(decoding: $0, as: UTF8.self) } ?? "" }
-        switch view.type {
-        case .leadHandedOff:
-            let at = Timestamp(microseconds: view.occurredAt, utcOffsetSeconds: view.utcOffsetSeconds)
-            state.apply(.episodeOpened(lead: text(view.lead), OpenEpisode(handedOffAt: at, handOffEventId: UUID(bytes: view.id))))
-        case .leadAccepted, .leadRecycled:
-            state.apply(.episodeClosed(lead: text(view.lead)))
-        case .leadRejected:
-            let lead = text(view.lead)
-            state.apply(.episodeClosed(lead: lead))
-            state.apply(.rejectionStored(id: UUID(bytes: view.id), StoredRejection(lead: lead, reason: text(view.reason))))
-        case .leadRejectionCorrected:
-            if let target = view.correctedEvent { state.apply(.rejectionCorrected(id: UUID(bytes: target), reason: text(view.reason))) }
-        case .reasonDefined, .reasonRetired, .definitionPublished:
-            state.apply(try LeadEvent(binary: payload))
-        default:
-            break
+        if view.type.isLeadEvent {
+            StateChange.forEachEffect(ofLeadEvent: view) { state.apply($0) }
+        } else {
+            for change in StateChange.effects(ofCatalog: try LeadEvent(binary: payload).payload) { state.apply(change) }
         }
-    }
-}
-
-extension UUID {
-    /// The id held in 16 raw bytes.
-    init(bytes b: UnsafeRawBufferPointer) {
-        self.init(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
     }
 }

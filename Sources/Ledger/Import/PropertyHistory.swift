@@ -92,14 +92,12 @@ struct HistoryReplay {
         report.read(file: file, rows: rowsRead)
     }
 
-    private enum Outcome { case accepted, rejected, recycled }
-
     private struct LeadState {
         var lead: String
         var captured = false
         var lastAt = Timestamp(microseconds: .min)
         var openSince: Timestamp? = nil
-        var lastOutcome: Outcome? = nil
+        var lastOutcome: EpisodeDecision? = nil
         var converted = false
         var closed = false
         var owner: String? = nil
@@ -266,8 +264,16 @@ struct HistoryReplay {
         for row in statusRows { applyStatus(row, state: &state) }
     }
 
-    private mutating func openIfNeeded(_ row: HistoryRow, state: inout LeadState, kind: String, reason: String) {
-        guard state.openSince == nil else { return }
+    /// What an event of `type` would do to the lead's episode now: the ledger's own episode rules,
+    /// so the events emitted validate in order.
+    private func transition(_ type: EventType, _ state: LeadState) -> EpisodeTransition {
+        EpisodeMachine.transition(type, from: EpisodePhase(isOpen: state.openSince != nil))
+    }
+
+    private mutating func openIfNeeded(
+        _ row: HistoryRow, _ type: EventType, state: inout LeadState, kind: String, reason: String
+    ) {
+        guard case .closeWithoutEpisode = transition(type, state) else { return }
         let handOffAt = max(row.at.adding(seconds: -1), state.lastAt)
         report.special(kind, reason, file: file, line: row.line)
         emit(
@@ -290,7 +296,7 @@ struct HistoryReplay {
                 "status_without_event", "a status value the mapping lists as carrying no ledger event (e.g. a pre-MQL stage)",
                 file: file, line: row.line)
         case .handOff:
-            if state.openSince != nil {
+            if case .open(replacing: true) = transition(.leadHandedOff, state) {
                 report.special(
                     "hand_off_while_open",
                     "a hand-off status while the lead's episode is still open: the open episode is kept (a re-assignment is not a new hand-off)",
@@ -302,27 +308,27 @@ struct HistoryReplay {
                 .handedOff(EventPayload.HandedOff(owner: owner(state, row))))
             state.openSince = row.at
         case .accept:
-            if state.openSince == nil && state.lastOutcome == .accepted {
+            if case .closeWithoutEpisode = transition(.leadAccepted, state), state.lastOutcome == .accepted {
                 report.special(
                     "accepted_again", "an acceptance status on an episode already accepted: no new event",
                     file: file, line: row.line)
                 return
             }
             openIfNeeded(
-                row, state: &state, kind: "decision_without_hand_off",
+                row, .leadAccepted, state: &state, kind: "decision_without_hand_off",
                 reason: "a decision status with no open episode: a hand-off is inserted one second before it")
             emit(&state, "accepted|\(key)", row.at, actor: row.actor, .accepted(EventPayload.Accepted(by: row.actor)))
             state.openSince = nil
             state.lastOutcome = .accepted
         case .reject(let fixedCode):
-            if state.openSince == nil && state.lastOutcome == .accepted {
+            if case .closeWithoutEpisode = transition(.leadRejected, state), state.lastOutcome == .accepted {
                 report.skip(
                     file: file, line: row.line,
                     reason: "\(row.field) \"\(row.value)\" after the episode was accepted: an episode has one decision, the acceptance stands")
                 return
             }
             openIfNeeded(
-                row, state: &state, kind: "decision_without_hand_off",
+                row, .leadRejected, state: &state, kind: "decision_without_hand_off",
                 reason: "a decision status with no open episode: a hand-off is inserted one second before it")
             var code = fixedCode
             var note: String? = nil
@@ -348,7 +354,7 @@ struct HistoryReplay {
             state.lastOutcome = .rejected
             state.reasonValue = nil
         case .recycle:
-            guard state.openSince != nil else {
+            guard case .close = transition(.leadRecycled, state) else {
                 report.skip(
                     file: file, line: row.line,
                     reason: "\(row.field) \"\(row.value)\" with no open episode: there is nothing to recycle")
@@ -358,7 +364,7 @@ struct HistoryReplay {
             state.openSince = nil
             state.lastOutcome = .recycled
         case .convert, .win:
-            if state.openSince != nil {
+            if case .close = transition(.leadAccepted, state) {
                 report.special(
                     "closed_with_open_episode",
                     "a conversion or win while the episode is open: the episode is accepted at that instant",

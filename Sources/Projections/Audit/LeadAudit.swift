@@ -169,19 +169,19 @@ public struct LeadAudit: Sendable, Hashable, Codable {
         }
         for record in decoded {
             let event = record.event
-            switch event.payload {
-            case .leadCaptured(let c):
+            switch (EpisodeMachine.transition(of: event, from: EpisodePhase(isOpen: open != nil)), event.payload) {
+            case (.none, .leadCaptured(let c)):
                 state["channel"] = .string(c.channel)
                 if let campaign = c.campaign { state["campaign"] = .string(campaign) }
                 for (k, v) in c.attributes ?? [:] { state[k] = v == .null ? nil : v }
                 stateSources[record.position] = record.recordedAt
-            case .attributesObserved(let a):
+            case (.none, .attributesObserved(let a)):
                 for (k, v) in a.attributes { state[k] = v == .null ? nil : v }
                 stateSources[record.position] = record.recordedAt
-            case .leadScored(let s):
+            case (.none, .leadScored(let s)):
                 state["score"] = .number(s.score)
                 stateSources[record.position] = record.recordedAt
-            case .handedOff(let h):
+            case (.open, .handedOff(let h)):
                 let version = h.definition ?? catalog.state.definitionInForce(at: event.occurredAt.microseconds)
                 let definition = version.flatMap { catalog.state.definitions[$0] }
                 var verdicts: [AuditVerdict] = []
@@ -204,22 +204,23 @@ public struct LeadAudit: Sendable, Hashable, Codable {
                     learnedAfterHandOff: stateSources.filter { $0.value > record.recordedAt }.map(\.key).sorted(),
                     outcome: "pending", decidedAt: nil, decisionPosition: nil, decidedBy: nil, reason: nil, note: nil, corrections: []))
                 open = episodes.count - 1
-            case .accepted(let a):
+            case (.close, .accepted(let a)):
                 decide("accepted", by: a.by, record)
-            case .rejected(let r):
+            case (.close, .rejected(let r)):
                 guard let i = decide("rejected", by: r.by, record) else { break }
                 episodes[i].reason = catalog.reason(r.reason)
                 episodes[i].note = r.note
                 rejectionEpisode[event.id] = i
-            case .recycled(let r):
+            case (.close, .recycled(let r)):
                 guard let i = decide("recycled", by: nil, record) else { break }
                 episodes[i].note = r.note
-            case .rejectionCorrected(let c):
+            case (.correctRejection, .rejectionCorrected(let c)):
                 // Attached after the walk: a correction may be dated before its rejection (clock skew
                 // between systems) and still applies, as it does in the trends.
                 corrections.append((c.event, AuditCorrection(
                     position: record.position, occurredAt: event.occurredAt.rfc3339, reason: catalog.reason(c.reason), note: c.note, actor: event.actor)))
             default:
+                // A decision with no open episode, found only in a log written without validation, decides nothing.
                 break
             }
         }
@@ -243,7 +244,7 @@ final class CatalogCache: Sendable {
     static let shared = CatalogCache()
     private let entries = Mutex<[String: (last: [UInt8], catalog: Catalog)]>([:])
 
-    func catalog(of log: EventLog, snapshot: LogSnapshot) throws -> Catalog {
+    func catalog(of log: EventLog, snapshot: borrowing LogSnapshot) throws -> Catalog {
         let positions = try snapshot.positions(inStream: CatalogStream.name)
         // The chained hash of the last catalog record identifies the whole catalog up to it.
         let last = try positions.last.flatMap { try snapshot.withRecord(at: $0) { Array($0.hashBytes) } } ?? []

@@ -115,14 +115,14 @@ public enum ReplayEngine {
     static let parallelThreshold: UInt64 = 50_000
 
     /// Folds the records after `state.position` that `snapshot` holds, then repairs late leads.
-    public static func catchUp<O: ReplayObserver>(_ state: inout ReplayState, snapshot: LogSnapshot, observer: inout O) throws {
+    public static func catchUp<O: ReplayObserver>(_ state: inout ReplayState, snapshot: borrowing LogSnapshot, observer: inout O) throws {
         try catchUp(&state, snapshot: snapshot, observer: &observer, through: .max, partition: nil, progress: ReplayProgress.current)
     }
 
     /// Folds records up to `through`, and only the leads whose number falls in `partition`
     /// (`number % count == index`); catalog events always.
     static func catchUp<O: ReplayObserver>(
-        _ state: inout ReplayState, snapshot: LogSnapshot, observer: inout O, through: UInt64, partition: (index: UInt32, count: UInt32)?,
+        _ state: inout ReplayState, snapshot: borrowing LogSnapshot, observer: inout O, through: UInt64, partition: (index: UInt32, count: UInt32)?,
         progress: ReplayProgress?
     ) throws {
         let cut = state.cut
@@ -197,13 +197,8 @@ public enum ReplayEngine {
         }
         lead0.lastOccurredAt = occurredAt
         lead0.seen = true
-        switch event.type {
-        case .leadCaptured:
-            if let channel = event.channel { lead0.channel = state.channels.intern(channel) }
-            if let campaign = event.campaign { lead0.campaign = state.campaigns.intern(campaign) }
-        case .leadScored:
-            if let score = event.score { lead0.score = score }
-        case .leadHandedOff:
+        switch EpisodeMachine.transition(of: event, from: EpisodePhase(isOpen: lead0.openEpisode >= 0)) {
+        case .open:
             let episode = Episode(
                 lead: lead, handedOffAt: occurredAt, handOffPosition: position,
                 namedDefinition: event.definitionVersion.map { Int32(clamping: $0) } ?? -1,
@@ -214,14 +209,13 @@ public enum ReplayEngine {
             state.episodes.append(episode)
             lead0.openEpisode = number
             lead0.lastEpisode = number
-        case .leadAccepted, .leadRejected, .leadRecycled:
-            guard lead0.openEpisode >= 0 else { break }
+        case .close(let decision):
             let number = Int(lead0.openEpisode)
             state.episodes[number].decidedAt = occurredAt
-            switch event.type {
-            case .leadAccepted: state.episodes[number].outcome = .accepted
-            case .leadRecycled: state.episodes[number].outcome = .recycled
-            default:
+            switch decision {
+            case .accepted: state.episodes[number].outcome = .accepted
+            case .recycled: state.episodes[number].outcome = .recycled
+            case .rejected:
                 state.episodes[number].outcome = .rejected
                 let reason = event.reason.map { state.reasons.intern($0) } ?? -1
                 let id = uuidWords(event.id)
@@ -235,11 +229,9 @@ public enum ReplayEngine {
                 }
             }
             lead0.openEpisode = -1
-        case .leadConverted:
-            lead0.converted = true
-        case .leadClosed:
-            if event.won == true { lead0.won = true }
-        case .leadRejectionCorrected:
+        case .closeWithoutEpisode:
+            break
+        case .correctRejection:
             if let target = event.correctedEvent, let reasonBytes = event.reason {
                 let id = uuidWords(target)
                 let reason = state.reasons.intern(reasonBytes)
@@ -254,15 +246,27 @@ public enum ReplayEngine {
                     number = state.episodes[Int(number)].previous
                 }
             }
-        default:
-            break
+        case .none:
+            switch event.type {
+            case .leadCaptured:
+                if let channel = event.channel { lead0.channel = state.channels.intern(channel) }
+                if let campaign = event.campaign { lead0.campaign = state.campaigns.intern(campaign) }
+            case .leadScored:
+                if let score = event.score { lead0.score = score }
+            case .leadConverted:
+                lead0.converted = true
+            case .leadClosed:
+                if event.won == true { lead0.won = true }
+            default:
+                break
+            }
         }
         state.leads[index] = lead0
         observer.observe(lead: lead, event: event, position: position)
     }
 
     /// Replays each lead set aside, alone and sorted by business time, from its own stream.
-    static func repairLateLeads<O: ReplayObserver>(_ state: inout ReplayState, snapshot: LogSnapshot, observer: inout O) throws {
+    static func repairLateLeads<O: ReplayObserver>(_ state: inout ReplayState, snapshot: borrowing LogSnapshot, observer: inout O) throws {
         guard !state.outOfOrderLeads.isEmpty else { return }
         let cut = state.cut
         let through = state.position
@@ -300,16 +304,13 @@ public enum ReplayEngine {
         switch event.payload {
         case .reasonDefined(let defined):
             let number = state.reasons.intern(defined.code)
-            let previous = state.reasonInfo[number]
-            state.reasonInfo[number] = ReasonInfo(
-                code: defined.code, label: defined.label, category: defined.category, requiresNote: defined.requiresNote ?? false,
-                retired: previous?.retired ?? false, replacedBy: previous?.replacedBy)
+            state.reasonInfo[number] = ReasonInfo(EpisodeMachine.reason(afterDefining: defined, existing: state.reasonInfo[number]?.reasonCode))
         case .reasonRetired(let retired):
             let number = state.reasons.intern(retired.code)
-            var info = state.reasonInfo[number] ?? ReasonInfo(code: retired.code, label: retired.code, category: "OTHER", requiresNote: false, retired: true)
-            info.retired = true
-            info.replacedBy = retired.replacedBy
-            state.reasonInfo[number] = info
+            // A log written without validation may retire a code it never defined: the reports still
+            // show the code, retired, under its own name.
+            let existing = state.reasonInfo[number]?.reasonCode ?? ReasonCode(code: retired.code, label: retired.code, category: "OTHER")
+            if let code = EpisodeMachine.reason(afterRetiring: retired, existing: existing) { state.reasonInfo[number] = ReasonInfo(code) }
         case .definitionPublished(let published):
             state.definitions[published.version] = DefinitionInfo(
                 version: published.version, name: published.name, effectiveAt: published.effectiveAt.microseconds,
@@ -317,6 +318,20 @@ public enum ReplayEngine {
         default:
             break
         }
+    }
+}
+
+extension ReasonInfo {
+    /// The record as the catalog rules read it.
+    var reasonCode: ReasonCode {
+        ReasonCode(code: code, label: label, category: category, requiresNote: requiresNote, retired: retired, replacedBy: replacedBy)
+    }
+
+    /// The record a replay keeps for a reason code.
+    init(_ reason: ReasonCode) {
+        self.init(
+            code: reason.code, label: reason.label, category: reason.category, requiresNote: reason.requiresNote, retired: reason.retired,
+            replacedBy: reason.replacedBy)
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import LeadModel
 import Ledger
 import Projections
 
