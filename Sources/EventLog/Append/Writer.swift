@@ -26,14 +26,16 @@ final class Writer: @unchecked Sendable {
     private var policy: (any AppendPolicy)?
     private let finished = DispatchSemaphore(value: 0)
     private weak var log: EventLog?
-    let heads: Mutex<HeadWaiters>
+    let heads: HeadSignal
+    /// The writer thread, once started: policy callbacks must run on it.
+    private var thread: Thread?
 
     init(env: Environment, dbs: EventLog.Databases, options: EventLog.Options) {
         self.env = env
         self.dbs = dbs
         self.options = options
         let head = (try? env.read { txn in try EventLog.readHead(txn, dbs).position }) ?? 0
-        self.heads = Mutex(HeadWaiters(head: head))
+        self.heads = HeadSignal(head: head)
     }
 
     func start(log: EventLog) {
@@ -42,6 +44,7 @@ final class Writer: @unchecked Sendable {
         thread.name = "leadledger-writer"
         condition.lock()
         started = true
+        self.thread = thread
         condition.unlock()
         thread.start()
     }
@@ -104,7 +107,7 @@ final class Writer: @unchecked Sendable {
             let results = commit(group, policy: policy)
             for (p, result) in zip(group, results) { p.completion(result) }
         }
-        heads.withLock { $0.closeAll() }
+        heads.closeAll()
         finished.signal()
     }
 
@@ -122,7 +125,16 @@ final class Writer: @unchecked Sendable {
         case policy(any Error)
     }
 
+    /// Whether the calling thread is this writer's thread.
+    var isWriterThread: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return thread.map { $0 === Thread.current } ?? false
+    }
+
     private func commit(_ group: [Pending], policy: (any AppendPolicy)?) -> [Result<AppendReceipt, AppendError>] {
+        // The policy is promised one thread; LMDB requires the write transaction to end where it began.
+        precondition(policy == nil || isWriterThread, "a commit runs on the log's writer thread")
         var outcomes: [Result<[AppendOutcome], AppendError>] = []
         outcomes.reserveCapacity(group.count)
         let head: LogHead
@@ -146,7 +158,7 @@ final class Writer: @unchecked Sendable {
             return group.map { _ in .failure(failure) }
         }
         policy?.commitGroup(head: head.position)
-        heads.withLock { $0.advance(to: head.position) }
+        heads.advance(to: head.position)
         return outcomes.map { $0.map { AppendReceipt(outcomes: $0, head: head) } }
     }
 
@@ -169,13 +181,18 @@ final class Writer: @unchecked Sendable {
             return AppendError(
                 .mapFull,
                 "the ledger's map (\(String(format: "%.2f", gib)) GiB) is full; nothing of this batch was written. "
-                    + "Reopen the ledger with a larger map size (for example --map-size \(max(1, Int((gib * 2).rounded(.up))))G) and append again",
-                underlying: error as? LMDBError)
+                    + "Reopen the ledger with a larger map size (for example \(Self.suggestedMapSizeGiB(mapSize)) GiB) and append again",
+                underlying: error as? LMDBError, suggestedMapSize: Self.suggestedMapSizeGiB(mapSize) << 30)
         case GroupFailure.policy(let cause):
             return AppendError(.storage, "the ledger could not prepare the append: \(cause)")
         default:
             return AppendError(.storage, "storage error, nothing of this batch was written: \(error)", underlying: error as? LMDBError)
         }
+    }
+
+    /// Twice the current map, in whole GiB: room for as much again as is stored.
+    static func suggestedMapSizeGiB(_ mapSize: Int) -> Int {
+        max(1, Int((Double(mapSize) / Double(1 << 30) * 2).rounded(.up)))
     }
 
     private func groupState(_ txn: borrowing Transaction) throws -> GroupState {
@@ -192,54 +209,20 @@ final class Writer: @unchecked Sendable {
         _ batch: AppendBatch, _ txn: borrowing Transaction, _ state: inout GroupState, _ policy: (any AppendPolicy)?
     ) throws -> Result<[AppendOutcome], AppendError> {
         let records = batch.records
-        var isNew = [Bool](repeating: true, count: records.count)
-        var outcomes = [AppendOutcome?](repeating: nil, count: records.count)
-        var inBatchOriginal = [Int?](repeating: nil, count: records.count)
-        var firstIndex: [UUID: Int] = [:]
-        if records.count > 1 { firstIndex.reserveCapacity(records.count) }
-
-        for (i, record) in records.enumerated() {
-            if let stream = record.stream {
-                let length = stream.utf8.count
-                guard (1...511).contains(length) else {
-                    return .failure(AppendError(.invalidRecord, "record \(i + 1) (event \(record.id)): stream must be 1–511 bytes, found \(length)", index: i, id: record.id))
-                }
-            }
-            guard record.payload.count <= options.maxPayloadSize else {
-                return .failure(AppendError(
-                    .recordTooLarge, "record \(i + 1) (event \(record.id)) is \(record.payload.count) bytes; the ledger accepts at most \(options.maxPayloadSize)",
-                    index: i, id: record.id))
-            }
-            if records.count > 1 {
-                if let j = firstIndex[record.id] {
-                    guard records[j] == record else {
-                        return .failure(AppendError(.conflict, "event \(record.id) appears twice in the batch (records \(j + 1) and \(i + 1)) with different content", index: i, id: record.id))
-                    }
-                    isNew[i] = false
-                    inBatchOriginal[i] = j
-                    continue
-                }
-                firstIndex[record.id] = i
-            }
-            if let stored = try storedPosition(of: record.id, txn) {
-                guard try isSame(record, storedAt: stored, txn) else {
-                    return .failure(AppendError(.conflict, "event \(record.id) is already stored at position \(stored) with different content", index: i, id: record.id))
-                }
-                isNew[i] = false
-                outcomes[i] = .duplicate(position: stored)
-            }
+        var plan: BatchPlan
+        switch try BatchPlan.make(
+            records, maxPayloadSize: options.maxPayloadSize, storedPosition: { try storedPosition(of: $0, txn) },
+            isSame: { try isSame($0, storedAt: $1, txn) })
+        {
+        case .success(let checked): plan = checked
+        case .failure(let refusal): return .failure(refusal)
         }
-
-        for (stream, expected) in batch.expectedVersions.sorted(by: { $0.key < $1.key }) {
-            let actual = try version(of: stream, txn, &state)
-            if actual != expected {
-                return .failure(AppendError(
-                    .expectedVersionMismatch, "stream \"\(stream)\" holds \(actual) events; the batch expected \(expected)"))
-            }
+        if let mismatch = try BatchPlan.versionMismatch(batch.expectedVersions, version: { try version(of: $0, txn, &state) }) {
+            return .failure(mismatch)
         }
 
         if let policy {
-            do { try policy.admit(batch, isNew: isNew) } catch {
+            do { try policy.admit(batch, isNew: plan.isNew) } catch {
                 return .failure(AppendError(.refusedByPolicy, "\(error)", underlying: error))
             }
         }
@@ -247,12 +230,12 @@ final class Writer: @unchecked Sendable {
         var idPairs: [(id: UUID, position: UInt64)] = []
         idPairs.reserveCapacity(records.count)
         let recordedAt = options.clock.now()
-        for (i, record) in records.enumerated() where isNew[i] && inBatchOriginal[i] == nil {
+        for (i, record) in records.enumerated() where plan.writes(i) {
             state.position += 1
             let position = state.position
             let stream = try streamNumber(for: record.stream, txn, &state)
             try write(record, at: position, stream: stream, recordedAt: recordedAt, txn, &state)
-            outcomes[i] = .appended(position: position)
+            plan.outcomes[i] = .appended(position: position)
             idPairs.append((record.id, position))
             if stream != 0 {
                 var p = position
@@ -267,10 +250,7 @@ final class Writer: @unchecked Sendable {
                 try withUnsafeBytes(of: &p) { try txn.put($0, forKey: key, in: dbs.ids, flags: .noOverwrite) }
             }
         }
-        for (i, original) in inBatchOriginal.enumerated() {
-            if let original { outcomes[i] = .duplicate(position: outcomes[original]!.position) }
-        }
-        return .success(outcomes.map { $0! })
+        return .success(plan.finished())
     }
 
     private func write(

@@ -45,43 +45,74 @@ struct HeadWaiters: ~Copyable {
     }
 }
 
-extension EventLog {
+/// The head as commits advance it, for subscribers to wait on: shared by a store's committer and its
+/// subscriptions.
+final class HeadSignal: Sendable {
+    let waiters: Mutex<HeadWaiters>
+
+    init(head: UInt64) { waiters = Mutex(HeadWaiters(head: head)) }
+
+    /// A commit moved the head to `position`: wakes who waits for it.
+    func advance(to position: UInt64) { waiters.withLock { $0.advance(to: position) } }
+
+    /// The store closed: wakes everyone, and no one waits again.
+    func closeAll() { waiters.withLock { $0.closeAll() } }
+
     /// Waits until a record after `position` is committed by this process, or `timeout` passes
     /// (so appends by other processes are noticed too), or the task is cancelled.
     func waitForRecord(after position: UInt64, timeout: Duration) async {
-        let writer = self.writer
-        let token = writer.heads.withLock { $0.token() }
+        let token = waiters.withLock { $0.token() }
         let timer = Task {
             try? await Task.sleep(for: timeout)
-            writer.heads.withLock { $0.remove(token) }?.resume()
+            waiters.withLock { $0.remove(token) }?.resume()
         }
         defer { timer.cancel() }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                if !writer.heads.withLock({ $0.wait(token, after: position, continuation) }) { continuation.resume() }
+                if !waiters.withLock({ $0.wait(token, after: position, continuation) }) { continuation.resume() }
             }
         } onCancel: {
-            writer.heads.withLock { $0.remove(token) }?.resume()
+            waiters.withLock { $0.remove(token) }?.resume()
         }
-    }
-
-    /// Every record from `position` on: first those already stored, then each new one as it is
-    /// committed. The sequence ends only when the task is cancelled or the log closes.
-    public func subscribe(from position: UInt64 = 1) -> LogSubscription {
-        LogSubscription(log: self, next: max(position, 1))
     }
 }
 
-/// Records of a log from a position on, catching up and then following new appends.
+extension EventLog {
+    /// Every record from `position` on: first those already stored, then each new one as it is
+    /// committed. The sequence ends only when the task is cancelled or the log closes.
+    public func subscribe(from position: UInt64 = 1) -> LogSubscription {
+        let writer = self.writer
+        return LogSubscription(
+            from: position, read: { [self] in try records(from: $0, limit: $1) }, isClosed: { writer.isStopped },
+            waitAfter: { await writer.heads.waitForRecord(after: $0, timeout: .seconds(1)) })
+    }
+}
+
+/// Records of a store from a position on, catching up and then following new appends.
 public struct LogSubscription: AsyncSequence, Sendable {
     /// The records, copied.
     public typealias Element = StoredRecord
-    let log: EventLog
+    let read: @Sendable (UInt64, Int) throws -> [StoredRecord]
+    let isClosed: @Sendable () -> Bool
+    let waitAfter: @Sendable (UInt64) async -> Void
     let next: UInt64
+
+    /// A subscription over any store: `read(position, limit)` reads committed records from a
+    /// position on, `isClosed` says when the sequence ends, and `waitAfter(position)` returns once a
+    /// record after `position` may have been committed (a time-out is fine: the store is read again).
+    public init(
+        from position: UInt64, read: @escaping @Sendable (UInt64, Int) throws -> [StoredRecord],
+        isClosed: @escaping @Sendable () -> Bool, waitAfter: @escaping @Sendable (UInt64) async -> Void
+    ) {
+        self.read = read
+        self.isClosed = isClosed
+        self.waitAfter = waitAfter
+        next = Swift.max(position, 1)
+    }
 
     /// Reads in pages, so a slow consumer holds no snapshot open and buffers at most one page.
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let log: EventLog
+        let subscription: LogSubscription
         var next: UInt64
         var buffer: [StoredRecord] = []
         var index = 0
@@ -94,18 +125,18 @@ public struct LogSubscription: AsyncSequence, Sendable {
                     return buffer[index]
                 }
                 if Task.isCancelled { return nil }
-                buffer = try log.records(from: next, limit: 512)
+                buffer = try subscription.read(next, 512)
                 index = 0
                 if let last = buffer.last {
                     next = last.position + 1
                     continue
                 }
-                if log.writer.isStopped { return nil }
-                await log.waitForRecord(after: next - 1, timeout: .seconds(1))
+                if subscription.isClosed() { return nil }
+                await subscription.waitAfter(next - 1)
             }
         }
     }
 
     /// Starts reading.
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(log: log, next: next) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(subscription: self, next: next) }
 }
