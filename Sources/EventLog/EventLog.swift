@@ -196,6 +196,10 @@ public final class EventLog: Sendable {
     /// Sets the policy that judges every batch before it is written. Set it once, before appending.
     public func setPolicy(_ policy: (any AppendPolicy)?) { writer.setPolicy(policy) }
 
+    /// Whether the calling thread is this log's writer thread, where every ``AppendPolicy`` callback
+    /// runs: a policy preconditions it before touching its unsynchronised state.
+    public var isOnWriterThread: Bool { writer.isWriterThread }
+
     // MARK: Appending
 
     /// Appends a batch atomically and durably; returns once it is on disk.
@@ -211,7 +215,10 @@ public final class EventLog: Sendable {
         return try result.get()
     }
 
-    /// Appends a batch and blocks the calling thread until it is durable. For command-line tools.
+    /// Appends a batch and blocks the calling thread until it is durable. For synchronous tools and
+    /// tests: from async code use ``append(_:)``, which suspends instead of blocking a thread of the
+    /// cooperative pool.
+    @available(*, noasync, message: "blocks the thread; use append(_:) from async code")
     public func appendAndWait(_ batch: AppendBatch) throws(AppendError) -> AppendReceipt {
         if isReadOnly { throw AppendError(.closed, "the ledger at \(path) was opened read-only") }
         if batch.records.isEmpty { return AppendReceipt(outcomes: [], head: try headOrStorageError()) }
@@ -287,7 +294,7 @@ public final class EventLog: Sendable {
     }
 
     /// Runs `body` with one read snapshot of the log, for several reads that must agree.
-    public func withSnapshot<R>(_ body: (LogSnapshot) throws -> R) throws -> R {
+    public func withSnapshot<R>(_ body: (borrowing LogSnapshot) throws -> R) throws -> R {
         try env.read { txn in try withUnsafeTransaction(txn) { try body(LogSnapshot(txn: $0, dbs: dbs)) } }
     }
 

@@ -49,7 +49,7 @@ public final class Ledger: Sendable {
             options: .init(
                 mapSize: options.mapSize, durability: options.durability, createIfMissing: options.createIfMissing, clock: options.clock,
                 readOnly: options.readOnly, checksStructure: options.checksStructure))
-        log.setPolicy(ValidationPolicy())
+        log.setPolicy(ValidationPolicy(log: log))
     }
 
     /// Commits what is pending and stops the writer.
@@ -70,7 +70,9 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// Appends and blocks the calling thread until durable. For command-line tools.
+    /// Appends and blocks the calling thread until durable. For synchronous tools and tests; async
+    /// code uses ``append(_:lines:expectedVersions:)``.
+    @available(*, noasync, message: "blocks the thread; use append(_:lines:expectedVersions:) from async code")
     public func appendAndWait(_ events: [LeadEvent], lines: [Int]? = nil, expectedVersions: [String: Int] = [:]) throws(LedgerError) -> LedgerReceipt {
         let (batch, numbered) = Self.batch(events, lines: lines, expectedVersions: expectedVersions)
         do {
@@ -218,11 +220,14 @@ public struct LedgerError: Error, Sendable, CustomStringConvertible {
     public let kind: Kind
     /// Every problem found (one per bad event for validation).
     public let problems: [Problem]
+    /// When the ledger's map is full: a map size, in bytes, to reopen it with.
+    public let suggestedMapSize: Int?
 
     /// Creates an error.
-    public init(kind: Kind, problems: [Problem]) {
+    public init(kind: Kind, problems: [Problem], suggestedMapSize: Int? = nil) {
         self.kind = kind
         self.problems = problems
+        self.suggestedMapSize = suggestedMapSize
     }
 
     /// One problem per line.
@@ -253,7 +258,7 @@ public struct LedgerError: Error, Sendable, CustomStringConvertible {
         case .recordTooLarge, .invalidRecord:
             self.init(kind: .invalid, problems: [located(error.message)])
         default:
-            self.init(kind: .storage, problems: [Problem(message: error.message)])
+            self.init(kind: .storage, problems: [Problem(message: error.message)], suggestedMapSize: error.suggestedMapSize)
         }
     }
 }

@@ -19,36 +19,36 @@ struct ImportAppendTests {
     }
 
     @Test("an import that fits one batch is atomic: the taxonomy and every event in one transaction")
-    func atomicImport() throws {
+    func atomicImport() async throws {
         let (ledger, path) = try Self.ledger()
         defer { ledger.close(); try? FileManager.default.removeItem(atPath: path) }
         let result = try Self.salesforce()
-        let outcome = try ledger.importEvents([result], starterTaxonomyWhenMissing: true)
+        let outcome = try await ledger.importEvents([result], starterTaxonomyWhenMissing: true)
         #expect(outcome.delivery == .atomic)
         #expect(outcome.batches == 1)
         #expect(outcome.starterTaxonomyCodes == StarterTaxonomy.events(source: "x", occurredAt: Timestamp(microseconds: 0)).count)
         #expect(outcome.appended == result.events.count + outcome.starterTaxonomyCodes)
         #expect(try ledger.head().position == UInt64(outcome.appended))
 
-        let again = try ledger.importEvents([result], starterTaxonomyWhenMissing: true)
+        let again = try await ledger.importEvents([result], starterTaxonomyWhenMissing: true)
         #expect(again.appended == 0)
         #expect(again.starterTaxonomyCodes == 0)
         #expect(again.duplicates == result.events.count + outcome.starterTaxonomyCodes, "the taxonomy is sent again, as duplicates")
     }
 
     @Test("an atomic import with one event the ledger refuses appends nothing")
-    func atomicRefusal() throws {
+    func atomicRefusal() async throws {
         let (ledger, path) = try Self.ledger()
         defer { ledger.close(); try? FileManager.default.removeItem(atPath: path) }
         var result = try Self.salesforce()
         let lead = try #require(result.events.last?.lead)
         result.events.append(LeadEvent(id: UUID(), occurredAt: Timestamp(microseconds: 1), source: "salesforce", lead: lead, payload: .leadScored(.init(score: 1e20))))
-        #expect(throws: LedgerError.self) { try ledger.importEvents([result], starterTaxonomyWhenMissing: true) }
+        await #expect(throws: LedgerError.self) { try await ledger.importEvents([result], starterTaxonomyWhenMissing: true) }
         #expect(try ledger.head().position == 0)
     }
 
     @Test("a larger import is resumable: interrupted after some batches, running it again appends the rest once")
-    func resumableImport() throws {
+    func resumableImport() async throws {
         let (ledger, path) = try Self.ledger()
         defer { ledger.close(); try? FileManager.default.removeItem(atPath: path) }
         let result = try Self.salesforce()
@@ -56,10 +56,10 @@ struct ImportAppendTests {
         let all = taxonomy + result.events
         // An earlier run stopped part-way: the taxonomy and two events were stored.
         try #require(all.count > 40)
-        _ = try ledger.appendAndWait(Array(all.prefix(taxonomy.count + 2)))
+        _ = try await ledger.append(Array(all.prefix(taxonomy.count + 2)))
 
         var seen: [(Int, Int)] = []
-        let outcome = try ledger.importEvents([result], starterTaxonomyWhenMissing: true, batchLimit: 10) { seen.append(($0, $1)) }
+        let outcome = try await ledger.importEvents([result], starterTaxonomyWhenMissing: true, batchLimit: 10) { seen.append(($0, $1)) }
         #expect(outcome.delivery == .resumable)
         #expect(outcome.duplicates == taxonomy.count + 2)
         #expect(outcome.appended == all.count - taxonomy.count - 2)

@@ -119,14 +119,20 @@ public struct AppendError: Error, Sendable, CustomStringConvertible {
     public let id: UUID?
     /// The cause: a policy's refusal or a storage error.
     public let underlying: (any Error & Sendable)?
+    /// For ``Code/mapFull``: a map size, in bytes, with room for as much again as is stored.
+    public let suggestedMapSize: Int?
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String, index: Int? = nil, id: UUID? = nil, underlying: (any Error & Sendable)? = nil) {
+    public init(
+        _ code: Code, _ message: String, index: Int? = nil, id: UUID? = nil, underlying: (any Error & Sendable)? = nil,
+        suggestedMapSize: Int? = nil
+    ) {
         self.code = code
         self.message = message
         self.index = index
         self.id = id
         self.underlying = underlying
+        self.suggestedMapSize = suggestedMapSize
     }
 
     /// The message.

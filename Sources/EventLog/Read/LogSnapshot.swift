@@ -1,8 +1,9 @@
 import Foundation
 import LMDB
 
-/// One consistent read snapshot of the log, alive only inside `EventLog.withSnapshot`.
-public struct LogSnapshot {
+/// One consistent read snapshot of the log, alive only inside `EventLog.withSnapshot`: it cannot be
+/// copied, so it cannot outlive the read transaction it reads through.
+public struct LogSnapshot: ~Copyable {
     let txn: UnsafePointer<Transaction>
     let dbs: EventLog.Databases
 

@@ -43,7 +43,7 @@ extension Ledger {
     public func importEvents(
         _ results: [ImportResult], starterTaxonomyWhenMissing: Bool, batchLimit: Int = Ledger.importBatchLimit,
         progress: ((Int, Int) -> Void)? = nil
-    ) throws -> ImportOutcome {
+    ) async throws -> ImportOutcome {
         var events: [LeadEvent] = []
         var starterCodes = 0
         if starterTaxonomyWhenMissing {
@@ -59,7 +59,7 @@ extension Ledger {
         }
         for result in results { events += result.events }
 
-        var outcome = try appendInBatches(events, batchLimit: batchLimit, progress: progress)
+        var outcome = try await appendInBatches(events, batchLimit: batchLimit, progress: progress)
         outcome.starterTaxonomyCodes = starterCodes
         outcome.reports = results.map(\.report)
         return outcome
@@ -69,7 +69,7 @@ extension Ledger {
     /// batches of that size (resumable: events already stored count as duplicates on a second run).
     public func appendInBatches(
         _ events: [LeadEvent], batchLimit: Int = Ledger.importBatchLimit, progress: ((Int, Int) -> Void)? = nil
-    ) throws -> ImportOutcome {
+    ) async throws -> ImportOutcome {
         let limit = max(1, batchLimit)
         let batchCount = max(1, (events.count + limit - 1) / limit)
         var outcome = ImportOutcome(
@@ -77,7 +77,7 @@ extension Ledger {
             reports: [])
         for start in stride(from: 0, to: events.count, by: limit) {
             let batch = Array(events[start..<min(start + limit, events.count)])
-            let receipt = try appendAndWait(batch)
+            let receipt = try await append(batch)
             outcome.batches += 1
             outcome.appended += receipt.appended
             outcome.duplicates += receipt.duplicates

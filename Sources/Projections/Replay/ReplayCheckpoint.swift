@@ -32,8 +32,25 @@ public enum ReplayCheckpoint {
         var leadCount: Int
     }
 
+    /// The fields stored as bytes, in declaration order: a field moved or retyped moves an offset,
+    /// which the layout fingerprint then shows, even when the stride stays the same.
+    static var episodeFields: [PartialKeyPath<Episode>] {
+        [
+            \.lead, \.outcome, \.isVoid, \.corrected, \.handedOffAt, \.decidedAt, \.handOffPosition, \.namedDefinition, \.owner,
+            \.channel, \.campaign, \.source, \.reason, \.originalReason, \.previous, \.rejectionID, \.scoreAtHandOff,
+        ]
+    }
+    static var leadFields: [PartialKeyPath<LeadState>] {
+        [
+            \.lastOccurredAt, \.channel, \.campaign, \.openEpisode, \.lastEpisode, \.score, \.won, \.converted, \.seen, \.outOfOrder,
+        ]
+    }
+
     static var layout: String {
-        "episode:\(MemoryLayout<Episode>.stride)/lead:\(MemoryLayout<LeadState>.stride)/format:1"
+        func offsets<T>(_ fields: [PartialKeyPath<T>]) -> String {
+            fields.map { MemoryLayout<T>.offset(of: $0).map(String.init) ?? "-" }.joined(separator: ",")
+        }
+        return "episode:\(MemoryLayout<Episode>.stride)@\(offsets(episodeFields))/lead:\(MemoryLayout<LeadState>.stride)@\(offsets(leadFields))/format:1"
     }
 
     /// The current state of everything stored: the saved checkpoint caught up with what was appended

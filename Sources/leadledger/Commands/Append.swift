@@ -66,7 +66,7 @@ struct Append: AsyncParsableCommand {
             if events.isEmpty { throw CLIError(exitCode: .refused, "no events in \(file == "-" ? "standard input" : file)") }
             let ledger = try options.open(create: true)
             defer { ledger.close() }
-            let receipt = try ledger.appendAndWait(events, lines: lines, expectedVersions: expected)
+            let receipt = try await ledger.append(events, lines: lines, expectedVersions: expected)
             if json {
                 try printJSON(receipt)
             } else {

@@ -53,7 +53,7 @@ struct Import: AsyncParsableCommand {
             let ledger = try options.open(create: true)
             defer { ledger.close() }
             var total = 0
-            let outcome = try ledger.importEvents(results, starterTaxonomyWhenMissing: kind != .olist) { done, all in
+            let outcome = try await ledger.importEvents(results, starterTaxonomyWhenMissing: kind != .olist) { done, all in
                 total = all
                 Progress(label: "appending", total: all).update(done)
             }

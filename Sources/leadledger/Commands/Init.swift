@@ -24,7 +24,7 @@ struct Init: AsyncParsableCommand {
             defer { ledger.close() }
             if taxonomy == .starter {
                 let events = StarterTaxonomy.events(source: "leadledger", occurredAt: Timestamp(microseconds: 0), idSeed: "starter")
-                let receipt = try ledger.appendAndWait(events)
+                let receipt = try await ledger.append(events)
                 print("loaded the starter taxonomy: \(receipt.appended) reason codes (\(receipt.duplicates) already there)")
             }
             let head = try ledger.head()

@@ -17,7 +17,7 @@ struct DemoStory {
         let ledger = try options.open(create: true)
         defer { ledger.close() }
         section("1. A year of hand-offs")
-        let outcome = try ledger.appendInBatches(history.events) { done, all in Progress(label: "appending", total: all).update(done) }
+        let outcome = try await ledger.appendInBatches(history.events) { done, all in Progress(label: "appending", total: all).update(done) }
         Progress(label: "appending", total: 0).finish()
         let (appended, duplicates) = (outcome.appended, outcome.duplicates)
         let elapsed = clock.now - started

@@ -122,6 +122,9 @@ func runReporting(_ body: () async throws -> Void) async throws {
     } catch let error as LedgerError {
         FileHandle.standardError.write(Data("error: the batch was refused; the ledger is unchanged\n".utf8))
         for problem in error.problems { FileHandle.standardError.write(Data("  \(problem.message)\n".utf8)) }
+        if let size = error.suggestedMapSize {
+            FileHandle.standardError.write(Data("  run the command again with --map-size \(size >> 30)G\n".utf8))
+        }
         throw ExitCode(error.kind == .storage ? CLIError.Code.storage.rawValue : CLIError.Code.refused.rawValue)
     } catch {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
