@@ -16,9 +16,9 @@ private final class ThreadCheckingPolicy: AppendPolicy {
     }
 
     func beginGroup(head: UInt64, log: EventLog) throws { note("beginGroup") }
-    func admit(_ batch: AppendBatch, isNew: [Bool]) throws {
+    func admit(_ batch: AppendBatch, context: String?, isNew: [Bool]) throws {
         note("admit")
-        if batch.context as? String == "refuse" { throw Refusal() }
+        if context == "refuse" { throw Refusal() }
     }
     func commitGroup(head: UInt64) { note("commitGroup") }
     func abortGroup() { note("abortGroup") }

@@ -38,8 +38,8 @@ final class CountingPolicy: AppendPolicy, @unchecked Sendable {
     private var staged = 0
     private(set) var committedRecords = 0
     func beginGroup(head: UInt64, log: EventLog) throws { lock.withLock { staged = 0 } }
-    func admit(_ batch: AppendBatch, isNew: [Bool]) throws {
-        if batch.context as? String == "refuse" { throw PolicyRefusal() }
+    func admit(_ batch: AppendBatch, context: String?, isNew: [Bool]) throws {
+        if context == "refuse" { throw PolicyRefusal() }
         lock.withLock { staged += isNew.count { $0 } }
     }
     func commitGroup(head: UInt64) { lock.withLock { committedRecords += staged } }

@@ -1,19 +1,25 @@
 /// Judges batches inside the writer's transaction, so that a check "against everything stored
 /// before" holds even with concurrent appenders.
 ///
-/// The log calls these methods on its single writer thread only, in this order for each group of
-/// batches it commits together: ``beginGroup(head:log:)``, then ``admit(_:isNew:)`` once per batch,
+/// The log calls these methods on its single writer thread only (``EventLog/isOnWriterThread`` is
+/// true in each), in this order for each group of batches it commits together:
+/// ``beginGroup(head:log:)``, then ``admit(_:context:isNew:)`` once per batch,
 /// then ``commitGroup(head:)`` once the transaction is durable or ``abortGroup()`` when it is not.
 /// An implementation keeps staged effects apart until `commitGroup`, so an aborted group leaves its
 /// state as it was.
 public protocol AppendPolicy: AnyObject, Sendable {
+    /// What a batch carries for this policy to judge it (for LeadLedger, the decoded events). The log
+    /// hands it over typed: a batch whose ``AppendBatch/context`` is of another type, or absent,
+    /// reaches ``admit(_:context:isNew:)`` with nil.
+    associatedtype Context: Sendable = Never
+
     /// A group begins; `head` is the log's committed head. When the policy has seen fewer records
     /// (another process appended), it catches up by reading `log`.
     func beginGroup(head: UInt64, log: EventLog) throws
 
-    /// Judges one batch; `isNew[i]` is false for a record that is a duplicate of a stored one.
-    /// Throw to refuse the whole batch; stage its effects otherwise.
-    func admit(_ batch: AppendBatch, isNew: [Bool]) throws
+    /// Judges one batch with its context; `isNew[i]` is false for a record that is a duplicate of a
+    /// stored one. Throw to refuse the whole batch; stage its effects otherwise.
+    func admit(_ batch: AppendBatch, context: Context?, isNew: [Bool]) throws
 
     /// The group's transaction is durable and the log now ends at `head`: staged effects become the state.
     func commitGroup(head: UInt64)

@@ -222,7 +222,7 @@ final class Writer: @unchecked Sendable {
         }
 
         if let policy {
-            do { try policy.admit(batch, isNew: plan.isNew) } catch {
+            do { try Self.admit(batch, isNew: plan.isNew, by: policy) } catch {
                 return .failure(AppendError(.refusedByPolicy, "\(error)", underlying: error))
             }
         }
@@ -251,6 +251,11 @@ final class Writer: @unchecked Sendable {
             }
         }
         return .success(plan.finished())
+    }
+
+    /// The one place a batch's context meets its policy's type.
+    private static func admit<Policy: AppendPolicy>(_ batch: AppendBatch, isNew: [Bool], by policy: Policy) throws {
+        try policy.admit(batch, context: batch.context as? Policy.Context, isNew: isNew)
     }
 
     private func write(

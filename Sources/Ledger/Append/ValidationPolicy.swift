@@ -45,9 +45,9 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
         group = StagedLedgerState(base: state)
     }
 
-    func admit(_ batch: AppendBatch, isNew: [Bool]) throws {
+    func admit(_ batch: AppendBatch, context: ValidationContext?, isNew: [Bool]) throws {
         assertOnWriterThread()
-        guard let context = batch.context as? ValidationContext, var staged = group else {
+        guard let context, var staged = group else {
             preconditionFailure("a ledger batch carries its decoded events, inside a group")
         }
         // Taken out of `group` while it changes, so its dictionaries are mutated in place, not copied.
