@@ -18,6 +18,7 @@ let package = Package(
                 .product(name: "LMDB", package: "LeadLedger"),
                 .product(name: "LeadModel", package: "LeadLedger"),
                 .product(name: "Projections", package: "LeadLedger"),
+                .product(name: "Ledger", package: "LeadLedger"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Benchmarks/LedgerBenchmarks",

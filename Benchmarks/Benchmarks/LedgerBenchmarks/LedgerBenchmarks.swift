@@ -107,6 +107,7 @@ let benchmarks: @Sendable () -> Void = {
 
     modelBenchmarks()
     replayBenchmarks()
+    firstAppendBenchmarks()
 }
 
 extension Array {

@@ -94,7 +94,7 @@ final class TenMillion: @unchecked Sendable {
         if !FileManager.default.fileExists(atPath: complete) {
             try? FileManager.default.removeItem(atPath: Self.path)
             let log = try EventLog(path: Self.path, options: .init(durability: .noMetaSync))
-            try Self.fill(log)
+            try Self.fill(log, leads: Self.leads)
             log.close()
             _ = FileManager.default.createFile(atPath: complete, contents: Data())
         }
@@ -102,7 +102,8 @@ final class TenMillion: @unchecked Sendable {
         events = try log.head().position
     }
 
-    private static func fill(_ log: EventLog) throws {
+    /// Appends the catalog, then `leads` leads of about ten events each, then a few late events.
+    static func fill(_ log: EventLog, leads: Int) throws {
         var rng = SplitMix(seed: 10_000_000)
         let start = Timestamp(rfc3339: "2025-01-06T00:00:00Z")!.microseconds
         let hour: Int64 = 3_600_000_000
