@@ -82,6 +82,8 @@ public final class EventLog: Sendable {
     let env: Environment
     let dbs: Databases
     let writer: Writer
+    /// Held while a transaction opens tables: LMDB forbids two openings at once in one process.
+    let tableOpening = NSLock()
 
     /// Opens the log in directory `path`, creating it when allowed.
     ///
@@ -109,7 +111,7 @@ public final class EventLog: Sendable {
         do {
             env = try Environment(
                 path: path,
-                options: .init(mapSize: options.mapSize, maxDatabases: 8, maxReaders: options.maxReaders, flags: flags))
+                options: .init(mapSize: options.mapSize, maxDatabases: 16, maxReaders: options.maxReaders, flags: flags))
         } catch let damage as FileDamage {
             throw LogOpenError.damaged(path, damage.description)
         } catch let error as LMDBError where error.code.isDamage {

@@ -126,10 +126,17 @@ public final class Ledger: Sendable {
         guard report.isIntact else { return report }
         let problem: String?
         do { problem = try ReplayCheckpoint.audit(log) } catch { problem = "it cannot be checked (\(error))" }
-        guard let problem else { return report }
+        if let problem {
+            return VerifyReport(
+                records: report.records, head: report.head,
+                problem: .init(position: 0, message: "the replay checkpoint in the meta table is damaged: \(problem) (the records are intact; a writable trends run rebuilds it)"))
+        }
+        let tableProblem: String?
+        do { tableProblem = try ValidationTables.audit(log) } catch { tableProblem = "they cannot be checked (\(error))" }
+        guard let tableProblem else { return report }
         return VerifyReport(
             records: report.records, head: report.head,
-            problem: .init(position: 0, message: "the replay checkpoint in the meta table is damaged: \(problem) (the records are intact; a writable trends run rebuilds it)"))
+            problem: .init(position: 0, message: "the validation tables are damaged: \(tableProblem) (the records are intact)"))
     }
 
     /// The domain's check of one record for `verify`: its event decodes and belongs to the stream

@@ -15,8 +15,8 @@ private final class ThreadCheckingPolicy: AppendPolicy {
         calls.withLock { $0.append((callback, onWriter)) }
     }
 
-    func beginGroup(head: UInt64, log: EventLog) throws { note("beginGroup") }
-    func admit(_ batch: AppendBatch, context: String?, isNew: [Bool]) throws {
+    func beginGroup(head: UInt64, log: EventLog, tables: PolicyTables) throws { note("beginGroup") }
+    func admit(_ batch: AppendBatch, context: String?, isNew: [Bool], tables: PolicyTables) throws {
         note("admit")
         if context == "refuse" { throw Refusal() }
     }

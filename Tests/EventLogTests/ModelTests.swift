@@ -37,8 +37,8 @@ final class CountingPolicy: AppendPolicy, @unchecked Sendable {
     private let lock = NSLock()
     private var staged = 0
     private(set) var committedRecords = 0
-    func beginGroup(head: UInt64, log: EventLog) throws { lock.withLock { staged = 0 } }
-    func admit(_ batch: AppendBatch, context: String?, isNew: [Bool]) throws {
+    func beginGroup(head: UInt64, log: EventLog, tables: PolicyTables) throws { lock.withLock { staged = 0 } }
+    func admit(_ batch: AppendBatch, context: String?, isNew: [Bool], tables: PolicyTables) throws {
         if context == "refuse" { throw PolicyRefusal() }
         lock.withLock { staged += isNew.count { $0 } }
     }

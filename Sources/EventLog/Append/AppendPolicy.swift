@@ -13,17 +13,27 @@ public protocol AppendPolicy: AnyObject, Sendable {
     /// reaches ``admit(_:context:isNew:)`` with nil.
     associatedtype Context: Sendable = Never
 
-    /// A group begins; `head` is the log's committed head. When the policy has seen fewer records
-    /// (another process appended), it catches up by reading `log`.
-    func beginGroup(head: UInt64, log: EventLog) throws
+    /// The names of the tables the policy keeps in the log's file (see ``PolicyTables``); they are
+    /// created by the first group that commits, so a ledger written before a table existed gets it then.
+    var tableNames: [String] { get }
+
+    /// A group begins; `head` is the log's committed head, `tables` the policy's tables in the group's
+    /// transaction. When the policy's state lags the log (another process appended without it, or the
+    /// tables are new), it catches up by reading `log`.
+    func beginGroup(head: UInt64, log: EventLog, tables: PolicyTables) throws
 
     /// Judges one batch with its context; `isNew[i]` is false for a record that is a duplicate of a
     /// stored one. Throw to refuse the whole batch; stage its effects otherwise.
-    func admit(_ batch: AppendBatch, context: Context?, isNew: [Bool]) throws
+    func admit(_ batch: AppendBatch, context: Context?, isNew: [Bool], tables: PolicyTables) throws
 
     /// The group's transaction is durable and the log now ends at `head`: staged effects become the state.
     func commitGroup(head: UInt64)
 
     /// The group's transaction was not committed: drop staged effects.
     func abortGroup()
+}
+
+extension AppendPolicy {
+    /// No tables.
+    public var tableNames: [String] { [] }
 }

@@ -123,7 +123,14 @@ final class Writer: @unchecked Sendable {
 
     private enum GroupFailure: Error {
         case policy(any Error)
+        /// Every batch was refused: the transaction is rolled back, so nothing the policy read or
+        /// prepared (a table created, say) reaches the file.
+        case nothingToCommit
     }
+
+    /// The policy tables' handles, once a transaction that opened them committed; LMDB keeps a
+    /// handle for the environment's life from then on.
+    private var policyDatabases: [String: Database]?
 
     /// Whether the calling thread is this writer's thread.
     var isWriterThread: Bool {
@@ -138,15 +145,36 @@ final class Writer: @unchecked Sendable {
         var outcomes: [Result<[AppendOutcome], AppendError>] = []
         outcomes.reserveCapacity(group.count)
         let head: LogHead
+        var opened: [String: Database]?
         do {
             head = try env.write { txn in
                 var state = try groupState(txn)
-                if let policy, let log {
-                    do { try policy.beginGroup(head: state.position, log: log) } catch { throw GroupFailure.policy(error) }
+                guard let policy, let log else {
+                    for p in group { outcomes.append(try process(p.batch, txn, &state, nil, nil)) }
+                    return LogHead(position: state.position, hash: state.hash.hexString)
                 }
-                for p in group { outcomes.append(try process(p.batch, txn, &state, policy)) }
-                return LogHead(position: state.position, hash: state.hash.hexString)
+                let databases: [String: Database]
+                if let known = policyDatabases {
+                    databases = known
+                } else {
+                    // Opening a table is not safe beside another opening in this process: under the log's lock.
+                    databases = try withUnsafeTransaction(txn) { pointer in
+                        try log.tableOpening.withLock { try PolicyTables.open(policy.tableNames, in: pointer.pointee) }
+                    }
+                    opened = databases
+                }
+                return try withUnsafeTransaction(txn) { pointer in
+                    let tables = PolicyTables(txn: pointer, databases: databases)
+                    defer { tables.invalidate() }
+                    do { try policy.beginGroup(head: state.position, log: log, tables: tables) } catch { throw GroupFailure.policy(error) }
+                    for p in group { outcomes.append(try process(p.batch, pointer.pointee, &state, policy, tables)) }
+                    if outcomes.allSatisfy({ if case .failure = $0 { true } else { false } }) { throw GroupFailure.nothingToCommit }
+                    return LogHead(position: state.position, hash: state.hash.hexString)
+                }
             }
+        } catch GroupFailure.nothingToCommit {
+            policy?.abortGroup()
+            return outcomes.compactMap { if case .failure(let refusal) = $0 { .failure(refusal) } else { nil } }
         } catch {
             policy?.abortGroup()
             if case LMDBError.mapFull = error, group.count > 1 {
@@ -157,6 +185,7 @@ final class Writer: @unchecked Sendable {
                 error, records: group.reduce(0) { $0 + $1.batch.records.count }, mapSize: env.info.mapSize, availableBytes: env.availableBytes)
             return group.map { _ in .failure(failure) }
         }
+        if let opened { policyDatabases = opened }
         policy?.commitGroup(head: head.position)
         heads.advance(to: head.position)
         return outcomes.map { $0.map { AppendReceipt(outcomes: $0, head: head) } }
@@ -206,7 +235,8 @@ final class Writer: @unchecked Sendable {
     /// Checks one batch, then writes it. A refusal is returned before anything is written, so the
     /// transaction still holds only the earlier batches of the group.
     private func process(
-        _ batch: AppendBatch, _ txn: borrowing Transaction, _ state: inout GroupState, _ policy: (any AppendPolicy)?
+        _ batch: AppendBatch, _ txn: borrowing Transaction, _ state: inout GroupState, _ policy: (any AppendPolicy)?,
+        _ tables: PolicyTables?
     ) throws -> Result<[AppendOutcome], AppendError> {
         let records = batch.records
         var plan: BatchPlan
@@ -221,8 +251,8 @@ final class Writer: @unchecked Sendable {
             return .failure(mismatch)
         }
 
-        if let policy {
-            do { try Self.admit(batch, isNew: plan.isNew, by: policy) } catch {
+        if let policy, let tables {
+            do { try Self.admit(batch, isNew: plan.isNew, by: policy, tables: tables) } catch {
                 return .failure(AppendError(.refusedByPolicy, "\(error)", underlying: error))
             }
         }
@@ -254,8 +284,8 @@ final class Writer: @unchecked Sendable {
     }
 
     /// The one place a batch's context meets its policy's type.
-    private static func admit<Policy: AppendPolicy>(_ batch: AppendBatch, isNew: [Bool], by policy: Policy) throws {
-        try policy.admit(batch, context: batch.context as? Policy.Context, isNew: isNew)
+    private static func admit<Policy: AppendPolicy>(_ batch: AppendBatch, isNew: [Bool], by policy: Policy, tables: PolicyTables) throws {
+        try policy.admit(batch, context: batch.context as? Policy.Context, isNew: isNew, tables: tables)
     }
 
     private func write(

@@ -91,22 +91,36 @@ public enum StateChange: Sendable, Hashable {
     /// Calls `body` with each effect of an admitted lead event, in order, without collecting them:
     /// the episode rules of ``EpisodeMachine`` applied to the validation state.
     @inlinable
-    public static func forEachEffect(ofLeadEvent event: some LedgerEventFields, _ body: (StateChange) -> Void) {
+    public static func forEachEffect(ofLeadEvent event: some LedgerEventFields, _ body: (StateChange) throws -> Void) rethrows {
         guard let lead = event.leadText else { return }
         // An admitted decision found its episode open; a stored one of a log written without
         // validation has the same effects, as a rejection is stored whatever the episode.
         switch EpisodeMachine.transition(of: event, from: .open) {
         case .open:
-            body(.episodeOpened(lead: lead, OpenEpisode(handedOffAt: event.occurredAtTimestamp, handOffEventId: event.eventID)))
+            try body(.episodeOpened(lead: lead, OpenEpisode(handedOffAt: event.occurredAtTimestamp, handOffEventId: event.eventID)))
         case .close(.rejected), .closeWithoutEpisode(.rejected):
-            body(.episodeClosed(lead: lead))
-            body(.rejectionStored(id: event.eventID, StoredRejection(lead: lead, reason: event.reasonText ?? "")))
+            try body(.episodeClosed(lead: lead))
+            try body(.rejectionStored(id: event.eventID, StoredRejection(lead: lead, reason: event.reasonText ?? "")))
         case .close, .closeWithoutEpisode:
-            body(.episodeClosed(lead: lead))
+            try body(.episodeClosed(lead: lead))
         case .correctRejection:
-            if let target = event.correctedEventID { body(.rejectionCorrected(id: target, reason: event.reasonText ?? "")) }
+            if let target = event.correctedEventID { try body(.rejectionCorrected(id: target, reason: event.reasonText ?? "")) }
         case .none:
             break
+        }
+    }
+
+    /// Calls `body` with each effect of one stored event record, in order. Lead events are read
+    /// through the record view (no full decode: a ledger's whole log may be folded); catalog events,
+    /// rare, are decoded.
+    public static func forEachEffect(ofRecord payload: UnsafeRawBufferPointer, _ body: (StateChange) throws -> Void) throws {
+        guard let view = EventRecordView(validating: payload) else {
+            throw RecordDecodingError(offset: 0, reason: "not an event record this version reads")
+        }
+        if view.type.isLeadEvent {
+            try forEachEffect(ofLeadEvent: view, body)
+        } else {
+            for change in effects(ofCatalog: try LeadEvent(binary: payload).payload) { try body(change) }
         }
     }
 
@@ -209,6 +223,15 @@ public struct InMemoryLedgerState: MutableLedgerState, Sendable {
     private var rejections: [UUID: StoredRejection] = [:]
     /// The greatest published version, nil when none.
     public private(set) var latestDefinitionVersion: Int?
+
+    /// Every reason code's record, by code.
+    public var reasonsByCode: [String: ReasonCode] { reasons }
+    /// Every published definition, by version.
+    public var definitionsByVersion: [Int: PublishedDefinition] { definitions }
+    /// Every open episode, by lead.
+    public var openEpisodesByLead: [String: OpenEpisode] { episodes }
+    /// Every stored rejection, by the id of its `lead.rejected`.
+    public var rejectionsByID: [UUID: StoredRejection] { rejections }
 
     /// An empty ledger state.
     public init() {}

@@ -12,51 +12,66 @@ struct ValidationContext: Sendable {
 /// before it (earlier batches of the same commit group included), so concurrent appenders can never
 /// both open an episode on one lead, nor both decide it.
 ///
+/// The state lives in the log's file (``ValidationTables``), written in the transaction of the events
+/// it folds: a process's first append reads it as every later one does, nothing of it is held in
+/// memory between groups, and another process's appends are in it already. A ledger written before
+/// the tables existed, or by a log without this policy, is folded into them once, in the transaction
+/// of the next append.
+///
 /// Confined to the log's writer thread: the log calls it from there only.
 final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
-    private var state = InMemoryLedgerState()
-    private var appliedThrough: UInt64 = 0
-    private var group: StagedLedgerState<InMemoryLedgerState>?
     /// The log whose writer thread calls this policy.
     private weak var writer: EventLog?
+    /// The position the tables hold the effects through, within the group being committed.
+    private var through: UInt64 = 0
 
     init(log: EventLog) { writer = log }
 
-    /// The state above is unsynchronised: every callback must come from the one writer thread.
+    var tableNames: [String] { ValidationTables.names }
+
+    /// The state is the group's transaction: every callback must come from the one writer thread.
     private func assertOnWriterThread() {
         precondition(writer?.isOnWriterThread ?? false, "the validation policy runs on the log's writer thread")
     }
 
-    func beginGroup(head: UInt64, log: EventLog) throws {
+    func beginGroup(head: UInt64, log: EventLog, tables: PolicyTables) throws {
         assertOnWriterThread()
-        if appliedThrough < head {
-            // The first append of this process, or another process appended: fold what is new.
-            var failure: (any Error)?
-            try log.scan(from: appliedThrough + 1, through: head) { record in
-                do { try Self.fold(record.payload, into: &state) } catch {
-                    failure = ReplayError(position: record.position, message: "\(error)")
-                    return false
-                }
-                return true
-            }
-            if let failure { throw failure }
-            appliedThrough = head
+        let state = ValidationTables(tables)
+        through = try state.through()
+        guard through != head else { return }
+        guard through < head else {
+            throw ValidationTableDamage(table: ValidationTables.meta, message: "it holds events through position \(through), the log ends at \(head)")
         }
-        group = StagedLedgerState(base: state)
+        // A ledger written before these tables existed, or appended to without this policy: fold
+        // what they lack, once, in this transaction.
+        var failure: (any Error)?
+        try log.scan(from: through + 1, through: head) { record in
+            do { try state.fold(record.payload) } catch {
+                failure = ReplayError(position: record.position, message: "\(error)")
+                return false
+            }
+            return true
+        }
+        if let failure { throw failure }
+        try state.setThrough(head)
+        through = head
     }
 
-    func admit(_ batch: AppendBatch, context: ValidationContext?, isNew: [Bool]) throws {
+    func admit(_ batch: AppendBatch, context: ValidationContext?, isNew: [Bool], tables: PolicyTables) throws {
         assertOnWriterThread()
-        guard let context, var staged = group else {
-            preconditionFailure("a ledger batch carries its decoded events, inside a group")
+        guard let context else {
+            preconditionFailure("a ledger batch carries its decoded events")
         }
-        // Taken out of `group` while it changes, so its dictionaries are mutated in place, not copied.
-        group = nil
-        defer { group = staged }
+        let state = ValidationTables(tables)
         let fresh = zip(context.events, isNew).filter(\.1).map(\.0)
-        switch BatchValidator.validate(fresh, against: staged) {
+        let result = BatchValidator.validate(fresh, against: state)
+        try state.checkReads()
+        switch result {
         case .success(let changes):
-            for change in changes.changes { staged.apply(change) }
+            for change in changes.changes { try state.apply(change) }
+            // The log writes exactly the new records of an admitted batch.
+            through += UInt64(isNew.count { $0 })
+            try state.setThrough(through)
         case .failure(let refusal):
             throw refusal
         }
@@ -64,29 +79,15 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
 
     func commitGroup(head: UInt64) {
         assertOnWriterThread()
-        // The staged overlay holds a reference to `state`; drop it first, or applying the changes
-        // would copy the whole state on every commit.
-        let changes = group?.changes
-        group = nil
-        if let changes { state.apply(changes) }
-        appliedThrough = head
     }
 
     func abortGroup() {
         assertOnWriterThread()
-        group = nil
     }
 
-    /// Applies one stored event's effects. Lead events are read through the record view (no full
-    /// decode: this runs over the whole log on a process's first append); catalog events are rare.
+    /// Applies one stored event's effects to a state in memory, as ``ValidationTables/fold(_:)`` does
+    /// to the tables.
     static func fold(_ payload: UnsafeRawBufferPointer, into state: inout InMemoryLedgerState) throws {
-        guard let view = EventRecordView(validating: payload) else {
-            throw RecordDecodingError(offset: 0, reason: "not an event record this version reads")
-        }
-        if view.type.isLeadEvent {
-            StateChange.forEachEffect(ofLeadEvent: view) { state.apply($0) }
-        } else {
-            for change in StateChange.effects(ofCatalog: try LeadEvent(binary: payload).payload) { state.apply(change) }
-        }
+        try StateChange.forEachEffect(ofRecord: payload) { state.apply($0) }
     }
 }
