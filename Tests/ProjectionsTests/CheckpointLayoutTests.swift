@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 import Testing
 
@@ -26,5 +27,34 @@ struct CheckpointLayoutTests {
         var swapped = episodeOffsets.map { String($0!) }
         swapped.swapAt(4, 5)
         #expect(!layout.contains("@" + swapped.joined(separator: ",") + "/"))
+    }
+}
+
+@Suite("Checkpoint from another build")
+struct CheckpointFromAnotherBuildTests {
+    @Test("a sound checkpoint with another build's layout is not used, is not damage for verify, and is replaced by the next replay")
+    func anotherBuildsCheckpoint() async throws {
+        var f = EventFactory(seed: 60)
+        let ledger = try TestLedger()
+        let t = at("2026-03-02T09:00:00Z")
+        try await ledger.append([f.captured("A", t, channel: "email"), f.handedOff("A", t + microsPerHour)], recordedAt: t)
+        let state = try ReplayEngine.replay(ledger.log)
+        try ReplayCheckpoint.save(state, to: ledger.log)
+        // The same checkpoint as a build with another field order would seal it.
+        let stored = try #require(try ledger.log.metaValue(ReplayCheckpoint.key))
+        let body = Array(stored.dropLast(ReplayCheckpoint.digestSize))
+        let length = Int(UInt32(littleEndian: body.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }))
+        var header = try JSONDecoder().decode(ReplayCheckpoint.Header.self, from: Data(body[4..<(4 + length)]))
+        header.layout = "episode:0@0/lead:0@0/format:1"
+        let headerBytes = Array(try JSONEncoder().encode(header))
+        var rewritten = withUnsafeBytes(of: UInt32(headerBytes.count).littleEndian, Array.init) + headerBytes + body[(4 + length)...]
+        rewritten += rewritten.withUnsafeBytes { LogDigest.sha256($0) }
+        try ledger.log.setMetaValue(rewritten, for: ReplayCheckpoint.key)
+
+        #expect(try ReplayCheckpoint.load(ledger.log) == nil)
+        #expect(try ReplayCheckpoint.problem(ledger.log) == nil, "another build's checkpoint is not damage")
+        #expect(try ReplayCheckpoint.audit(ledger.log) == nil)
+        _ = try ReplayCheckpoint.currentState(ledger.log, saveAfter: 0)
+        #expect(try ReplayCheckpoint.load(ledger.log) != nil, "the next replay saves one this build uses")
     }
 }

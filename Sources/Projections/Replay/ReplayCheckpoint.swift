@@ -100,7 +100,7 @@ public enum ReplayCheckpoint {
     /// bytes fail the digest or the checks: then it is rebuilt, never trusted.
     public static func load(_ log: EventLog) throws -> ReplayState? {
         guard let stored = try log.metaValue(key) else { return nil }
-        do { return try decode(stored, log: log) } catch is CheckpointDamage { return nil }
+        do { return try decode(stored, log: log) } catch is CheckpointDamage { return nil } catch is FromAnotherBuild { return nil }
     }
 
     /// Why the stored checkpoint cannot be used, or `nil` when it decodes and passes every check
@@ -109,6 +109,10 @@ public enum ReplayCheckpoint {
         guard let stored = try log.metaValue(key) else { return nil }
         do {
             return try decode(stored, log: log) == nil ? "it does not match this ledger" : nil
+        } catch is FromAnotherBuild {
+            // Not damage: a build that lays out episodes differently saved it; the next writable
+            // replay replaces it, and until then it is not used.
+            return nil
         } catch let failure as CheckpointDamage {
             return failure.message
         } catch {
@@ -126,6 +130,9 @@ public enum ReplayCheckpoint {
         let message: String
     }
 
+    /// A sound checkpoint whose layout fingerprint is another build's.
+    struct FromAnotherBuild: Error {}
+
     private static func decode(_ stored: [UInt8], log: EventLog) throws -> ReplayState? {
         func damaged(_ message: String) -> CheckpointDamage { CheckpointDamage(message: message) }
         guard stored.count >= 4 + digestSize else { throw damaged("it is \(stored.count) bytes, too short") }
@@ -140,7 +147,7 @@ public enum ReplayCheckpoint {
             do { header = try JSONDecoder().decode(Header.self, from: Data(raw[4..<(4 + length)])) } catch {
                 throw damaged("its header does not decode")
             }
-            guard header.layout == layout else { return nil }
+            guard header.layout == layout else { throw FromAnotherBuild() }
             guard header.episodeCount >= 0, header.leadCount >= 0, header.episodeCount < Int(Int32.max), header.leadCount <= Int(UInt32.max),
                 case let (episodeBytes, o1) = header.episodeCount.multipliedReportingOverflow(by: MemoryLayout<Episode>.stride), !o1,
                 case let (leadBytes, o2) = header.leadCount.multipliedReportingOverflow(by: MemoryLayout<LeadState>.stride), !o2,
