@@ -162,7 +162,8 @@ extension Ledger {
         try await append(body.events, lines: body.lines, expectedVersions: expectedVersions)
     }
 
-    /// ``append(_:expectedVersions:)`` for callers outside Swift concurrency (the command line).
+    /// ``append(_:expectedVersions:)`` for callers outside Swift concurrency: it blocks its thread.
+    @available(*, noasync, message: "blocks its thread; use append(_:expectedVersions:) from async code")
     public func appendAndWait(_ body: EventBody, expectedVersions: [String: Int] = [:]) throws(LedgerError) -> LedgerReceipt {
         try appendAndWait(body.events, lines: body.lines, expectedVersions: expectedVersions)
     }

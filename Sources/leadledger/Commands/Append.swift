@@ -47,26 +47,20 @@ struct Append: AsyncParsableCommand {
                 }
                 data = contents
             }
-            var events: [LeadEvent] = []
-            var lines: [Int] = []
-            var problems: [String] = []
-            let lineNumbers = Self.ndjsonLineNumbers(data)
-            for (i, result) in EventDecoder().decodeBatch(data).enumerated() {
-                switch result {
-                case .success(let event):
-                    events.append(event)
-                    lines.append(lineNumbers.flatMap { i < $0.count ? $0[i] : nil } ?? i + 1)
-                case .failure(let error):
-                    problems.append(error.description)
-                }
+            let body = EventBody(decoding: data)
+            if !body.problems.isEmpty {
+                throw CLIError(
+                    exitCode: .refused, "the batch was refused; the ledger is unchanged\n  " + body.problems.map(\.message).joined(separator: "\n  "))
             }
-            if !problems.isEmpty {
-                throw CLIError(exitCode: .refused, "the batch was refused; the ledger is unchanged\n  " + problems.joined(separator: "\n  "))
-            }
-            if events.isEmpty { throw CLIError(exitCode: .refused, "no events in \(file == "-" ? "standard input" : file)") }
+            if body.events.isEmpty { throw CLIError(exitCode: .refused, "no events in \(file == "-" ? "standard input" : file)") }
             let ledger = try options.open(create: true)
             defer { ledger.close() }
-            let receipt = try await ledger.append(events, lines: lines, expectedVersions: expected)
+            let receipt: LedgerReceipt
+            do throws(LedgerError) {
+                receipt = try await ledger.append(body, expectedVersions: expected)
+            } catch {
+                throw LedgerError(kind: error.kind, problems: body.problems(of: error).map { .init(line: $0.line, eventId: $0.eventId, field: $0.field, message: $0.message) })
+            }
             if json {
                 try printJSON(receipt)
             } else {
@@ -77,27 +71,4 @@ struct Append: AsyncParsableCommand {
             }
         }
     }
-
-    /// The line number of each non-blank line of NDJSON; `nil` for a JSON array.
-    static func ndjsonLineNumbers(_ data: Data) -> [Int]? {
-        guard let first = data.first(where: { !$0.isWhitespaceByte }), first != UInt8(ascii: "[") else { return nil }
-        var numbers: [Int] = []
-        var line = 1
-        var blank = true
-        for byte in data {
-            if byte == UInt8(ascii: "\n") {
-                if !blank { numbers.append(line) }
-                line += 1
-                blank = true
-            } else if !byte.isWhitespaceByte {
-                blank = false
-            }
-        }
-        if !blank { numbers.append(line) }
-        return numbers
-    }
-}
-
-extension UInt8 {
-    var isWhitespaceByte: Bool { self == 0x20 || self == 0x09 || self == 0x0A || self == 0x0D }
 }

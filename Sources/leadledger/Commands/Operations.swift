@@ -77,7 +77,7 @@ struct Stats: AsyncParsableCommand {
             let ledger = try options.openForReading()
             defer { ledger.close() }
             let s = try ledger.statistics()
-            let leads = s.streams - (try ledger.log.streamNumber(CatalogStream.name) == nil ? 0 : 1)
+            let leads = try ledger.leadCount()
             if json { return try printJSON(s) }
             func mib(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
             print("""

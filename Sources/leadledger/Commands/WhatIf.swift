@@ -36,7 +36,7 @@ struct WhatIfCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runReporting {
-            let parsed = try candidates.map(Self.load)
+            let parsed = try candidates.enumerated().map { try Self.load($1, index: $0) }
             let (from, until) = try range.bounds()
             let query = WhatIfQuery(candidates: parsed, from: from, until: until, cut: try range.cut(), scoreBandWidth: bandWidth)
             do { try query.validate() } catch let error as WhatIfQueryError {
@@ -54,19 +54,20 @@ struct WhatIfCommand: AsyncParsableCommand {
         }
     }
 
-    static func load(_ path: String) throws -> CandidateDefinition {
+    /// The candidate in the file at `path`, the `index`-th on the command line.
+    static func load(_ path: String, index: Int) throws -> CandidateDefinition {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CLIError(exitCode: .refused, "cannot read candidate \(path): no such file or not readable")
         }
         let json: JSONValue
         do { json = try JSONValue.parse(data) } catch { throw CLIError(exitCode: .refused, "\(path): \(error)") }
-        guard let rulesJSON = json["rules"] else { throw CLIError(exitCode: .refused, "\(path): field \"rules\": expected the definition's rules, found nothing") }
-        do {
-            let rules = try RuleParser().parse(rulesJSON)
-            let name = json["name"]?.stringValue ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-            return CandidateDefinition(name: name, rules: rules)
+        do throws(CandidateInputError) {
+            return try CandidateDefinition(parsing: json, index: index)
         } catch {
-            throw CLIError(exitCode: .refused, "\(path): field \"rules\"\(error.description.hasPrefix("/") ? "" : ": ")\(error)")
+            guard let rules = error.rules else {
+                throw CLIError(exitCode: .refused, "\(path): field \"rules\": expected the definition's rules, found nothing")
+            }
+            throw CLIError(exitCode: .refused, "\(path): field \"rules\"\(rules.description.hasPrefix("/") ? "" : ": ")\(rules)")
         }
     }
 

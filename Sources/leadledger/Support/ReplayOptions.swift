@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Ledger
 import Projections
 
 /// `--from`, `--to`, `--as-of-recorded`, `--as-of-occurred`: which history a report covers.
@@ -17,37 +18,35 @@ struct RangeOptions: ParsableArguments {
     var asOfOccurred: String?
 
     func validate() throws {
-        if asOfRecorded != nil && asOfOccurred != nil {
-            throw ValidationError("give --as-of-recorded or --as-of-occurred, not both")
-        }
         _ = try bounds()
         _ = try cut()
     }
 
     /// `from` inclusive and `until` exclusive, in µs.
     func bounds() throws -> (from: Int64?, until: Int64?) {
-        let start = try from.map { try Self.day($0, option: "--from") }
-        let end = try to.map { try Self.day($0, option: "--to") + 86_400_000_000 }
-        if let start, let end, end <= start { throw ValidationError("--to \(to!) is before --from \(from!)") }
-        return (start, end)
+        do throws(QueryInputError) { return try QueryInput.dayRange(from: from, to: to) } catch { throw validationError(error) }
     }
 
     func cut() throws -> ReplayCut {
-        if let asOfRecorded { return .recordedBy(try Self.instant(asOfRecorded, option: "--as-of-recorded")) }
-        if let asOfOccurred { return .occurredBy(try Self.instant(asOfOccurred, option: "--as-of-occurred")) }
-        return .everything
+        do throws(QueryInputError) { return try QueryInput.cut(asOfRecorded: asOfRecorded, asOfOccurred: asOfOccurred) } catch { throw validationError(error) }
     }
 
-    static func day(_ text: String, option: String) throws -> Int64 {
-        guard let start = Bucket.dayStart(text) else { throw ValidationError("\(option): expected a date like 2026-03-02, found \"\(text)\"") }
-        return start
-    }
-
-    /// An RFC 3339 instant, or the end of a `YYYY-MM-DD` day.
-    static func instant(_ text: String, option: String) throws -> Int64 {
-        guard let instant = ReplayCut.instant(parsing: text) else {
-            throw ValidationError("\(option): expected \(ReplayCut.instantForms), found \"\(text)\"")
+    /// The library's complaint about a range or a cut, worded with this command's options.
+    func validationError(_ error: QueryInputError) -> ValidationError {
+        switch error {
+        case .notADay(let field, let found): ValidationError("\(Self.option(field)): expected a date like 2026-03-02, found \"\(found)\"")
+        case .notAnInstant(let field, let found): ValidationError("\(Self.option(field)): expected \(ReplayCut.instantForms), found \"\(found)\"")
+        case .toBeforeFrom: ValidationError("--to \(to ?? "") is before --from \(from ?? "")")
+        case .bothCuts: ValidationError("give --as-of-recorded or --as-of-occurred, not both")
         }
-        return instant
+    }
+
+    /// The option that sets the input the library calls `field`.
+    static func option(_ field: String) -> String {
+        switch field {
+        case "asOfRecorded": "--as-of-recorded"
+        case "asOfOccurred": "--as-of-occurred"
+        default: "--\(field)"
+        }
     }
 }
