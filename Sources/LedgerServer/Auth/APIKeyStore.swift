@@ -130,7 +130,7 @@ public final class APIKeyStore: Sendable {
     }
 
     private func load() throws -> [String: Entry] {
-        let bytes = try ledger.log.metaValue(Self.metaKey)
+        let bytes = try ledger.metaValue(Self.metaKey)
         if let cached = cache.withLock({ $0.bytes == bytes ? $0.keys : nil }) { return cached }
         let keys = try bytes.map { try JSONDecoder().decode([APIKey].self, from: Data($0)) } ?? []
         let byID = Dictionary(keys.map { ($0.id, Entry(key: $0, digest: Self.bytes(hex: $0.secretHash))) }, uniquingKeysWith: { _, last in last })
@@ -142,7 +142,7 @@ public final class APIKeyStore: Sendable {
     /// or revoked at the same moment by other processes (the CLI beside a running server) or other
     /// requests are never overwritten by a read taken before them.
     private func modify<R>(_ change: (inout [APIKey]) throws -> R) throws -> R {
-        try ledger.log.updateMetaValue(Self.metaKey) { stored in
+        try ledger.updateMetaValue(Self.metaKey) { stored in
             var keys = try stored.map { try JSONDecoder().decode([APIKey].self, from: Data($0)) } ?? []
             let result = try change(&keys)
             let encoder = JSONEncoder()

@@ -29,29 +29,54 @@ public enum Principal: Sendable, Hashable {
     }
 }
 
-/// Checks the key a request carries against the scope its route needs.
+/// What authentication found for a request, before any route asks for a scope.
+public enum Authentication: Sendable {
+    /// A checked key, or anonymous access this request may use.
+    case principal(Principal)
+    /// No key was sent, and anonymous access is not open to this request.
+    case missing
+    /// The key sent is unknown or revoked.
+    case unknownKey
+    /// The keys could not be read.
+    case failed(any Error)
+}
+
+/// Reads the key a request carries, and checks it against the scope a route needs.
 struct Authenticator: Sendable {
     let keys: APIKeyStore
     let configuration: ServerConfiguration
 
-    /// The principal, or a 401 (no or bad key) or 403 (key outside any of `scopes`).
+    /// Who sent `request`.
     ///
     /// Only the `Authorization` header counts: the dashboard's session cookie opens its pages
     /// alone, so that a page another site opens cannot make a browser call the API with the
     /// user's rights.
-    func require(_ scopes: APIScope..., request: Request, context: LedgerRequestContext) throws -> Principal {
-        guard let secret = Self.secret(in: request) else {
-            if try anonymousAllowed(context) { return .anonymous }
-            throw Self.unauthorized("this route needs an API key: send `Authorization: Bearer KEY`")
+    func authenticate(_ request: Request, context: LedgerRequestContext) -> Authentication {
+        do {
+            guard let secret = Self.secret(in: request) else {
+                return try anonymousAllowed(context) ? .principal(.anonymous) : .missing
+            }
+            guard let key = try keys.authenticate(secret) else { return .unknownKey }
+            return .principal(.key(key))
+        } catch {
+            return .failed(error)
         }
-        guard let key = try keys.authenticate(secret) else {
-            throw Self.unauthorized("the API key is unknown or revoked")
+    }
+
+    /// The request's principal, or a 401 (no or bad key) or 403 (key outside any of `scopes`).
+    func authorize(_ scopes: [APIScope], _ context: LedgerRequestContext) throws -> Principal {
+        switch context.authentication {
+        case .principal(.anonymous): return .anonymous
+        case .principal(.key(let key)):
+            guard scopes.contains(where: key.scope.permits) else {
+                let needed = scopes.map { "`\($0.rawValue)`" }.joined(separator: " or ")
+                throw APIError(.forbidden, "key \(key.id) has scope `\(key.scope.rawValue)`; this route needs \(needed)")
+            }
+            return .key(key)
+        case .missing: throw Self.unauthorized("this route needs an API key: send `Authorization: Bearer KEY`")
+        case .unknownKey: throw Self.unauthorized("the API key is unknown or revoked")
+        case .failed(let error): throw error
         }
-        guard scopes.contains(where: key.scope.permits) else {
-            let needed = scopes.map { "`\($0.rawValue)`" }.joined(separator: " or ")
-            throw APIError(.forbidden, "key \(key.id) has scope `\(key.scope.rawValue)`; this route needs \(needed)")
-        }
-        return .key(key)
     }
 
     /// Anonymous access is decided on every request, not once at start-up: a key revoked later
@@ -80,5 +105,19 @@ struct Authenticator: Sendable {
 
     static func unauthorized(_ message: String) -> APIError {
         APIError(.unauthorized, message, headers: [.wwwAuthenticate: #"Bearer realm="leadledger""#])
+    }
+}
+
+/// Puts who sent each request in its context, refusing nothing itself: a route that needs a
+/// scope refuses through ``Authenticator/authorize(_:_:)``, while `/health`, the sign-in page
+/// and unknown routes answer as they would without a key.
+struct AuthenticationMiddleware: RouterMiddleware {
+    typealias Context = LedgerRequestContext
+    let authenticator: Authenticator
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.authentication = authenticator.authenticate(request, context: context)
+        return try await next(request, context)
     }
 }

@@ -8,7 +8,7 @@ extension HTTPField.Name {
     static let referrerPolicy = Self("Referrer-Policy")!
 }
 
-/// Small helpers for server-rendered pages: escaping, number formats and the page shell.
+/// Small helpers for server-rendered pages: escaping for the charts, number formats, the page shell.
 enum HTML {
     /// Escapes text for element content and quoted attribute values.
     static func escape(_ text: String) -> String {
@@ -61,26 +61,9 @@ enum HTML {
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
     }
 
-    /// The hidden field that carries a session's CSRF token in a form (nothing without a session).
-    static func csrfInput(_ token: String) -> String {
-        token.isEmpty ? "" : "<input type=\"hidden\" name=\"\(SessionStore.csrfField)\" value=\"\(escape(token))\">"
-    }
-
     /// A complete page with the inline style sheet.
     static func page(title: String, nav: Bool = true, csrf: String = "", _ content: String) -> String {
-        let navigation =
-            nav
-            ? """
-            <nav><a href="/">Dashboard</a><form method="post" action="/logout">\(csrfInput(csrf))<button class="link">Sign out</button></form></nav>
-            """ : ""
-        return """
-            <!doctype html>
-            <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>\(escape(title)) · LeadLedger</title>
-            <style>\(style)</style></head>
-            <body><header><h1>LeadLedger</h1><span class="sub">\(escape(title))</span>\(navigation)</header>
-            <main>\(content)</main></body></html>
-            """
+        Templates.render("page", PageView(title: title, nav: nav, csrf: CSRFField(csrf), style: style, content: content))
     }
 
     static let style = """

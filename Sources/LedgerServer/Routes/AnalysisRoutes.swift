@@ -5,46 +5,44 @@ import Ledger
 import NIOCore
 import Projections
 
-extension LedgerHTTPServer {
-    func addAnalysisRoutes(to router: Router<LedgerRequestContext>) {
-        router.get("/v1/leads/:lead") { request, context in
-            _ = try self.auth.require(.read, request: request, context: context)
+/// The analyses: a lead's audit, trends, impact, what-if and the ledger's figures.
+enum AnalysesController: LedgerController {
+    static func register(_ routes: inout RouteRegistrar) {
+        routes.add(.get, "/v1/leads/{lead}", statuses: [200, 401, 403, 404, 503], access: .scopes([.read])) { server, _, context in
             let lead = try context.parameters.require("lead")
-            return JSONResponse.make(value: try await self.audit(lead: lead, context))
+            return JSONResponse.make(value: try await server.audit(lead: lead, context))
         }
-        router.get("/v1/trends") { request, context in
-            _ = try self.auth.require(.read, request: request, context: context)
+        routes.add(.get, "/v1/trends", statuses: [200, 400, 401, 403, 503], access: .scopes([.read])) { server, request, context in
             let parameters = request.uri.queryParameters
-            let query = try Self.trendsQuery(parameters)
-            let cut = try Self.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
-            let ledger = self.ledger
-            return JSONResponse.make(value: try await self.analysis(context) { try ledger.trends(query, cut: cut) })
+            let query = try LedgerHTTPServer.trendsQuery(parameters)
+            let cut = try LedgerHTTPServer.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
+            let replay = server.replay
+            return JSONResponse.make(value: try await server.analysis(context) { try replay.trends(query, cut: cut) })
         }
-        router.get("/v1/impact") { request, context in
-            _ = try self.auth.require(.read, request: request, context: context)
+        routes.add(.get, "/v1/impact", statuses: [200, 400, 401, 403, 503], access: .scopes([.read])) { server, request, context in
             let parameters = request.uri.queryParameters
-            let window = try Self.integer(parameters["window"], name: "window", in: 1...3650) ?? 28
-            let cut = try Self.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
-            let mapRetired = try Self.flag(parameters["mapRetired"], name: "mapRetired")
-            let ledger = self.ledger
+            let window = try LedgerHTTPServer.integer(parameters["window"], name: "window", in: 1...3650) ?? 28
+            let cut = try LedgerHTTPServer.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
+            let mapRetired = try LedgerHTTPServer.flag(parameters["mapRetired"], name: "mapRetired")
+            let replay = server.replay
             return JSONResponse.make(
-                value: try await self.analysis(context) { try ledger.impact(windowDays: window, cut: cut, mapRetiredReasons: mapRetired) })
+                value: try await server.analysis(context) { try replay.impact(windowDays: window, cut: cut, mapRetiredReasons: mapRetired) })
         }
-        router.post("/v1/what-if") { request, context in
-            _ = try self.auth.require(.read, request: request, context: context)
-            let reservation = try self.bodies.reserve(request.headers[.contentLength].flatMap { Int($0) } ?? Self.maxWhatIfBody)
-            let body = try await self.collectBody(request, limit: Self.maxWhatIfBody)
-            let query = try Self.whatIfQuery(Array(buffer: body))
+        routes.add(.post, "/v1/what-if", statuses: [200, 400, 401, 403, 413, 503], access: .scopes([.read])) { server, request, context in
+            let reservation = try server.bodies.reserve(request.headers[.contentLength].flatMap { Int($0) } ?? LedgerHTTPServer.maxWhatIfBody)
+            let body = try await server.collectBody(request, limit: LedgerHTTPServer.maxWhatIfBody)
+            let query = try LedgerHTTPServer.whatIfQuery(Array(buffer: body))
             withExtendedLifetime(reservation) {}
-            let ledger = self.ledger
-            return JSONResponse.make(value: try await self.analysis(context) { try ledger.whatIf(query) })
+            let ledger = server.ledger
+            return JSONResponse.make(value: try await server.analysis(context) { try ledger.whatIf(query) })
         }
-        router.get("/v1/stats") { request, context in
-            _ = try self.auth.require(.read, request: request, context: context)
-            return JSONResponse.make(value: try self.ledger.statistics())
+        routes.add(.get, "/v1/stats", statuses: [200, 401, 403], access: .scopes([.read])) { server, _, _ in
+            JSONResponse.make(value: try server.ledger.statistics())
         }
     }
+}
 
+extension LedgerHTTPServer {
     /// The largest what-if body: a few candidates of the largest rule trees the parser accepts.
     static let maxWhatIfBody = 1 << 20
     /// The most candidates one what-if compares: the library's limit, checked before any rule is parsed.
@@ -91,37 +89,36 @@ extension LedgerHTTPServer {
     /// The replay's cut from `asOfRecorded` (knowledge time) or `asOfOccurred` (business time),
     /// each an RFC 3339 time or a day meaning its end; at most one of them.
     static func cut(asOfRecorded: Substring?, asOfOccurred: Substring?) throws -> ReplayCut {
-        func instant(_ text: Substring, _ name: String) throws -> Int64 {
-            guard let instant = ReplayCut.instant(parsing: String(text)) else { throw badParameter(name, ReplayCut.instantForms, text) }
-            return instant
+        do throws(QueryInputError) {
+            return try QueryInput.cut(asOfRecorded: asOfRecorded.map(String.init), asOfOccurred: asOfOccurred.map(String.init))
+        } catch {
+            throw badQuery(error)
         }
-        switch (asOfRecorded, asOfOccurred) {
-        case (nil, nil): return .everything
-        case (let recorded?, nil): return .recordedBy(try instant(recorded, "asOfRecorded"))
-        case (nil, let occurred?): return .occurredBy(try instant(occurred, "asOfOccurred"))
-        case (_?, _?):
-            throw APIError(
+    }
+
+    /// `from` and `to` (`YYYY-MM-DD`, `to` inclusive) as a half-open range of business time.
+    static func dayRange(from: Substring?, to: Substring?) throws -> (Int64?, Int64?) {
+        do throws(QueryInputError) {
+            return try QueryInput.dayRange(from: from.map(String.init), to: to.map(String.init))
+        } catch {
+            throw badQuery(error)
+        }
+    }
+
+    /// The library's complaint about a range or a cut, as the API words it.
+    static func badQuery(_ error: QueryInputError) -> APIError {
+        switch error {
+        case .notADay(let field, let found): badParameter(field, "a date YYYY-MM-DD", Substring(found))
+        case .notAnInstant(let field, let found): badParameter(field, ReplayCut.instantForms, Substring(found))
+        case .toBeforeFrom: APIError(.badRequest, "`to` is before `from`", problems: [.init(field: "to", message: "expected a day on or after `from`")])
+        case .bothCuts:
+            APIError(
                 .badRequest, "give `asOfRecorded` (knowledge time) or `asOfOccurred` (business time), not both",
                 problems: [
                     .init(field: "asOfRecorded", message: "cannot be combined with `asOfOccurred`"),
                     .init(field: "asOfOccurred", message: "cannot be combined with `asOfRecorded`"),
                 ])
         }
-    }
-
-    /// `from` and `to` (`YYYY-MM-DD`, `to` inclusive) as a half-open range of business time.
-    static func dayRange(from: Substring?, to: Substring?) throws -> (Int64?, Int64?) {
-        func day(_ text: Substring?, _ name: String) throws -> Int64? {
-            guard let text else { return nil }
-            guard let start = Bucket.dayStart(String(text)) else { throw badParameter(name, "a date YYYY-MM-DD", text) }
-            return start
-        }
-        let start = try day(from, "from")
-        let end = try day(to, "to").map { $0 + 86_400_000_000 }
-        if let start, let end, end <= start {
-            throw APIError(.badRequest, "`to` is before `from`", problems: [.init(field: "to", message: "expected a day on or after `from`")])
-        }
-        return (start, end)
     }
 
     /// Parses `{"candidates":[{"name":…,"rules":{…}}],"from":"YYYY-MM-DD","to":"YYYY-MM-DD"}`, with at
@@ -144,15 +141,10 @@ extension LedgerHTTPServer {
         var candidates: [CandidateDefinition] = []
         var problems: [APIError.Problem] = []
         for (index, item) in list.enumerated() {
-            let name = item["name"]?.stringValue ?? "candidate \(index + 1)"
-            guard let rules = item["rules"] else {
-                problems.append(.init(field: "/candidates/\(index)/rules", message: "candidate `\(name)` has no rules"))
-                continue
-            }
-            do {
-                candidates.append(CandidateDefinition(name: name, rules: try RuleParser().parse(rules)))
+            do throws(CandidateInputError) {
+                candidates.append(try CandidateDefinition(parsing: item, index: index))
             } catch {
-                problems.append(.init(field: "/candidates/\(index)/rules\(error.pointer)", message: "candidate `\(name)`: \(error.description)"))
+                problems.append(.init(field: "/candidates/\(index)\(error.pointer)", message: error.description))
             }
         }
         if !problems.isEmpty { throw APIError(.badRequest, "invalid candidate rules", problems: problems) }

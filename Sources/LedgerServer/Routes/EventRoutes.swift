@@ -15,26 +15,32 @@ extension HTTPField.Name {
     static let lastEventID = Self("Last-Event-ID")!
 }
 
-extension LedgerHTTPServer {
-    /// The most events one `GET /v1/events` returns.
-    static let maxPageSize = 10_000
-
-    /// The largest position a client may name: positions are stored as `UInt64` but never reach
-    /// `Int64.max`, and keeping below it leaves room for `+ 1` and for JSON numbers.
-    static let maxPosition = UInt64(Int64.max)
-
-    func addEventRoutes(to router: Router<LedgerRequestContext>) {
-        router.post("/v1/events") { request, context in try await self.appendEvents(request, context) }
-        router.get("/v1/events") { request, context in try await self.listEvents(request, context) }
-        router.get("/v1/events/stream") { request, context in try self.streamEvents(request, context) }
+/// Appending events, reading them a page at a time, and following them as Server-Sent Events.
+enum EventsController: LedgerController {
+    static func register(_ routes: inout RouteRegistrar) {
+        // Every append is counted, refusals by kind, including those of authentication.
+        routes.add(
+            .post, "/v1/events", statuses: [201, 400, 401, 403, 409, 413, 415, 503], access: .scopes([.append, .catalog]),
+            middleware: { AppendMetricsMiddleware(metrics: $0.metrics) }
+        ) { server, request, context in try await server.appendEvents(request, context) }
+        routes.add(.get, "/v1/events", statuses: [200, 400, 401, 403], access: .scopes([.read])) { server, request, context in
+            try await server.listEvents(request, context)
+        }
+        routes.add(.get, "/v1/events/stream", statuses: [200, 400, 401, 403, 429, 503], access: .scopes([.read])) { server, request, context in
+            try server.streamEvents(request, context)
+        }
     }
+}
 
-    // MARK: POST /v1/events
+/// Counts appends and their refusals by kind, whichever step refused them.
+struct AppendMetricsMiddleware: RouterMiddleware {
+    typealias Context = LedgerRequestContext
+    let metrics: ServerMetrics
 
-    func appendEvents(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         metrics.requests.increment()
         do {
-            return try await appendEventsUnmetered(request, context)
+            return try await next(request, context)
         } catch let error as APIError {
             switch error.status {
             case .unauthorized: metrics.refused("unauthorized")
@@ -47,9 +53,20 @@ extension LedgerHTTPServer {
             throw error
         }
     }
+}
 
-    private func appendEventsUnmetered(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
-        let principal = try auth.require(.append, .catalog, request: request, context: context)
+extension LedgerHTTPServer {
+    /// The most events one `GET /v1/events` returns.
+    static let maxPageSize = 10_000
+
+    /// The largest position a client may name: positions are stored as `UInt64` but never reach
+    /// `Int64.max`, and keeping below it leaves room for `+ 1` and for JSON numbers.
+    static let maxPosition = UInt64(Int64.max)
+
+    // MARK: POST /v1/events
+
+    func appendEvents(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
+        let principal = try auth.authorize([.append, .catalog], context)
         let mediaType = request.headers[.contentType].map(Self.mediaType)
         guard mediaType == "application/json" || mediaType == "application/x-ndjson" else {
             throw APIError(
@@ -72,57 +89,41 @@ extension LedgerHTTPServer {
             throw APIError(.contentTooLarge, "the body is larger than the \(limit) bytes this server accepts")
         }
         let data = body.withUnsafeReadableBytes { Data($0) }
-        let isArray = EventDecoder.isArrayBatch(data)
 
         // Counted before anything is decoded: a few megabytes of `{}` must not become a million
         // decoded events and a million problems.
         let cap = configuration.maxEventsPerRequest
-        guard let count = EventDecoder.countBatchItems(data, upTo: cap), count <= cap else {
+        guard let count = EventBody.count(data, upTo: cap), count <= cap else {
             throw APIError(
                 .contentTooLarge, "the batch holds more than \(cap) events; this server accepts at most \(cap) per request",
                 problems: [.init(message: "split the batch into requests of at most \(cap) events")])
         }
 
-        let decoded = EventDecoder().decodeBatch(data)
-        var events: [LeadEvent] = []
-        events.reserveCapacity(decoded.count)
-        var problems = ProblemList(limit: configuration.maxProblemsPerResponse)
-        for (index, result) in decoded.enumerated() {
-            switch result {
-            case .success(let event): events.append(event)
-            case .failure(let error):
-                // A whole array that does not parse is one problem with a line; a bad element has an index.
-                problems.append(isArray && error.code != .malformedJSON ? Self.problem(error, item: index) : Self.problem(error))
-            }
-        }
-        if !problems.isEmpty {
+        let batch = EventBody(decoding: data)
+        if !batch.problems.isEmpty {
+            var problems = ProblemList(limit: configuration.maxProblemsPerResponse)
+            for problem in batch.problems { problems.append(problem) }
             throw APIError(
-                .badRequest, "malformed events: \(problems.total) of \(decoded.count) refused; nothing was appended\(problems.omittedNote)",
+                .badRequest, "malformed events: \(problems.total) of \(batch.itemCount) refused; nothing was appended\(problems.omittedNote)",
                 problems: problems.items)
         }
+        let events = batch.events
         if events.isEmpty { throw APIError(.badRequest, "malformed batch: the body holds no events") }
-        let lines = Self.lineNumbers(of: data, count: events.count)
-        func place(_ index: Int) -> String { isArray ? "item \(index)" : "line \(lines?[index] ?? index + 1)" }
-        func problem(_ index: Int, field: String, _ message: String) -> APIError.Problem {
-            APIError.Problem(
-                line: isArray ? nil : lines?[index] ?? index + 1, item: isArray ? index : nil,
-                eventId: events[index].id.uuidString.lowercased(), field: field, message: "\(place(index)): \(message)")
-        }
 
         var refused = ProblemList(limit: configuration.maxProblemsPerResponse)
         for index in events.indices {
             let catalog = !events[index].type.isLeadEvent
             if !principal.mayAppend(catalogEvent: catalog) {
                 refused.append(
-                    problem(
-                        index, field: "type",
+                    batch.problem(
+                        at: index, field: "type",
                         catalog
                             ? "`\(events[index].type.rawValue)` is a catalog event: it needs a key with scope `catalog` or `admin`"
                             : "`\(events[index].type.rawValue)` is a lead event: it needs a key with scope `append` or `admin`"))
             } else if let bound = principal.boundSource, events[index].source != bound {
                 refused.append(
-                    problem(
-                        index, field: "source",
+                    batch.problem(
+                        at: index, field: "source",
                         "event claims source `\(events[index].source)`, but this key may only append events from `\(bound)`"))
             }
         }
@@ -133,19 +134,13 @@ extension LedgerHTTPServer {
         let started = ContinuousClock.now
         let receipt: LedgerReceipt
         do {
-            receipt = try await ledger.append(events, lines: lines, expectedVersions: expected)
+            receipt = try await ledger.append(batch, expectedVersions: expected)
         } catch {
             metrics.refused(error.kind)
-            throw APIError(error, items: isArray, limit: configuration.maxProblemsPerResponse)
+            throw APIError(error, body: batch, limit: configuration.maxProblemsPerResponse)
         }
         metrics.accepted(receipt, latency: ContinuousClock.now - started)
         return JSONResponse.make(status: .created, bytes: Self.receiptJSON(receipt))
-    }
-
-    /// A decoding problem as the API reports it; in a JSON array, by the item's index rather than a line.
-    static func problem(_ error: EventInputError, item: Int? = nil) -> APIError.Problem {
-        guard let item else { return .init(line: error.line, eventId: error.eventId, field: error.field, message: error.description) }
-        return .init(item: item, eventId: error.eventId, field: error.field, message: APIError.Problem.itemMessage(error.description, line: error.line, item: item))
     }
 
     /// `{"duplicates":[…],"head":{…},"positions":[…]}`, written by hand: this is the hot path.
@@ -190,51 +185,21 @@ extension LedgerHTTPServer {
         return versions
     }
 
-    /// For NDJSON, the line of each non-blank line in order (what the decoder numbered); nil for a
-    /// JSON array, whose events the ledger then numbers 1, 2, 3… in array order.
-    static func lineNumbers(of data: Data, count: Int) -> [Int]? {
-        let isBlank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }
-        // Over the raw bytes: `Data`'s iterator costs a call per byte, and this runs on every append.
-        return data.withUnsafeBytes { bytes -> [Int]? in
-            guard let first = bytes.first(where: { !isBlank($0) }), first != UInt8(ascii: "[") else { return nil }
-            var lines: [Int] = []
-            lines.reserveCapacity(count)
-            var line = 1
-            var sawContent = false
-            for byte in bytes {
-                if byte == 0x0A {
-                    if sawContent { lines.append(line) }
-                    line += 1
-                    sawContent = false
-                } else if !isBlank(byte) {
-                    sawContent = true
-                }
-            }
-            if sawContent { lines.append(line) }
-            return lines.count == count ? lines : nil
-        }
-    }
-
     // MARK: GET /v1/events
 
     func listEvents(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
-        _ = try auth.require(.read, request: request, context: context)
         let after = try Self.position(request.uri.queryParameters["after"], name: "after") ?? 0
         let limit = try Self.integer(request.uri.queryParameters["limit"], name: "limit", in: 1...Self.maxPageSize) ?? 100
         let ledger = self.ledger
         let bytes = try await offload {
-            try ledger.log.withSnapshot { snapshot in
-                // `after` is at most `maxPosition`, so the next position cannot overflow.
-                let records = try snapshot.records(from: after + 1, limit: limit)
-                let head = try snapshot.head()
-                var out: [UInt8] = Array("{\"events\":[".utf8)
-                for (index, record) in records.enumerated() {
-                    if index > 0 { out.append(UInt8(ascii: ",")) }
-                    try Self.eventJSON(record).write(to: &out)
-                }
-                out += Array("],\"head\":{\"hash\":\"\(head.hash)\",\"position\":\(head.position)},\"next\":\(records.last?.position ?? after)}".utf8)
-                return out
+            let (records, head) = try ledger.records(after: after, limit: limit)
+            var out: [UInt8] = Array("{\"events\":[".utf8)
+            for (index, record) in records.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                try Self.eventJSON(record).write(to: &out)
             }
+            out += Array("],\"head\":{\"hash\":\"\(head.hash)\",\"position\":\(head.position)},\"next\":\(records.last?.position ?? after)}".utf8)
+            return out
         }
         return JSONResponse.make(bytes: bytes)
     }
@@ -273,7 +238,7 @@ extension LedgerHTTPServer {
     // MARK: GET /v1/events/stream
 
     func streamEvents(_ request: Request, _ context: LedgerRequestContext) throws -> Response {
-        let principal = try auth.require(.read, request: request, context: context)
+        let principal = try auth.authorize([.read], context)
         // Last-Event-ID (a reconnecting EventSource) wins over ?after= (a first connection).
         let after: UInt64
         if let header = request.headers[.lastEventID], !header.isEmpty {
@@ -317,9 +282,9 @@ extension LedgerHTTPServer {
         var next = after + 1
         try await output.write(ByteBuffer(string: "retry: 1000\n\n"), to: &writer)
         while !stopping.isSet, !Task.isCancelled {
-            let records = try ledger.log.records(from: next, limit: 512)
+            let records = try ledger.records(after: next - 1, limit: 512).records
             if records.isEmpty {
-                switch await nextRecord(ledger.log, from: next, within: heartbeat, stopping: stopping) {
+                switch await nextRecord(ledger, from: next, within: heartbeat, stopping: stopping) {
                 case .arrived: continue
                 case .quiet: try await output.write(ByteBuffer(string: ": keep-alive\n\n"), to: &writer)
                 case .ended: return
@@ -343,10 +308,10 @@ extension LedgerHTTPServer {
 
     /// Waits for a record at `position` or later through the log's subscription (woken by the
     /// writer's commits), for at most `timeout`, or until the server stops.
-    static func nextRecord(_ log: EventLog, from position: UInt64, within timeout: Duration, stopping: StopSignal) async -> Wake {
+    static func nextRecord(_ ledger: Ledger, from position: UInt64, within timeout: Duration, stopping: StopSignal) async -> Wake {
         await withTaskGroup(of: Wake.self) { group in
             group.addTask {
-                var iterator = log.subscribe(from: position).makeAsyncIterator()
+                var iterator = ledger.subscribe(from: position).makeAsyncIterator()
                 return (try? await iterator.next()) != nil ? .arrived : (Task.isCancelled ? .quiet : .ended)
             }
             group.addTask {

@@ -4,16 +4,16 @@ import LeadModel
 import Ledger
 import NIOCore
 
-extension LedgerHTTPServer {
-    func addOperationRoutes(to router: Router<LedgerRequestContext>) {
-        router.get("/metrics") { request, context in
-            _ = try self.auth.require(.read, request: request, context: context)
+/// Operating the server: Prometheus metrics and the health probe.
+enum OperationsController: LedgerController {
+    static func register(_ routes: inout RouteRegistrar) {
+        routes.add(.get, "/metrics", statuses: [200, 401, 403], access: .scopes([.read])) { server, _, _ in
             var buffer = ByteBuffer()
-            buffer.writeBytes(self.metrics.render(ledger: self.ledger, analyses: self.analyses.load, streams: self.streams.count))
+            buffer.writeBytes(server.metrics.render(ledger: server.ledger, analyses: server.analyses.load, streams: server.streams.count))
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: ResponseBody(byteBuffer: buffer))
         }
-        router.get("/health") { _, _ in
+        routes.add(.get, "/health", statuses: [200, 503], access: .open) { server, _, _ in
             // Open to all: load balancers and orchestrators probe without keys. It says nothing secret.
             // It reads the head only (one short LMDB read, on the event loop): it must stay fast while
             // analyses keep the analysis threads busy, which is when an orchestrator asks most.
@@ -29,24 +29,26 @@ extension LedgerHTTPServer {
                 var waiting: Int
             }
             do {
-                let head = try self.ledger.head()
+                let head = try server.ledger.head()
                 // The storage's own health: a process whose lock file was deleted or replaced has
                 // stopped writing and must be restarted, so the orchestrator must hear of it.
-                if let problem = self.ledger.health.problem {
+                if let problem = server.ledger.health.problem {
                     return JSONResponse.make(
                         status: .serviceUnavailable, value: Health(status: "unhealthy", head: head.position, error: problem))
                 }
-                let load = self.analyses.load
+                let load = server.analyses.load
                 return JSONResponse.make(
                     value: Health(
                         status: "ok", head: head.position, analyses: Load(running: load.running, waiting: load.waiting),
-                        streams: self.streams.count))
+                        streams: server.streams.count))
             } catch {
                 return JSONResponse.make(status: .serviceUnavailable, value: Health(status: "unavailable", error: "\(error)"))
             }
         }
     }
+}
 
+extension LedgerHTTPServer {
     /// `{"scope": SCOPE, "source": NAME?}`: every member checked, each problem naming its field;
     /// `source` is a name or absent, never null.
     static func newKey(_ bytes: [UInt8]) throws -> (scope: APIScope, source: String?) {
@@ -75,33 +77,34 @@ extension LedgerHTTPServer {
         guard problems.isEmpty, let scope else { throw APIError(.badRequest, expected, problems: problems) }
         return (scope, source)
     }
+}
 
-    func addKeyRoutes(to router: Router<LedgerRequestContext>) {
-        struct Created: Encodable {
-            var id: String
-            var secret: String
-            var scope: APIScope
-            var source: String?
+/// API keys: listing, creating and revoking them (scope `admin`).
+enum KeysController: LedgerController {
+    struct Created: Encodable {
+        var id: String
+        var secret: String
+        var scope: APIScope
+        var source: String?
+    }
+
+    static func register(_ routes: inout RouteRegistrar) {
+        routes.add(.get, "/v1/keys", statuses: [200, 401, 403], access: .scopes([.admin])) { server, _, _ in
+            JSONResponse.make(value: try server.keys.list().map(\.summary))
         }
-        router.get("/v1/keys") { request, context in
-            _ = try self.auth.require(.admin, request: request, context: context)
-            return JSONResponse.make(value: try self.keys.list().map(\.summary))
-        }
-        router.post("/v1/keys") { request, context in
-            _ = try self.auth.require(.admin, request: request, context: context)
-            let body = try await self.collectBody(request, limit: 64 << 10)
-            let new = try Self.newKey(Array(buffer: body))
+        routes.add(.post, "/v1/keys", statuses: [201, 400, 401, 403, 413], access: .scopes([.admin])) { server, request, _ in
+            let body = try await server.collectBody(request, limit: 64 << 10)
+            let new = try LedgerHTTPServer.newKey(Array(buffer: body))
             do {
-                let (id, secret) = try self.keys.add(scope: new.scope, source: new.source)
+                let (id, secret) = try server.keys.add(scope: new.scope, source: new.source)
                 return JSONResponse.make(status: .created, value: Created(id: id, secret: secret, scope: new.scope, source: new.source))
             } catch let error as APIKeyError {
                 throw APIError(.badRequest, error.description, problems: [.init(field: "source", message: error.description)])
             }
         }
-        router.delete("/v1/keys/:id") { request, context in
-            _ = try self.auth.require(.admin, request: request, context: context)
+        routes.add(.delete, "/v1/keys/{id}", statuses: [204, 401, 403, 404], access: .scopes([.admin])) { server, _, context in
             let id = try context.parameters.require("id")
-            guard try self.keys.revoke(id) else { throw APIError(.notFound, "no active key with id `\(id)`") }
+            guard try server.keys.revoke(id) else { throw APIError(.notFound, "no active key with id `\(id)`") }
             return Response(status: .noContent)
         }
     }

@@ -26,6 +26,8 @@ public final class LedgerHTTPServer: Sendable {
     let sessions: SessionStore
     /// Append bodies held at once.
     let bodies: BodyBudget
+    /// The replay of everything, caught up on demand and shared by every request that reads it.
+    let replay: CurrentReplay
 
     /// A server over an open ledger; it closes the ledger when `run` ends.
     public init(ledger: Ledger, configuration: ServerConfiguration = ServerConfiguration(), logger: Logger? = nil) {
@@ -39,6 +41,7 @@ public final class LedgerHTTPServer: Sendable {
         self.analyses = AnalysisExecutor(width: configuration.analysisWidth, queueLength: configuration.analysisQueueLength)
         self.streams = StreamLimiter(total: configuration.maxStreams, perOwner: configuration.maxStreamsPerKey)
         self.bodies = BodyBudget(capacity: configuration.maxBodyBytesInFlight)
+        self.replay = CurrentReplay(ledger: ledger)
     }
 
     /// Refuses configurations that would expose the ledger: no keys without `--allow-anonymous`,
@@ -59,15 +62,14 @@ public final class LedgerHTTPServer: Sendable {
         }
     }
 
-    /// Every route, behind the middleware that turns errors into JSON refusals.
+    /// Every controller's routes, behind the middleware that turns errors into JSON refusals and
+    /// the one that finds who sent each request.
     public func router() -> Router<LedgerRequestContext> {
         let router = Router(context: LedgerRequestContext.self)
         router.add(middleware: ErrorMiddleware())
-        addEventRoutes(to: router)
-        addAnalysisRoutes(to: router)
-        addKeyRoutes(to: router)
-        addOperationRoutes(to: router)
-        addDashboardRoutes(to: router)
+        router.add(middleware: AuthenticationMiddleware(authenticator: auth))
+        var registrar = RouteRegistrar(server: self, router: router)
+        Self.registerRoutes(&registrar)
         return router
     }
 

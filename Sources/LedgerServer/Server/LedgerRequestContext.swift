@@ -1,13 +1,15 @@
 import Hummingbird
 import NIOCore
 
-/// The context of every request: Hummingbird's basics plus the connection it came on, so that
-/// access checks can see the peer and long work can stop when the client goes away.
+/// The context of every request: Hummingbird's basics, the connection it came on (so that access
+/// checks can see the peer and long work can stop when the client goes away), and who sent it.
 public struct LedgerRequestContext: RequestContext {
     /// Hummingbird's per-request storage.
     public var coreContext: CoreRequestContextStorage
     /// The connection the request arrived on.
     public let channel: any Channel
+    /// Who sent the request, as the authentication middleware found.
+    public internal(set) var authentication: Authentication = .missing
 
     /// A context for a request on `source.channel`.
     public init(source: ApplicationRequestContextSource) {

@@ -7,35 +7,9 @@ import NIOCore
 
 /// A refusal as every endpoint reports it: a status and the JSON body `{error, problems}`.
 public struct APIError: Error, Sendable, HTTPResponseError {
-    /// One problem, naming the line (or array item), event and field when they are known.
-    public struct Problem: Sendable, Hashable, Codable {
-        /// The NDJSON line, when known.
-        public var line: Int?
-        /// The index (from 0) of the event in a JSON array body, when known.
-        public var item: Int?
-        /// The event id, when known.
-        public var eventId: String?
-        /// The field, when known.
-        public var field: String?
-        /// What a user reads.
-        public var message: String
-
-        /// A message that begins `line N` (how the decoder and the ledger place an event) rewritten to
-        /// begin `item I`, the event's index in a JSON array; other messages get the index in front.
-        static func itemMessage(_ message: String, line: Int?, item: Int) -> String {
-            if let line, message.hasPrefix("line \(line)") { return "item \(item)" + message.dropFirst("line \(line)".count) }
-            return "item \(item): \(message)"
-        }
-
-        /// Creates a problem.
-        public init(line: Int? = nil, item: Int? = nil, eventId: String? = nil, field: String? = nil, message: String) {
-            self.line = line
-            self.item = item
-            self.eventId = eventId
-            self.field = field
-            self.message = message
-        }
-    }
+    /// One problem, naming the line (or array item), event and field when they are known: the
+    /// library's own, so a refusal reads the same from the decoder, the validator and the API.
+    public typealias Problem = BatchProblem
 
     /// The HTTP status.
     public let status: HTTPResponse.Status
@@ -72,9 +46,9 @@ public struct APIError: Error, Sendable, HTTPResponseError {
 }
 
 extension APIError {
-    /// The refusal of a batch the ledger turned down, with the status of its kind; `items` when the
-    /// body was a JSON array, whose events the ledger numbered 1, 2, 3… as lines.
-    init(_ error: LedgerError, items: Bool = false, limit: Int = .max) {
+    /// The refusal of a batch the ledger turned down, with the status of its kind and its problems
+    /// placed in the terms of the body it came from.
+    init(_ error: LedgerError, body: EventBody, limit: Int = .max) {
         let status: HTTPResponse.Status
         let summary: String
         switch error.kind {
@@ -95,15 +69,7 @@ extension APIError {
             summary = "the ledger is shutting down; nothing was appended"
         }
         var problems = ProblemList(limit: limit)
-        for problem in error.problems {
-            if items, let line = problem.line, line > 0 {
-                let item = line - 1
-                problems.append(
-                    Problem(item: item, eventId: problem.eventId, field: problem.field, message: Problem.itemMessage(problem.message, line: line, item: item)))
-            } else {
-                problems.append(Problem(line: problem.line, eventId: problem.eventId, field: problem.field, message: problem.message))
-            }
-        }
+        for problem in body.problems(of: error) { problems.append(problem) }
         self.init(status, summary + problems.omittedNote, problems: problems.items)
     }
 }
