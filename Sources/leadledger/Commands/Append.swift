@@ -59,7 +59,10 @@ struct Append: AsyncParsableCommand {
             do throws(LedgerError) {
                 receipt = try await ledger.append(body, expectedVersions: expected)
             } catch {
-                throw LedgerError(kind: error.kind, problems: body.problems(of: error).map { .init(line: $0.line, eventId: $0.eventId, field: $0.field, message: $0.message) })
+                // Storage failures keep their own exit status; refusals are placed in the body's terms.
+                if error.kind == .storage { throw error }
+                throw CLIError(
+                    exitCode: .refused, "the batch was refused; the ledger is unchanged\n  " + body.problems(of: error).map(\.message).joined(separator: "\n  "))
             }
             if json {
                 try printJSON(receipt)
