@@ -71,7 +71,7 @@ enum HTML {
         *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--ink);background:var(--bg)}
         header{display:flex;align-items:baseline;gap:16px;padding:14px 28px;background:#17202e;color:#fff}
         header h1{font-size:20px;margin:0}header .sub{color:#b8c2d3}header nav{margin-left:auto;display:flex;gap:16px;align-items:center}
-        header a,header .link{color:#cfe0ff;background:none;border:0;font:inherit;cursor:pointer;text-decoration:none}
+        header a,header .link{color:#cfe0ff;background:none;border:0;font:inherit;cursor:pointer;text-decoration:none}header form{margin:0}header .link{margin:0;padding:0}
         main{padding:20px 28px;max-width:1340px}
         section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:16px 20px;margin:0 0 20px}
         h2{font-size:16px;margin:0 0 4px}p.note{color:var(--muted);margin:0 0 12px}
@@ -85,7 +85,7 @@ enum HTML {
         button{background:var(--accent);color:#fff;border:0;border-radius:6px;padding:8px 14px;font:inherit;cursor:pointer;margin-top:8px}
         .row{display:flex;gap:12px}.row>div{flex:1}
         .legend{display:flex;gap:14px;flex-wrap:wrap;margin:6px 0 0;color:var(--muted);font-size:12px}.legend i{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:5px;vertical-align:-1px}
-        .error{background:#fdecea;border-color:#f3b5ae;color:#7a1c14}code,pre{font:12px ui-monospace,Menlo,Consolas,monospace}pre{white-space:pre-wrap;margin:0}
+        .error{background:#fdecea;border-color:#f3b5ae;color:#7a1c14}code,pre{font:12px ui-monospace,Menlo,Consolas,monospace}pre{white-space:pre-wrap;overflow-wrap:anywhere;margin:0}
         svg text{font:11px system-ui,-apple-system,"DejaVu Sans",sans-serif;fill:#5b6575}
         """
 }
