@@ -1,5 +1,5 @@
 import EventLog
-import Projections
+import LeadModel
 
 /// What the front ends read of the store, through the ledger rather than its log.
 extension Ledger {
