@@ -6,7 +6,8 @@ import LMDB
 /// group's records, or rolled back with them.
 ///
 /// Keys and values are opaque bytes; the log knows nothing of what they mean. A handle is valid only
-/// during the callback that received it: any use afterwards throws.
+/// while the group's transaction lasts (from `beginGroup` to the end of the group's last `admit`):
+/// any use afterwards throws.
 public final class PolicyTables {
     private var txn: UnsafePointer<Transaction>?
     private let databases: [String: Database]
