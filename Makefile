@@ -3,7 +3,7 @@ SWIFT ?= swift
 SWIFT_FLAGS ?=
 DEMO_LEDGER ?= demo.ledger
 
-.PHONY: demo test setup build release bench soak clean
+.PHONY: demo test setup build release bench soak format clean
 
 setup:
 	@./scripts/setup.sh
@@ -36,6 +36,10 @@ soak: release
 
 bench: setup
 	cd Benchmarks && $(SWIFT) package benchmark --no-progress
+
+# Lays out the sources as .swift-format says (the formatter ships with the Swift toolchain).
+format:
+	$(SWIFT) format --in-place --recursive --configuration .swift-format Sources Tests Benchmarks Package.swift
 
 clean:
 	rm -rf .build $(DEMO_LEDGER)

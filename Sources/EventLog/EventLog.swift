@@ -148,11 +148,13 @@ public final class EventLog: Sendable {
             do {
                 opened.append(try env.openExistingDatabase(table.name, flags: table.flags))
             } catch let error as LMDBError {
-                let why = error.code == .notFound ? "its \(table.name) table is missing" : "its \(table.name) table cannot be opened (\(error))"
+                let why =
+                    error.code == .notFound ? "its \(table.name) table is missing" : "its \(table.name) table cannot be opened (\(error))"
                 throw LogOpenError.damaged(path, why)
             }
         }
-        let dbs = Databases(events: opened[0], ids: opened[1], streamIndex: opened[2], streamNames: opened[3], streamNumbers: opened[4], meta: opened[5])
+        let dbs = Databases(
+            events: opened[0], ids: opened[1], streamIndex: opened[2], streamNames: opened[3], streamNumbers: opened[4], meta: opened[5])
         let stored: [UInt8]?
         do {
             stored = try env.read { txn in try Array("format".utf8).withUnsafeBytes { try txn.value(forKey: $0, in: dbs.meta) } }
@@ -169,7 +171,9 @@ public final class EventLog: Sendable {
         try env.write { txn in
             var opened: [Database] = []
             for table in tables { opened.append(try txn.openDatabase(table.name, flags: table.flags.union(.create))) }
-            let dbs = Databases(events: opened[0], ids: opened[1], streamIndex: opened[2], streamNames: opened[3], streamNumbers: opened[4], meta: opened[5])
+            let dbs = Databases(
+                events: opened[0], ids: opened[1], streamIndex: opened[2], streamNames: opened[3], streamNumbers: opened[4], meta: opened[5]
+            )
             var v = formatVersion.littleEndian
             try withUnsafeBytes(of: &v) { vb in
                 try Array("format".utf8).withUnsafeBytes { try txn.put(vb, forKey: $0, in: dbs.meta) }
@@ -270,7 +274,8 @@ public final class EventLog: Sendable {
     /// Calls `body` on each record from `position` on, without copying, in one snapshot, until it
     /// returns false or the log (as of the snapshot) ends. Keep `body` quick: the snapshot pins pages.
     public func scan(from position: UInt64 = 1, through last: UInt64 = .max, _ body: (RecordView) throws -> Bool) throws {
-        try env.read { txn in try Self.scan(txn, events: dbs.events, streamNumbers: dbs.streamNumbers, from: position, through: last, body) }
+        try env.read { txn in try Self.scan(txn, events: dbs.events, streamNumbers: dbs.streamNumbers, from: position, through: last, body)
+        }
     }
 
     static func scan(
@@ -287,7 +292,8 @@ public final class EventLog: Sendable {
                     let view = try RecordView(checking: entry.value, at: pos)
                     // Readers index arrays by stream number: a number beyond the streams stored is damage.
                     guard view.streamNumber <= streams else {
-                        throw StoredDamage(table: "events", message: "the record at position \(pos) names stream \(view.streamNumber) of \(streams)")
+                        throw StoredDamage(
+                            table: "events", message: "the record at position \(pos) names stream \(view.streamNumber) of \(streams)")
                     }
                     return try body(view)
                 }

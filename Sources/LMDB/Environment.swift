@@ -330,7 +330,8 @@ public final class Environment: @unchecked Sendable {
         while fgets(&line, Int32(line.count), file) != nil {
             // "start-end perms offset dev inode path"
             let length = line.firstIndex(of: 0) ?? line.count
-            let fields = String(decoding: line[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: " ", omittingEmptySubsequences: true)
+            let fields = String(decoding: line[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self).split(
+                separator: " ", omittingEmptySubsequences: true)
             let range = fields.first?.split(separator: "-") ?? []
             guard fields.count >= 6, fields[2] == "00000000", UInt64(fields[4]) == UInt64(info.st_ino), range.count == 2,
                 let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16)

@@ -61,7 +61,10 @@ struct DataFile: ~Copyable {
         while done < count {
             let n = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw FileDamage(path: path, offset: offset, message: "cannot be read here: \(n < 0 ? String(cString: strerror(errno)) : "end of file")") }
+            guard n > 0 else {
+                throw FileDamage(
+                    path: path, offset: offset, message: "cannot be read here: \(n < 0 ? String(cString: strerror(errno)) : "end of file")")
+            }
             done += n
         }
         return bytes
@@ -150,7 +153,8 @@ public enum MetaPages {
         let path = file.path
         func damage(_ offset: Int, _ message: String) -> FileDamage { FileDamage(path: path, offset: UInt64(offset), message: message) }
         guard file.size >= UInt64(metaEnd) else {
-            throw FileDamage(path: path, offset: nil, message: "the file is \(file.size) bytes, shorter than its meta pages: truncated or not a ledger")
+            throw FileDamage(
+                path: path, offset: nil, message: "the file is \(file.size) bytes, shorter than its meta pages: truncated or not a ledger")
         }
         let first = try file.read(metaEnd, at: 0)
         let pageSize = Int(first.u32(headerSize + 24))
@@ -158,7 +162,9 @@ public enum MetaPages {
             throw damage(headerSize + 24, "meta page 0 names page size \(pageSize): not an LMDB ledger, or its first page is damaged")
         }
         guard file.size >= UInt64(2 * pageSize) else {
-            throw FileDamage(path: path, offset: nil, message: "the file is \(file.size) bytes, shorter than its two \(pageSize)-byte meta pages: truncated")
+            throw FileDamage(
+                path: path, offset: nil,
+                message: "the file is \(file.size) bytes, shorter than its two \(pageSize)-byte meta pages: truncated")
         }
         let bytes = try file.read(2 * pageSize, at: 0)
         var metas: [Meta] = []
@@ -169,7 +175,9 @@ public enum MetaPages {
             guard page.u64(0) == UInt64(index) else { throw bad(0, "it names itself page \(page.u64(0))") }
             guard page.u16(8) == 0, page.u16(10) == 0x08, page.u32(12) == 0 else { throw bad(8, "its page header is not a meta page's") }
             guard page.u32(headerSize) == magic else { throw bad(headerSize, "wrong magic number (not an LMDB file?)") }
-            guard page.u32(headerSize + 4) == dataVersion else { throw bad(headerSize + 4, "data format \(page.u32(headerSize + 4)), LMDB 0.9 writes 1") }
+            guard page.u32(headerSize + 4) == dataVersion else {
+                throw bad(headerSize + 4, "data format \(page.u32(headerSize + 4)), LMDB 0.9 writes 1")
+            }
             guard page.u64(headerSize + 8) == 0 else { throw bad(headerSize + 8, "a fixed map address is set") }
             if let nonZero = page[metaEnd...].firstIndex(where: { $0 != 0 }) {
                 throw bad(nonZero, "a byte LMDB never writes is not zero")
@@ -178,15 +186,21 @@ public enum MetaPages {
                 pageSize: Int(page.u32(headerSize + 24)), mapSize: page.u64(headerSize + 16),
                 free: Tree(page, at: headerSize + 24), main: Tree(page, at: headerSize + 72),
                 lastPage: page.u64(headerSize + 120), transaction: page.u64(headerSize + 128))
-            guard meta.pageSize == pageSize else { throw bad(headerSize + 24, "page size \(meta.pageSize), the other meta page says \(pageSize)") }
+            guard meta.pageSize == pageSize else {
+                throw bad(headerSize + 24, "page size \(meta.pageSize), the other meta page says \(pageSize)")
+            }
             guard meta.mapSize > 0, meta.mapSize % UInt64(pageSize) == 0, meta.mapSize <= 1 << 46 else {
                 throw bad(headerSize + 16, "implausible map size \(meta.mapSize)")
             }
-            guard meta.lastPage >= 1, meta.lastPage < UInt64.max / UInt64(pageSize) else { throw bad(headerSize + 120, "last page \(meta.lastPage)") }
+            guard meta.lastPage >= 1, meta.lastPage < UInt64.max / UInt64(pageSize) else {
+                throw bad(headerSize + 120, "last page \(meta.lastPage)")
+            }
             guard meta.transaction == 0 || meta.transaction % 2 == UInt64(index) else {
                 throw bad(headerSize + 128, "transaction \(meta.transaction) cannot be stored in this page")
             }
-            guard meta.free.flags & ~0x4009 == 0x0000, meta.free.flags & 0x08 != 0 else { throw bad(headerSize + 28, "free-page tree flags \(meta.free.flags)") }
+            guard meta.free.flags & ~0x4009 == 0x0000, meta.free.flags & 0x08 != 0 else {
+                throw bad(headerSize + 28, "free-page tree flags \(meta.free.flags)")
+            }
             guard meta.main.pad == 0, meta.main.flags & ~0x7e == 0 else { throw bad(headerSize + 72, "main tree flags \(meta.main.flags)") }
             for (tree, offset, name) in [(meta.free, headerSize + 24, "free-page"), (meta.main, headerSize + 72, "main")] {
                 if let problem = sanity(tree, lastPage: meta.lastPage) { throw bad(offset, "\(name) tree: \(problem)") }
@@ -199,7 +213,8 @@ public enum MetaPages {
         }
         let (older, newer) = a > b ? (metas[1], metas[0]) : (metas[0], metas[1])
         guard older.lastPage <= newer.lastPage else {
-            throw damage(headerSize + 120, "the older meta page uses more pages (\(older.lastPage + 1)) than the newer (\(newer.lastPage + 1))")
+            throw damage(
+                headerSize + 120, "the older meta page uses more pages (\(older.lastPage + 1)) than the newer (\(newer.lastPage + 1))")
         }
         guard older.mapSize <= newer.mapSize else { throw damage(headerSize + 16, "the older meta page has the larger map size") }
         let needed = (newer.lastPage + 1) * UInt64(pageSize)

@@ -51,7 +51,8 @@ struct PageWalk: ~Copyable {
     /// Reads page `number` once; a second visit means two trees (or two parents) share it.
     mutating func page(_ number: UInt64, from parent: String) throws(FileDamage) -> [UInt8] {
         guard number >= 2, number < pageCount else {
-            throw FileDamage(path: file.path, offset: nil, message: "\(parent) points to page \(number), outside the file's pages 2…\(pageCount - 1)")
+            throw FileDamage(
+                path: file.path, offset: nil, message: "\(parent) points to page \(number), outside the file's pages 2…\(pageCount - 1)")
         }
         try mark(number, from: parent)
         let bytes = try file.read(pageSize, at: number * UInt64(pageSize))
@@ -83,10 +84,14 @@ struct PageWalk: ~Copyable {
         var counts = Counts()
         var subDatabases: [(String, MetaPages.Tree)] = []
         try visit(tree.root, level: 1, tree: tree, name: name, isMain: isMain, counts: &counts, subDatabases: &subDatabases)
-        guard counts.branch == tree.branchPages, counts.leaf == tree.leafPages, counts.overflow == tree.overflowPages, counts.entries == tree.entries else {
+        guard counts.branch == tree.branchPages, counts.leaf == tree.leafPages, counts.overflow == tree.overflowPages,
+            counts.entries == tree.entries
+        else {
             throw FileDamage(
                 path: file.path, offset: tree.root * UInt64(pageSize),
-                message: "the \(name) tree holds \(counts.branch)/\(counts.leaf)/\(counts.overflow) branch/leaf/overflow pages and \(counts.entries) entries; its record says \(tree.branchPages)/\(tree.leafPages)/\(tree.overflowPages) and \(tree.entries)")
+                message:
+                    "the \(name) tree holds \(counts.branch)/\(counts.leaf)/\(counts.overflow) branch/leaf/overflow pages and \(counts.entries) entries; its record says \(tree.branchPages)/\(tree.leafPages)/\(tree.overflowPages) and \(tree.entries)"
+            )
         }
         return subDatabases
     }
@@ -109,7 +114,9 @@ struct PageWalk: ~Copyable {
         guard count >= 1 || (level == 1 && flags != Self.branch) else { throw damage(number, 12, "page \(number) of \(where_) is empty") }
         let isLeafLevel = flags != Self.branch
         guard isLeafLevel == (level == Int(tree.depth)) else {
-            throw damage(number, 10, "page \(number) of \(where_) is a \(isLeafLevel ? "leaf" : "branch") at level \(level) of a tree of depth \(tree.depth)")
+            throw damage(
+                number, 10,
+                "page \(number) of \(where_) is a \(isLeafLevel ? "leaf" : "branch") at level \(level) of a tree of depth \(tree.depth)")
         }
         if isLeaf2 {
             let keySize = Int(tree.pad)
@@ -124,10 +131,13 @@ struct PageWalk: ~Copyable {
         for i in 0..<count {
             let offset = Int(p.u16(16 + 2 * i))
             guard offset >= upper, offset % 2 == 0, offset + 8 <= pageSize else {
-                throw damage(number, 16 + 2 * i, "node \(i) of page \(number) (\(where_)) lies at offset \(offset), outside the page's node area")
+                throw damage(
+                    number, 16 + 2 * i, "node \(i) of page \(number) (\(where_)) lies at offset \(offset), outside the page's node area")
             }
             let lo = UInt64(p.u16(offset)), hi = UInt64(p.u16(offset + 2)), nodeFlags = p.u16(offset + 4), keySize = Int(p.u16(offset + 6))
-            guard offset + 8 + keySize <= pageSize else { throw damage(number, offset + 6, "node \(i) of page \(number) has a \(keySize)-byte key that overruns the page") }
+            guard offset + 8 + keySize <= pageSize else {
+                throw damage(number, offset + 6, "node \(i) of page \(number) has a \(keySize)-byte key that overruns the page")
+            }
             if !isLeafLevel {
                 guard i == 0 || keySize >= 1 else { throw damage(number, offset + 6, "branch node \(i) of page \(number) has no key") }
                 children.append(lo | hi << 16 | UInt64(nodeFlags) << 32)
@@ -140,23 +150,32 @@ struct PageWalk: ~Copyable {
             let dataSize = Int(lo | hi << 16)
             let dataStart = offset + 8 + keySize
             if nodeFlags & Self.bigData != 0 {
-                guard nodeFlags == Self.bigData, dataStart + 8 <= pageSize else { throw damage(number, offset + 4, "leaf node \(i) of page \(number) is a damaged overflow reference") }
+                guard nodeFlags == Self.bigData, dataStart + 8 <= pageSize else {
+                    throw damage(number, offset + 4, "leaf node \(i) of page \(number) is a damaged overflow reference")
+                }
                 try overflowPages(p.u64(dataStart), dataSize: dataSize, from: "node \(i) of page \(number) (\(where_))", counts: &counts)
                 counts.entries += 1
                 continue
             }
-            guard dataStart + dataSize <= pageSize else { throw damage(number, offset, "leaf node \(i) of page \(number) has \(dataSize) bytes of data that overrun the page") }
+            guard dataStart + dataSize <= pageSize else {
+                throw damage(number, offset, "leaf node \(i) of page \(number) has \(dataSize) bytes of data that overrun the page")
+            }
             if nodeFlags & Self.subData != 0 {
-                guard dataSize == 48 else { throw damage(number, offset, "leaf node \(i) of page \(number) holds a \(dataSize)-byte tree record, not 48") }
+                guard dataSize == 48 else {
+                    throw damage(number, offset, "leaf node \(i) of page \(number) holds a \(dataSize)-byte tree record, not 48")
+                }
                 let sub = MetaPages.Tree(p, at: dataStart)
                 if isMain {
-                    guard nodeFlags == Self.subData else { throw damage(number, offset + 4, "named database node \(i) of page \(number) has flags \(nodeFlags)") }
+                    guard nodeFlags == Self.subData else {
+                        throw damage(number, offset + 4, "named database node \(i) of page \(number) has flags \(nodeFlags)")
+                    }
                     subDatabases.append((String(decoding: p[(offset + 8)..<dataStart], as: UTF8.self), sub))
                     counts.entries += 1
                 } else {
                     // The duplicates of one key, in a tree of their own.
                     guard nodeFlags == Self.subData | Self.dupData, tree.flags & Self.duplicateSort != 0 else {
-                        throw damage(number, offset + 4, "leaf node \(i) of page \(number) holds a sub-tree in a database without duplicates")
+                        throw damage(
+                            number, offset + 4, "leaf node \(i) of page \(number) holds a sub-tree in a database without duplicates")
                     }
                     var subCounts = Counts()
                     if let problem = MetaPages.sanity(sub, lastPage: pageCount - 1) {
@@ -164,10 +183,16 @@ struct PageWalk: ~Copyable {
                     }
                     var none: [(String, MetaPages.Tree)] = []
                     if sub.root != MetaPages.invalidPage {
-                        try visit(sub.root, level: 1, tree: sub, name: "\(name) duplicates", isMain: false, counts: &subCounts, subDatabases: &none)
+                        try visit(
+                            sub.root, level: 1, tree: sub, name: "\(name) duplicates", isMain: false, counts: &subCounts,
+                            subDatabases: &none)
                     }
-                    guard subCounts.entries == sub.entries, subCounts.branch == sub.branchPages, subCounts.leaf == sub.leafPages, subCounts.overflow == 0 else {
-                        throw damage(number, dataStart, "the duplicates of node \(i) of page \(number) count \(subCounts.entries), their record says \(sub.entries)")
+                    guard subCounts.entries == sub.entries, subCounts.branch == sub.branchPages, subCounts.leaf == sub.leafPages,
+                        subCounts.overflow == 0
+                    else {
+                        throw damage(
+                            number, dataStart,
+                            "the duplicates of node \(i) of page \(number) count \(subCounts.entries), their record says \(sub.entries)")
                     }
                     // LMDB counts a duplicates tree's pages in its own record only; its values count in both.
                     counts.entries += subCounts.entries
@@ -175,7 +200,9 @@ struct PageWalk: ~Copyable {
                 continue
             }
             if nodeFlags & Self.dupData != 0 {
-                guard tree.flags & Self.duplicateSort != 0 else { throw damage(number, offset + 4, "leaf node \(i) of page \(number) holds duplicates in a database without them") }
+                guard tree.flags & Self.duplicateSort != 0 else {
+                    throw damage(number, offset + 4, "leaf node \(i) of page \(number) holds duplicates in a database without them")
+                }
                 counts.entries += try subPage(Array(p[dataStart..<(dataStart + dataSize)]), page: number, at: dataStart)
                 continue
             }
@@ -207,7 +234,8 @@ struct PageWalk: ~Copyable {
         if flags & Self.leaf2 != 0 {
             let keySize = Int(s.u16(8))
             guard keySize >= 1, 16 + count * keySize <= s.count else {
-                throw damage(number, start + 8, "a duplicates sub-page of page \(number) holds \(count) values of \(keySize) bytes, more than fit")
+                throw damage(
+                    number, start + 8, "a duplicates sub-page of page \(number) holds \(count) values of \(keySize) bytes, more than fit")
             }
             return UInt64(count)
         }
@@ -223,7 +251,9 @@ struct PageWalk: ~Copyable {
     private mutating func overflowPages(_ first: UInt64, dataSize: Int, from parent: String, counts: inout Counts) throws(FileDamage) {
         let needed = UInt64((16 - 1 + dataSize) / pageSize + 1)
         let p = try page(first, from: parent)
-        guard p.u16(10) == Self.overflow else { throw damage(first, 10, "page \(first), the overflow data of \(parent), has flags \(p.u16(10))") }
+        guard p.u16(10) == Self.overflow else {
+            throw damage(first, 10, "page \(first), the overflow data of \(parent), has flags \(p.u16(10))")
+        }
         guard UInt64(p.u32(12)) == needed else {
             throw damage(first, 12, "overflow page \(first) spans \(p.u32(12)) pages; its \(dataSize) bytes need \(needed)")
         }
@@ -259,4 +289,3 @@ extension Environment {
         }
     }
 }
-

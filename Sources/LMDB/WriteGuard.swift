@@ -64,7 +64,8 @@ final class WriteGuard: Sendable {
         if let reason = lost.withLock({ $0 }) { return reason }
         let now = FileIdentity(path: lockPath)
         guard now != lockIdentity else { return nil }
-        let reason = now == nil
+        let reason =
+            now == nil
             ? "the lock file \(lockPath) was deleted while the ledger was open; this process stopped writing (restart it)"
             : "the lock file \(lockPath) was replaced while the ledger was open; this process stopped writing (restart it)"
         lost.withLock { if $0 == nil { $0 = reason } }

@@ -61,7 +61,9 @@ public final class Ledger: Sendable {
     /// stored before; returns once they are on disk. A refused batch appends nothing.
     ///
     /// `lines` gives each event's NDJSON line number for error messages (defaults to 1, 2, 3…).
-    public func append(_ events: [LeadEvent], lines: [Int]? = nil, expectedVersions: [String: Int] = [:]) async throws(LedgerError) -> LedgerReceipt {
+    public func append(
+        _ events: [LeadEvent], lines: [Int]? = nil, expectedVersions: [String: Int] = [:]
+    ) async throws(LedgerError) -> LedgerReceipt {
         let (batch, numbered) = Self.batch(events, lines: lines, expectedVersions: expectedVersions)
         do {
             return LedgerReceipt(try await log.append(batch))
@@ -73,7 +75,9 @@ public final class Ledger: Sendable {
     /// Appends and blocks the calling thread until durable. For synchronous tools and tests; async
     /// code uses ``append(_:lines:expectedVersions:)``.
     @available(*, noasync, message: "blocks the thread; use append(_:lines:expectedVersions:) from async code")
-    public func appendAndWait(_ events: [LeadEvent], lines: [Int]? = nil, expectedVersions: [String: Int] = [:]) throws(LedgerError) -> LedgerReceipt {
+    public func appendAndWait(
+        _ events: [LeadEvent], lines: [Int]? = nil, expectedVersions: [String: Int] = [:]
+    ) throws(LedgerError) -> LedgerReceipt {
         let (batch, numbered) = Self.batch(events, lines: lines, expectedVersions: expectedVersions)
         do {
             return LedgerReceipt(try log.appendAndWait(batch))
@@ -82,7 +86,9 @@ public final class Ledger: Sendable {
         }
     }
 
-    private static func batch(_ events: [LeadEvent], lines: [Int]?, expectedVersions: [String: Int]) -> (AppendBatch, [(line: Int?, event: LeadEvent)]) {
+    private static func batch(
+        _ events: [LeadEvent], lines: [Int]?, expectedVersions: [String: Int]
+    ) -> (AppendBatch, [(line: Int?, event: LeadEvent)]) {
         let numbered: [(line: Int?, event: LeadEvent)] = events.enumerated().map { (lines?[$0.offset] ?? $0.offset + 1, $0.element) }
         let records = events.map { NewRecord(id: $0.id, stream: CatalogStream.stream(of: $0), payload: $0.binary) }
         return (AppendBatch(records: records, expectedVersions: expectedVersions, context: ValidationContext(events: numbered)), numbered)
@@ -129,7 +135,11 @@ public final class Ledger: Sendable {
         if let problem {
             return VerifyReport(
                 records: report.records, head: report.head,
-                problem: .init(position: 0, message: "the replay checkpoint in the meta table is damaged: \(problem) (the records are intact; a writable trends run rebuilds it)"))
+                problem: .init(
+                    position: 0,
+                    message:
+                        "the replay checkpoint in the meta table is damaged: \(problem) (the records are intact; a writable trends run rebuilds it)"
+                ))
         }
         let tableProblem: String?
         do { tableProblem = try ValidationTables.audit(log) } catch { tableProblem = "they cannot be checked (\(error))" }
@@ -250,9 +260,11 @@ public struct LedgerError: Error, Sendable, CustomStringConvertible {
         switch error.code {
         case .refusedByPolicy:
             if let refusal = error.underlying as? BatchRefusal {
-                self.init(kind: .invalid, problems: refusal.issues.map {
-                    Problem(line: $0.line, eventId: $0.eventId, field: $0.field, message: $0.description)
-                })
+                self.init(
+                    kind: .invalid,
+                    problems: refusal.issues.map {
+                        Problem(line: $0.line, eventId: $0.eventId, field: $0.field, message: $0.description)
+                    })
             } else {
                 self.init(kind: .invalid, problems: [Problem(message: error.message)])
             }

@@ -35,7 +35,8 @@ struct CLI {
         try input.fileHandleForWriting.close()
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return Output(
+            status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
     /// The ledger's head hash, from `stats --json`.
@@ -52,23 +53,30 @@ struct CLI {
     }
 }
 
-let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("LedgerTests/Fixtures")
+let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+    "LedgerTests/Fixtures")
 
 func event(_ id: Int, _ type: String, lead: String?, at time: String, data: String) -> String {
     let leadField = lead.map { "\"lead\":\"\($0)\"," } ?? ""
-    return "{\"id\":\"00000000-0000-4000-8000-\(String(format: "%012d", id))\",\"type\":\"\(type)\",\(leadField)\"occurredAt\":\"\(time)\",\"source\":\"salesforce\",\"actor\":\"rep:jo\",\"data\":\(data)}"
+    return
+        "{\"id\":\"00000000-0000-4000-8000-\(String(format: "%012d", id))\",\"type\":\"\(type)\",\(leadField)\"occurredAt\":\"\(time)\",\"source\":\"salesforce\",\"actor\":\"rep:jo\",\"data\":\(data)}"
 }
 
-let history = [
-    event(1, "definition.published", lead: nil, at: "2026-01-01T00:00:00Z", data: #"{"version":1,"name":"Score 50","rules":{"field":"score","gte":50},"effectiveAt":"2026-01-01T00:00:00Z"}"#),
-    event(2, "lead.captured", lead: "00QA", at: "2026-03-02T09:00:00Z", data: #"{"channel":"email","attributes":{"country":"US"}}"#),
-    event(3, "lead.scored", lead: "00QA", at: "2026-03-02T09:30:00Z", data: #"{"score":72}"#),
-    event(4, "lead.handed_off", lead: "00QA", at: "2026-03-02T10:00:00Z", data: #"{"owner":"rep:jo","definition":1}"#),
-    event(5, "lead.rejected", lead: "00QA", at: "2026-03-02T14:00:00Z", data: #"{"reason":"FIT_COMPANY.TOO_SMALL","note":"12 employees"}"#),
-    event(6, "lead.captured", lead: "00QB", at: "2026-03-03T09:00:00Z", data: #"{"channel":"webinar"}"#),
-    event(7, "lead.handed_off", lead: "00QB", at: "2026-03-03T10:00:00Z", data: #"{"owner":"rep:al"}"#),
-    event(8, "lead.accepted", lead: "00QB", at: "2026-03-04T10:00:00Z", data: #"{"by":"rep:al"}"#),
-].joined(separator: "\n") + "\n"
+let history =
+    [
+        event(
+            1, "definition.published", lead: nil, at: "2026-01-01T00:00:00Z",
+            data: #"{"version":1,"name":"Score 50","rules":{"field":"score","gte":50},"effectiveAt":"2026-01-01T00:00:00Z"}"#),
+        event(2, "lead.captured", lead: "00QA", at: "2026-03-02T09:00:00Z", data: #"{"channel":"email","attributes":{"country":"US"}}"#),
+        event(3, "lead.scored", lead: "00QA", at: "2026-03-02T09:30:00Z", data: #"{"score":72}"#),
+        event(4, "lead.handed_off", lead: "00QA", at: "2026-03-02T10:00:00Z", data: #"{"owner":"rep:jo","definition":1}"#),
+        event(
+            5, "lead.rejected", lead: "00QA", at: "2026-03-02T14:00:00Z", data: #"{"reason":"FIT_COMPANY.TOO_SMALL","note":"12 employees"}"#
+        ),
+        event(6, "lead.captured", lead: "00QB", at: "2026-03-03T09:00:00Z", data: #"{"channel":"webinar"}"#),
+        event(7, "lead.handed_off", lead: "00QB", at: "2026-03-03T10:00:00Z", data: #"{"owner":"rep:al"}"#),
+        event(8, "lead.accepted", lead: "00QB", at: "2026-03-04T10:00:00Z", data: #"{"by":"rep:al"}"#),
+    ].joined(separator: "\n") + "\n"
 
 @Suite("leadledger, run as a child process")
 struct CommandLineTests {
@@ -97,15 +105,24 @@ struct CommandLineTests {
         try cli.run(["append", "-"], stdin: history)
         let head = try cli.head()
         let cases: [(String, [String])] = [
-            (event(20, "lead.captured", lead: "00QC", at: "2026-03-05T09:00:00Z", data: #"{"channel":"email"}"#) + "\n{\"id\": 3,\n",
-             ["line 2", "expected"]),
-            (event(21, "lead.teleported", lead: "00QC", at: "2026-03-05T09:00:00Z", data: "{}"), ["line 1", "00000000-0000-4000-8000-000000000021", "field \"type\"", "lead.teleported"]),
-            (event(22, "lead.handed_off", lead: "00QC", at: "2026-03-05T09:00:00Z", data: #"{"owner":"rep:x"}"#) + "\n"
-                + event(23, "lead.rejected", lead: "00QC", at: "2026-03-05T10:00:00Z", data: #"{"reason":"FIT.NOPE"}"#),
-             ["line 2", "00000000-0000-4000-8000-000000000023", "field \"data.reason\"", "FIT.NOPE"]),
+            (
+                event(20, "lead.captured", lead: "00QC", at: "2026-03-05T09:00:00Z", data: #"{"channel":"email"}"#) + "\n{\"id\": 3,\n",
+                ["line 2", "expected"]
+            ),
+            (
+                event(21, "lead.teleported", lead: "00QC", at: "2026-03-05T09:00:00Z", data: "{}"),
+                ["line 1", "00000000-0000-4000-8000-000000000021", "field \"type\"", "lead.teleported"]
+            ),
+            (
+                event(22, "lead.handed_off", lead: "00QC", at: "2026-03-05T09:00:00Z", data: #"{"owner":"rep:x"}"#) + "\n"
+                    + event(23, "lead.rejected", lead: "00QC", at: "2026-03-05T10:00:00Z", data: #"{"reason":"FIT.NOPE"}"#),
+                ["line 2", "00000000-0000-4000-8000-000000000023", "field \"data.reason\"", "FIT.NOPE"]
+            ),
             (event(24, "lead.accepted", lead: "00QZ", at: "2026-03-05T10:00:00Z", data: "{}"), ["line 1", "open episode"]),
-            (event(4, "lead.handed_off", lead: "00QA", at: "2026-03-02T10:00:00Z", data: #"{"owner":"rep:other","definition":1}"#),
-             ["line 1", "already stored at position 38 with different content"]),
+            (
+                event(4, "lead.handed_off", lead: "00QA", at: "2026-03-02T10:00:00Z", data: #"{"owner":"rep:other","definition":1}"#),
+                ["line 1", "already stored at position 38 with different content"]
+            ),
         ]
         for (input, expected) in cases {
             let result = try cli.run(["append", "-"], stdin: input)
@@ -113,7 +130,9 @@ struct CommandLineTests {
             #expect(result.stderr.contains("the ledger is unchanged"))
             for fragment in expected { #expect(result.stderr.contains(fragment), "\(fragment) not in \(result.stderr)") }
         }
-        let stale = try cli.run(["append", "--expected-version", "00QA=2", "-"], stdin: event(30, "lead.scored", lead: "00QA", at: "2026-03-06T10:00:00Z", data: #"{"score":80}"#))
+        let stale = try cli.run(
+            ["append", "--expected-version", "00QA=2", "-"],
+            stdin: event(30, "lead.scored", lead: "00QA", at: "2026-03-06T10:00:00Z", data: #"{"score":80}"#))
         #expect(stale.status == 1)
         #expect(stale.stderr.contains("stream \"00QA\" holds 4 events; the batch expected 2"))
         let missing = try cli.run(["append", "/nonexistent/events.ndjson"])
@@ -212,7 +231,10 @@ struct CommandLineTests {
         for option in ["--as-of-recorded", "--as-of-occurred"] {
             let refused = try cli.run(["trends", option, "yesterday"])
             #expect(refused.status == 64)
-            #expect(refused.stderr.contains(#"\#(option): expected a time like 2026-03-02T14:05:00Z or a date like 2026-03-02, found "yesterday""#), "\(refused.stderr)")
+            #expect(
+                refused.stderr.contains(
+                    #"\#(option): expected a time like 2026-03-02T14:05:00Z or a date like 2026-03-02, found "yesterday""#),
+                "\(refused.stderr)")
         }
         let both = try cli.run(["impact", "--as-of-recorded", "2026-03-02", "--as-of-occurred", "2026-03-02"])
         #expect(both.status == 64)

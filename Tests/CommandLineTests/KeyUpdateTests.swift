@@ -55,7 +55,9 @@ struct KeyUpdateTests {
         }
         let results = runs.map { $0.wait() }
         #expect(results.allSatisfy { $0.status == 0 }, "every run reported success: \(results.map(\.status))")
-        let secrets = results.enumerated().filter { $0.offset % 3 != 0 }.map { $0.element.stdout.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let secrets = results.enumerated().filter { $0.offset % 3 != 0 }.map {
+            $0.element.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         let addedIDs = Set(secrets.map { String($0.split(separator: "_")[1]) })
         #expect(addedIDs.count == 20)
 

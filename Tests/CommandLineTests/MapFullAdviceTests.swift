@@ -9,7 +9,9 @@ struct MapFullAdviceTests {
         defer { try? FileManager.default.removeItem(atPath: cli.ledger) }
         let blob = String(repeating: "x", count: 900)
         let lines = (1...3000).map {
-            event($0, "lead.captured", lead: "L\($0)", at: "2026-01-01T00:00:00Z", data: "{\"channel\":\"web\",\"attributes\":{\"blob\":\"\(blob)\"}}")
+            event(
+                $0, "lead.captured", lead: "L\($0)", at: "2026-01-01T00:00:00Z",
+                data: "{\"channel\":\"web\",\"attributes\":{\"blob\":\"\(blob)\"}}")
         }
         let file = try cli.write(lines.joined(separator: "\n") + "\n", to: "big.ndjson")
         defer { try? FileManager.default.removeItem(atPath: file) }

@@ -10,7 +10,8 @@ struct OutOfRangeInputTests {
         try cli.run(["init", "--taxonomy", "starter"])
         try cli.run(["append", "-"], stdin: history)
         let head = try cli.head()
-        let result = try cli.run(["append", "-"], stdin: event(40, "lead.scored", lead: "00QA", at: "2026-03-06T10:00:00Z", data: #"{"score":1e20}"#))
+        let result = try cli.run(
+            ["append", "-"], stdin: event(40, "lead.scored", lead: "00QA", at: "2026-03-06T10:00:00Z", data: #"{"score":1e20}"#))
         #expect(result.status == 1)
         #expect(result.stderr.contains("field \"data.score\""))
         #expect(result.stderr.contains("from -1000000 to 1000000"))

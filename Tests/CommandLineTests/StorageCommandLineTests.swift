@@ -108,7 +108,9 @@ struct StorageCommandLineTests {
         let (bytes, modified) = (try file.bytes, try file.modified)
         let backup = FileManager.default.temporaryDirectory.appendingPathComponent("leadledger-ro-backup-\(UUID().uuidString)").path
         let candidate = try cli.write(#"{"name":"Score 60","rules":{"field":"score","gte":60}}"#, to: "candidate.json")
-        for command in [["verify"], ["trends"], ["impact"], ["what-if", candidate], ["audit", "no-such-lead"], ["stats"], ["backup", backup]] {
+        for command in [
+            ["verify"], ["trends"], ["impact"], ["what-if", candidate], ["audit", "no-such-lead"], ["stats"], ["backup", backup],
+        ] {
             let result = try cli.run(command)
             #expect(result.status == (command[0] == "audit" ? 1 : 0), "\(command): \(result.stderr)")
         }
@@ -123,7 +125,10 @@ struct StorageCommandLineTests {
         guard let unshare else { return }
         let probe = Process()
         probe.executableURL = URL(fileURLWithPath: unshare)
-        probe.arguments = ["-m", "sh", "-c", "mount --bind -o ro '\(cli.ledger)' '\(cli.ledger)' && touch '\(cli.ledger)/probe' 2>/dev/null; test ! -e '\(cli.ledger)/probe'"]
+        probe.arguments = [
+            "-m", "sh", "-c",
+            "mount --bind -o ro '\(cli.ledger)' '\(cli.ledger)' && touch '\(cli.ledger)/probe' 2>/dev/null; test ! -e '\(cli.ledger)/probe'",
+        ]
         try probe.run()
         probe.waitUntilExit()
         guard probe.terminationStatus == 0 else { return }  // no mount namespace here: nothing to test
@@ -156,7 +161,8 @@ struct StorageCommandLineTests {
         func asNobody(_ arguments: [String]) throws -> (Int32, String) {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: setpriv)
-            process.arguments = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", CLI.binary.path] + arguments + ["--ledger", cli.ledger]
+            process.arguments =
+                ["--reuid=nobody", "--regid=nogroup", "--clear-groups", CLI.binary.path] + arguments + ["--ledger", cli.ledger]
             let err = Pipe()
             process.standardError = err
             process.standardOutput = Pipe()
@@ -284,7 +290,9 @@ struct StorageCommandLineTests {
                 #expect(result.signal == nil, "verify died by signal \(result.signal ?? 0) after flipping byte \(offset) by \(mask)")
             }
         }
-        print("page-structure flips, \(command): \(count) → \(tally.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))")
+        print(
+            "page-structure flips, \(command): \(count) → \(tally.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))"
+        )
     }
 
     @Test("a full file system says no space left on device (skipped where a small tmpfs cannot be mounted)")
@@ -312,7 +320,10 @@ struct StorageCommandLineTests {
         _ = try run(["init", "--taxonomy", "starter"], nil)
         var lines: [String] = []
         for i in 0..<3_000 {
-            lines.append(event(100_000 + i, "lead.captured", lead: "NS\(i)", at: "2026-03-02T09:00:00Z", data: #"{"channel":"email","attributes":{"note":"\#(String(repeating: "x", count: 200))"}}"#))
+            lines.append(
+                event(
+                    100_000 + i, "lead.captured", lead: "NS\(i)", at: "2026-03-02T09:00:00Z",
+                    data: #"{"channel":"email","attributes":{"note":"\#(String(repeating: "x", count: 200))"}}"#))
         }
         let result = try run(["append", "-"], lines.joined(separator: "\n") + "\n")
         #expect(result.status == 5, "\(result.stderr)")

@@ -50,7 +50,9 @@ struct AppendTests {
         }
         #expect(try log.head() == before.head)
         // The same id on another stream is a conflict too.
-        await #expect(throws: AppendError.self) { try await log.append(AppendBatch(records: [record("original", id: id, stream: "lead-9")])) }
+        await #expect(throws: AppendError.self) {
+            try await log.append(AppendBatch(records: [record("original", id: id, stream: "lead-9")]))
+        }
     }
 
     @Test("an id twice in one batch: identical is one record, different is a conflict")
@@ -88,7 +90,8 @@ struct AppendTests {
     func streams() async throws {
         let log = try EventLog(path: temporaryLedgerPath())
         let target = UUID()
-        _ = try await log.append(AppendBatch(records: [record("1", stream: "A"), record("2", stream: "B"), record("3", id: target, stream: "A")]))
+        _ = try await log.append(
+            AppendBatch(records: [record("1", stream: "A"), record("2", stream: "B"), record("3", id: target, stream: "A")]))
         #expect(try log.records(inStream: "A").map(\.position) == [1, 3])
         #expect(try log.records(inStream: "missing").isEmpty)
         #expect(try log.record(id: target)?.position == 3)

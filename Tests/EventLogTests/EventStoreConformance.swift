@@ -220,7 +220,8 @@ struct EventStoreConformanceTests {
         defer { lmdb.close() }
         let memory = InMemoryEventStore(clock: FixedClock())
         for store in [lmdb as any EventStore, memory] {
-            _ = try await store.append(AppendBatch(records: (1...20).map { EventStoreConformance.record($0, $0 % 3 == 0 ? nil : "lead-\($0 % 4)") }))
+            _ = try await store.append(
+                AppendBatch(records: (1...20).map { EventStoreConformance.record($0, $0 % 3 == 0 ? nil : "lead-\($0 % 4)") }))
             _ = try await store.append(AppendBatch(records: [EventStoreConformance.record(5), EventStoreConformance.record(21)]))
         }
         #expect(try lmdb.head() == (try memory.head()))

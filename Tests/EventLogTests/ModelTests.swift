@@ -65,7 +65,10 @@ struct ModelTests {
                     } else if roll == 2, let old = known.randomElement(using: &rng) {
                         records.append(NewRecord(id: old.id, stream: old.stream, payload: old.payload + [9]))  // conflict
                     } else {
-                        records.append(NewRecord(id: UUID(), stream: ["a", "b", "c", nil].randomElement(using: &rng)!, payload: [UInt8.random(in: 0...255, using: &rng)]))
+                        records.append(
+                            NewRecord(
+                                id: UUID(), stream: ["a", "b", "c", nil].randomElement(using: &rng)!,
+                                payload: [UInt8.random(in: 0...255, using: &rng)]))
                     }
                 }
                 var expected: [String: Int] = [:]

@@ -32,7 +32,9 @@ func filledLog(_ name: String, count: Int = 60, streams: Int = 7) async throws -
     let path = temporaryLedgerPath(name)
     let log = try EventLog(path: path)
     for start in stride(from: 0, to: count, by: 10) {
-        let batch = (start..<min(count, start + 10)).map { i in record("payload \(i) " + String(repeating: "x", count: i % 40), stream: "lead-\(i % streams)") }
+        let batch = (start..<min(count, start + 10)).map { i in
+            record("payload \(i) " + String(repeating: "x", count: i % 40), stream: "lead-\(i % streams)")
+        }
         _ = try await log.append(AppendBatch(records: batch))
     }
     log.close()
@@ -131,7 +133,9 @@ struct StorageHardeningTests {
     @Test("files are the owner's only: directory 0700, data and lock files 0600, backups too")
     func permissions() async throws {
         let path = try await filledLog("modes", count: 5)
-        func mode(_ p: String) throws -> Int { (try FileManager.default.attributesOfItem(atPath: p)[.posixPermissions] as! NSNumber).intValue & 0o777 }
+        func mode(_ p: String) throws -> Int {
+            (try FileManager.default.attributesOfItem(atPath: p)[.posixPermissions] as! NSNumber).intValue & 0o777
+        }
         #expect(try mode(path) == 0o700)
         #expect(try mode(path + "/data.mdb") == 0o600)
         #expect(try mode(path + "/lock.mdb") == 0o600)

@@ -36,8 +36,11 @@ func crashTestID(batch: Int, index: Int) -> UUID {
     var bytes = [UInt8](repeating: 0, count: 16)
     withUnsafeBytes(of: UInt64(batch).bigEndian) { bytes.replaceSubrange(0..<8, with: $0) }
     withUnsafeBytes(of: UInt64(index).bigEndian) { bytes.replaceSubrange(8..<16, with: $0) }
-    return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                       bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    return UUID(
+        uuid: (
+            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+        ))
 }
 
 /// Where `swift build` put the package's executables: next to the test bundle.

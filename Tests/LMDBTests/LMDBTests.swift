@@ -60,8 +60,10 @@ struct LMDBTests {
             }
         }
         let (v1, v2) = try env.read { txn in
-            (try Array("k".utf8).withUnsafeBytes { try txn.value(forKey: $0, in: db) },
-             try Array("k2".utf8).withUnsafeBytes { try txn.value(forKey: $0, in: db) })
+            (
+                try Array("k".utf8).withUnsafeBytes { try txn.value(forKey: $0, in: db) },
+                try Array("k2".utf8).withUnsafeBytes { try txn.value(forKey: $0, in: db) }
+            )
         }
         #expect(v1 == Array("v1".utf8))
         #expect(v2 == nil)
@@ -146,7 +148,9 @@ struct LMDBTests {
     func copy() throws {
         let env = try Environment(path: try temporaryDirectory())
         let db = try env.openDatabase("ints", flags: [.create, .integerKey])
-        try env.write { txn in for i in 1...100 as ClosedRange<UInt64> { try [UInt8(1)].withUnsafeBytes { try txn.put($0, forKey: i, in: db) } } }
+        try env.write { txn in
+            for i in 1...100 as ClosedRange<UInt64> { try [UInt8(1)].withUnsafeBytes { try txn.put($0, forKey: i, in: db) } }
+        }
         let dest = try temporaryDirectory("copy")
         try env.copy(to: dest)
         let copy = try Environment(path: dest, options: .init(flags: .readOnly))

@@ -105,7 +105,10 @@ struct EpisodeMachineTests {
     @Test("the validation state's changes for each kind of lead event, worked by hand")
     func stateChanges() {
         let handOff = Self.event(1, "L1", .handedOff(.init(owner: "rep:a")))
-        #expect(StateChange.effects(of: handOff) == [.episodeOpened(lead: "L1", OpenEpisode(handedOffAt: handOff.occurredAt, handOffEventId: Fixtures.uuid(1)))])
+        #expect(
+            StateChange.effects(of: handOff) == [
+                .episodeOpened(lead: "L1", OpenEpisode(handedOffAt: handOff.occurredAt, handOffEventId: Fixtures.uuid(1)))
+            ])
         #expect(StateChange.effects(of: Self.event(2, "L1", .accepted(.init()))) == [.episodeClosed(lead: "L1")])
         #expect(StateChange.effects(of: Self.event(3, "L1", .recycled(.init()))) == [.episodeClosed(lead: "L1")])
         #expect(
@@ -123,9 +126,16 @@ struct EpisodeMachineTests {
             afterDefining: .init(code: "FIT.SMALL", label: "Small", category: "FIT", requiresNote: true), existing: nil)
         #expect(defined == ReasonCode(code: "FIT.SMALL", label: "Small", category: "FIT", requiresNote: true))
         let retired = EpisodeMachine.reason(afterRetiring: .init(code: "FIT.SMALL", replacedBy: "FIT.TINY"), existing: defined)
-        #expect(retired == ReasonCode(code: "FIT.SMALL", label: "Small", category: "FIT", requiresNote: true, retired: true, replacedBy: "FIT.TINY"))
-        let relabelled = EpisodeMachine.reason(afterDefining: .init(code: "FIT.SMALL", label: "Too small", category: "FIT"), existing: retired)
-        #expect(relabelled == ReasonCode(code: "FIT.SMALL", label: "Too small", category: "FIT", requiresNote: false, retired: true, replacedBy: "FIT.TINY"))
+        #expect(
+            retired
+                == ReasonCode(code: "FIT.SMALL", label: "Small", category: "FIT", requiresNote: true, retired: true, replacedBy: "FIT.TINY")
+        )
+        let relabelled = EpisodeMachine.reason(
+            afterDefining: .init(code: "FIT.SMALL", label: "Too small", category: "FIT"), existing: retired)
+        #expect(
+            relabelled
+                == ReasonCode(
+                    code: "FIT.SMALL", label: "Too small", category: "FIT", requiresNote: false, retired: true, replacedBy: "FIT.TINY"))
         #expect(EpisodeMachine.reason(afterRetiring: .init(code: "NEVER.DEFINED"), existing: nil) == nil)
     }
 }

@@ -47,9 +47,13 @@ struct EventBinaryTests {
     @Test("the same content decoded twice gives the same bytes, whatever the attribute order")
     func deterministic() throws {
         let a = try EventDecoder().decode(
-            line: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a02","type":"lead.attributes_observed","lead":"L","occurredAt":"2026-03-01T10:00:00Z","source":"s","data":{"attributes":{"b":1,"a":"x","c":null}}}"#)
+            line:
+                #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a02","type":"lead.attributes_observed","lead":"L","occurredAt":"2026-03-01T10:00:00Z","source":"s","data":{"attributes":{"b":1,"a":"x","c":null}}}"#
+        )
         let b = try EventDecoder().decode(
-            line: #"{"data":{"attributes":{"c":null,"a":"x","b":1}},"source":"s","occurredAt":"2026-03-01T10:00:00Z","lead":"L","type":"lead.attributes_observed","id":"0B9F3C2E-5D7A-4C1E-9A51-0C6F2F1E7A02"}"#)
+            line:
+                #"{"data":{"attributes":{"c":null,"a":"x","b":1}},"source":"s","occurredAt":"2026-03-01T10:00:00Z","lead":"L","type":"lead.attributes_observed","id":"0B9F3C2E-5D7A-4C1E-9A51-0C6F2F1E7A02"}"#
+        )
         #expect(a.binary == b.binary)
     }
 

@@ -57,52 +57,108 @@ struct EventJSONTests {
     @Test("optional data may be omitted for accepted and recycled, and null means absent")
     func optionalData() throws {
         let accepted = try decoder.decode(
-            line: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a05","type":"lead.accepted","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","actor":null}"#)
+            line:
+                #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a05","type":"lead.accepted","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","actor":null}"#
+        )
         #expect(accepted.payload == .accepted(.init()))
         #expect(accepted.actor == nil)
     }
 
     /// Each refusal: the line, then the exact message a user reads.
     static let refusals: [(line: String, code: EventInputError.Code, message: String)] = [
-        (#"{"type":"lead.accepted"#, .malformedJSON,
-         #"line 7: expected one JSON object, found malformed JSON (unterminated string at byte 23)"#),
+        (
+            #"{"type":"lead.accepted"#, .malformedJSON,
+            #"line 7: expected one JSON object, found malformed JSON (unterminated string at byte 23)"#
+        ),
         (#"[1]"#, .wrongType, #"line 7: expected an event object, found an array"#),
-        (#"{"type":"lead.accepted","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm"}"#, .missingField,
-         #"line 7: field "id": expected a UUID like 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10, found nothing"#),
-        (#"{"id":"nope","type":"lead.accepted","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm"}"#, .invalidValue,
-         #"line 7, event nope: field "id": expected a UUID like 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10, found "nope""#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.liked","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm"}"#, .unknownType,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "type": expected a known event type (lead.captured, lead.attributes_observed, lead.scored, lead.handed_off, lead.accepted, lead.rejected, lead.recycled, lead.converted, lead.closed, lead.rejection_corrected, reason.defined, reason.retired, definition.published), found "lead.liked""#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.accepted","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","position":4}"#, .forbiddenField,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "position": expected no position (the ledger assigns it), found 4"#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.accepted","lead":"L","occurredAt":"2026-03-02T08:00:00","source":"crm"}"#, .invalidValue,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "occurredAt": expected an RFC 3339 date-time with offset like 2026-03-02T14:05:00Z, found "2026-03-02T08:00:00""#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.accepted","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"Sales Force"}"#, .invalidValue,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "source": expected 1 to 64 characters of a-z, 0-9, _, . or -, found "Sales Force""#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.accepted","occurredAt":"2026-03-02T08:00:00Z","source":"crm"}"#, .missingField,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "lead": expected a non-empty string, found nothing"#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"reason.retired","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"code":"A.B"}}"#, .forbiddenField,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "lead": expected no lead on a reason.retired event, found "L""#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.rejected","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"reason":"too small"}}"#, .invalidValue,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.reason": expected a reason code like FIT_COMPANY.TOO_SMALL, found "too small""#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.rejected","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"note":"x"}}"#, .missingField,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.reason": expected a reason code like FIT_COMPANY.TOO_SMALL, found nothing"#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.scored","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"score":"high"}}"#, .wrongType,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.score": expected a number, found "high""#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.captured","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"channel":"web","attributes":{"tags":["a"]}}}"#, .wrongType,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.attributes.tags": expected a string, a number, a boolean or null, found an array"#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.handed_off","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"owner":"q","definition":2.5}}"#, .invalidValue,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.definition": expected an integer version of at least 1, found 2.5"#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.closed","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{}}"#, .missingField,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.won": expected true or false, found nothing"#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.accepted","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":"yes"}"#, .wrongType,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data": expected an object, found "yes""#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"definition.published","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"version":2,"name":"v2","rules":{"all":[{"field":"score","gte":1},{"field":"x","eq":1},{"field":"country","in":"US"}]},"effectiveAt":"2026-03-02T08:00:00Z"}}"#, .invalidValue,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.rules/all/2/in": expected an array, found "US""#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.converted","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"opportunity":"o","currency":"euro"}}"#, .invalidValue,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.currency": expected a three-letter ISO 4217 code like EUR, found "euro""#),
-        (#"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.accepted","lead":"","occurredAt":"2026-03-02T08:00:00Z","source":"crm"}"#, .invalidValue,
-         #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "lead": expected a non-empty string, found """#),
+        (
+            #"{"type":"lead.accepted","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm"}"#, .missingField,
+            #"line 7: field "id": expected a UUID like 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10, found nothing"#
+        ),
+        (
+            #"{"id":"nope","type":"lead.accepted","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm"}"#, .invalidValue,
+            #"line 7, event nope: field "id": expected a UUID like 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10, found "nope""#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.liked","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm"}"#,
+            .unknownType,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "type": expected a known event type (lead.captured, lead.attributes_observed, lead.scored, lead.handed_off, lead.accepted, lead.rejected, lead.recycled, lead.converted, lead.closed, lead.rejection_corrected, reason.defined, reason.retired, definition.published), found "lead.liked""#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.accepted","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","position":4}"#,
+            .forbiddenField,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "position": expected no position (the ledger assigns it), found 4"#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.accepted","lead":"L","occurredAt":"2026-03-02T08:00:00","source":"crm"}"#,
+            .invalidValue,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "occurredAt": expected an RFC 3339 date-time with offset like 2026-03-02T14:05:00Z, found "2026-03-02T08:00:00""#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.accepted","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"Sales Force"}"#,
+            .invalidValue,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "source": expected 1 to 64 characters of a-z, 0-9, _, . or -, found "Sales Force""#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.accepted","occurredAt":"2026-03-02T08:00:00Z","source":"crm"}"#,
+            .missingField,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "lead": expected a non-empty string, found nothing"#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"reason.retired","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"code":"A.B"}}"#,
+            .forbiddenField,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "lead": expected no lead on a reason.retired event, found "L""#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.rejected","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"reason":"too small"}}"#,
+            .invalidValue,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.reason": expected a reason code like FIT_COMPANY.TOO_SMALL, found "too small""#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.rejected","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"note":"x"}}"#,
+            .missingField,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.reason": expected a reason code like FIT_COMPANY.TOO_SMALL, found nothing"#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.scored","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"score":"high"}}"#,
+            .wrongType,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.score": expected a number, found "high""#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.captured","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"channel":"web","attributes":{"tags":["a"]}}}"#,
+            .wrongType,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.attributes.tags": expected a string, a number, a boolean or null, found an array"#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.handed_off","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"owner":"q","definition":2.5}}"#,
+            .invalidValue,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.definition": expected an integer version of at least 1, found 2.5"#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.closed","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{}}"#,
+            .missingField,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.won": expected true or false, found nothing"#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.accepted","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":"yes"}"#,
+            .wrongType,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data": expected an object, found "yes""#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"definition.published","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"version":2,"name":"v2","rules":{"all":[{"field":"score","gte":1},{"field":"x","eq":1},{"field":"country","in":"US"}]},"effectiveAt":"2026-03-02T08:00:00Z"}}"#,
+            .invalidValue,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.rules/all/2/in": expected an array, found "US""#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.converted","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","data":{"opportunity":"o","currency":"euro"}}"#,
+            .invalidValue,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "data.currency": expected a three-letter ISO 4217 code like EUR, found "euro""#
+        ),
+        (
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.accepted","lead":"","occurredAt":"2026-03-02T08:00:00Z","source":"crm"}"#,
+            .invalidValue,
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "lead": expected a non-empty string, found """#
+        ),
     ]
 
     @Test("each kind of bad input is refused with the message a user reads", arguments: 0..<refusals.count)
@@ -121,7 +177,10 @@ struct EventJSONTests {
     @Test("the first problem of a line is the one reported")
     func firstProblem() throws {
         let error = #expect(throws: EventInputError.self) {
-            try decoder.decode(line: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.rejected","occurredAt":"yesterday","source":"BAD","data":{"reason":"x"}}"#)
+            try decoder.decode(
+                line:
+                    #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.rejected","occurredAt":"yesterday","source":"BAD","data":{"reason":"x"}}"#
+            )
         }
         #expect(error?.field == "occurredAt")
         #expect(error?.line == nil)
@@ -140,7 +199,10 @@ struct EventJSONTests {
     func longLead() throws {
         let lead = String(repeating: "é", count: 65)
         let error = #expect(throws: EventInputError.self) {
-            try decoder.decode(line: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.accepted","lead":"\#(lead)","occurredAt":"2026-03-02T08:00:00Z","source":"crm"}"#)
+            try decoder.decode(
+                line:
+                    #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.accepted","lead":"\#(lead)","occurredAt":"2026-03-02T08:00:00Z","source":"crm"}"#
+            )
         }
         #expect(error?.field == "lead")
         #expect(error?.found == "130 bytes")

@@ -5,7 +5,8 @@ import Testing
 @Suite("MQL rules")
 struct RuleTests {
     static let designExample: JSONValue = try! JSONValue.parse(
-        #"{"all":[{"field":"score","gte":60},{"field":"country","in":["US","CA","GB"]},{"not":{"field":"email_domain","in":["gmail.com","yahoo.com"]}},{"any":[{"field":"employees","gte":50},{"field":"title","contains":"VP"}]}]}"#)
+        #"{"all":[{"field":"score","gte":60},{"field":"country","in":["US","CA","GB"]},{"not":{"field":"email_domain","in":["gmail.com","yahoo.com"]}},{"any":[{"field":"employees","gte":50},{"field":"title","contains":"VP"}]}]}"#
+    )
 
     @Test("the design's example parses to the expected tree and back to the same JSON")
     func parsesExample() throws {
@@ -26,14 +27,23 @@ struct RuleTests {
     }
 
     static let parseErrors: [(json: String, message: String)] = [
-        (#"{"all":[{"field":"a","eq":1},{"field":"b","eq":1},{"field":"country","in":"US"}]}"#, #"/all/2/in: expected an array, found "US""#),
+        (
+            #"{"all":[{"field":"a","eq":1},{"field":"b","eq":1},{"field":"country","in":"US"}]}"#,
+            #"/all/2/in: expected an array, found "US""#
+        ),
         (#"[1]"#, "top level: expected a rule object (all, any, not or field), found an array"),
         (#"{}"#, "top level: expected a rule object with all, any, not or field, found an empty object"),
         (#"{"every":[]}"#, #"top level: expected a rule object with all, any, not or field, found member "every""#),
         (#"{"all":{"field":"a","eq":1}}"#, "/all: expected an array of rules, found an object"),
         (#"{"all":[],"any":[]}"#, #"/any: expected no other member beside "all", found member "any""#),
-        (#"{"not":{"field":"score","greater":5}}"#, #"/not/greater: expected an operator (eq, ne, gt, gte, lt, lte, in, nin, contains, prefix or exists), found "greater""#),
-        (#"{"field":"score"}"#, #"top level: expected an operator (eq, ne, gt, gte, lt, lte, in, nin, contains, prefix or exists) beside "field", found none"#),
+        (
+            #"{"not":{"field":"score","greater":5}}"#,
+            #"/not/greater: expected an operator (eq, ne, gt, gte, lt, lte, in, nin, contains, prefix or exists), found "greater""#
+        ),
+        (
+            #"{"field":"score"}"#,
+            #"top level: expected an operator (eq, ne, gt, gte, lt, lte, in, nin, contains, prefix or exists) beside "field", found none"#
+        ),
         (#"{"field":"score","gt":1,"lt":5}"#, "/lt: expected a single operator per comparison, found a second operator"),
         (#"{"field":"","eq":1}"#, #"/field: expected a field name, found """#),
         (#"{"field":"score","gte":true}"#, "/gte: expected a number or a string, found true"),
@@ -41,7 +51,10 @@ struct RuleTests {
         (#"{"field":"x","in":["a",["b"]]}"#, "/in/1: expected a string, a number or a boolean, found an array"),
         (#"{"field":"x","contains":3}"#, "/contains: expected a string, found 3"),
         (#"{"field":"x","exists":"yes"}"#, #"/exists: expected true or false, found "yes""#),
-        (#"{"any":[{"all":[{"field":"a/b","eq":1,"x~":2}]}]}"#, #"/any/0/all/0/x~0: expected an operator (eq, ne, gt, gte, lt, lte, in, nin, contains, prefix or exists), found "x~""#),
+        (
+            #"{"any":[{"all":[{"field":"a/b","eq":1,"x~":2}]}]}"#,
+            #"/any/0/all/0/x~0: expected an operator (eq, ne, gt, gte, lt, lte, in, nin, contains, prefix or exists), found "x~""#
+        ),
     ]
 
     @Test("bad rules are refused with a JSON Pointer to the bad node", arguments: 0..<parseErrors.count)
@@ -56,8 +69,10 @@ struct RuleTests {
     func missingFields() {
         let missing: [String: AttributeValue] = ["other": .string("x"), "nulled": .null]
         for field in ["absent", "nulled"] {
-            for test in [RuleTest.eq(.string("US")), .ne(.string("US")), .gt(.number(1)), .lte(.number(1)),
-                         .in([.string("US")]), .nin([.string("US")]), .contains(""), .prefix(""), .exists(true)] {
+            for test in [
+                RuleTest.eq(.string("US")), .ne(.string("US")), .gt(.number(1)), .lte(.number(1)),
+                .in([.string("US")]), .nin([.string("US")]), .contains(""), .prefix(""), .exists(true),
+            ] {
                 #expect(!MQLRule.comparison(RuleComparison(field: field, test)).evaluateNaively(on: missing), "\(test)")
             }
             #expect(MQLRule.comparison(RuleComparison(field: field, .exists(false))).evaluateNaively(on: missing))
@@ -211,10 +226,11 @@ struct RuleTests {
         facts.set(field: "title", .string("VP Marketing"))
         let verdicts = definition.explain(facts)
         #expect(verdicts.map(\.pointer) == ["/all/0", "/all/1", "/all/2/not", "/all/3/any/0", "/all/3/any/1"])
-        #expect(verdicts.map(\.text) == [
-            "score ≥ 60", "country in [US, CA, GB]", "email_domain in [gmail.com, yahoo.com]", "employees ≥ 50",
-            #"title contains "VP""#,
-        ])
+        #expect(
+            verdicts.map(\.text) == [
+                "score ≥ 60", "country in [US, CA, GB]", "email_domain in [gmail.com, yahoo.com]", "employees ≥ 50",
+                #"title contains "VP""#,
+            ])
         #expect(verdicts.map(\.passed) == [false, true, false, false, true])
         #expect(verdicts.map(\.seenText) == ["55", #""US""#, "missing", "missing", #""VP Marketing""#])
         #expect(!definition.evaluate(facts))
@@ -224,10 +240,12 @@ struct RuleTests {
     func diff() throws {
         let old = try RuleParser().parse(
             JSONValue.parse(
-                #"{"all":[{"field":"score","gte":50},{"field":"country","in":["US","FR"]},{"field":"employees","gte":50},{"not":{"field":"email_domain","in":["gmail.com"]}}]}"#))
+                #"{"all":[{"field":"score","gte":50},{"field":"country","in":["US","FR"]},{"field":"employees","gte":50},{"not":{"field":"email_domain","in":["gmail.com"]}}]}"#
+            ))
         let new = try RuleParser().parse(
             JSONValue.parse(
-                #"{"all":[{"field":"score","gte":60},{"field":"country","in":["US","GB"]},{"not":{"field":"email_domain","in":["gmail.com","yahoo.com"]}},{"field":"title","contains":"VP"}]}"#))
+                #"{"all":[{"field":"score","gte":60},{"field":"country","in":["US","GB"]},{"not":{"field":"email_domain","in":["gmail.com","yahoo.com"]}},{"field":"title","contains":"VP"}]}"#
+            ))
         #expect(
             describeChanges(from: old, to: new) == [
                 "score threshold raised 50 → 60",

@@ -20,7 +20,9 @@ struct ValidationTests {
         state.apply(event(901, nil, .reasonRetired(.init(code: "FIT.SMALL", replacedBy: "FIT_COMPANY.TOO_SMALL"))))
         for version in 1...2 {
             state.apply(
-                event(910 + version, nil, .definitionPublished(.init(version: version, name: "v\(version)", rules: .all([]), effectiveAt: t0))))
+                event(
+                    910 + version, nil, .definitionPublished(.init(version: version, name: "v\(version)", rules: .all([]), effectiveAt: t0))
+                ))
         }
         state.apply(event(920, "L1", at: "2026-03-01T10:00:00Z", .handedOff(.init(owner: "rep:a"))))
         state.apply(event(921, "L9", at: "2026-03-01T10:00:00Z", .handedOff(.init(owner: "rep:a"))))
@@ -51,7 +53,8 @@ struct ValidationTests {
         #expect(issues.map(\.line) == [4, 5, 6])
         #expect(issues[0].description.contains("from -1000000 to 1000000"))
 
-        let line = #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a31","type":"lead.scored","lead":"L2","occurredAt":"2026-03-02T14:05:00Z","source":"crm","data":{"score":1e20}}"#
+        let line =
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a31","type":"lead.scored","lead":"L2","occurredAt":"2026-03-02T14:05:00Z","source":"crm","data":{"score":1e20}}"#
         #expect(throws: EventInputError.self) { try EventDecoder().decode(line: Array(line.utf8), lineNumber: 7) }
         do {
             _ = try EventDecoder().decode(line: Array(line.utf8), lineNumber: 7)
@@ -64,18 +67,20 @@ struct ValidationTests {
     @Test("an unknown reason code is refused with advice")
     func unknownReason() {
         let issues = refusal([Self.event(0x7c1, "L1", .rejected(.init(reason: "FIT.UNKNOWN")))])
-        #expect(issues.map(\.description) == [
-            #"line 4, event \#(Self.id)0000000007c1: field "data.reason": expected a defined reason code, found "FIT.UNKNOWN" (define it with a reason.defined event first)"#
-        ])
+        #expect(
+            issues.map(\.description) == [
+                #"line 4, event \#(Self.id)0000000007c1: field "data.reason": expected a defined reason code, found "FIT.UNKNOWN" (define it with a reason.defined event first)"#
+            ])
         #expect(issues.first?.code == .unknownReason)
     }
 
     @Test("a rejection with a retired code names the replacement")
     func retiredReason() {
         let issues = refusal([Self.event(1, "L1", .rejected(.init(reason: "FIT.SMALL")))])
-        #expect(issues.map(\.description) == [
-            #"line 4, event \#(Self.id)000000000001: field "data.reason": expected a reason code in use, found "FIT.SMALL", which is retired (use FIT_COMPANY.TOO_SMALL instead)"#
-        ])
+        #expect(
+            issues.map(\.description) == [
+                #"line 4, event \#(Self.id)000000000001: field "data.reason": expected a reason code in use, found "FIT.SMALL", which is retired (use FIT_COMPANY.TOO_SMALL instead)"#
+            ])
         #expect(issues.first?.code == .retiredReason)
     }
 
@@ -85,10 +90,11 @@ struct ValidationTests {
             Self.event(1, "L1", .rejected(.init(reason: "OTHER.OTHER"))),
             Self.event(2, "L1", .rejected(.init(reason: "OTHER.OTHER", note: "  "))),
         ])
-        #expect(issues.map(\.description) == [
-            #"line 4, event \#(Self.id)000000000001: field "data.note": expected a note, which reason OTHER.OTHER requires, found nothing"#,
-            #"line 5, event \#(Self.id)000000000002: field "data.note": expected a note, which reason OTHER.OTHER requires, found a blank note"#,
-        ])
+        #expect(
+            issues.map(\.description) == [
+                #"line 4, event \#(Self.id)000000000001: field "data.note": expected a note, which reason OTHER.OTHER requires, found nothing"#,
+                #"line 5, event \#(Self.id)000000000002: field "data.note": expected a note, which reason OTHER.OTHER requires, found a blank note"#,
+            ])
         #expect(issues.allSatisfy { $0.code == .noteRequired })
     }
 
@@ -99,19 +105,21 @@ struct ValidationTests {
             Self.event(2, "L1", .accepted(.init())),
             Self.event(3, "L1", .rejected(.init(reason: "DATA.FAKE"))),
         ])
-        #expect(issues.map(\.description) == [
-            #"line 4, event \#(Self.id)000000000001: field "lead": expected a lead with an open episode, found "L2" with none (a lead.accepted needs a lead.handed_off not yet decided or recycled)"#,
-            #"line 6, event \#(Self.id)000000000003: field "lead": expected a lead with an open episode, found "L1" with none (a lead.rejected needs a lead.handed_off not yet decided or recycled)"#,
-        ])
+        #expect(
+            issues.map(\.description) == [
+                #"line 4, event \#(Self.id)000000000001: field "lead": expected a lead with an open episode, found "L2" with none (a lead.accepted needs a lead.handed_off not yet decided or recycled)"#,
+                #"line 6, event \#(Self.id)000000000003: field "lead": expected a lead with an open episode, found "L1" with none (a lead.rejected needs a lead.handed_off not yet decided or recycled)"#,
+            ])
         #expect(issues.allSatisfy { $0.code == .noOpenEpisode })
     }
 
     @Test("a hand-off while the episode is open is refused")
     func episodeAlreadyOpen() {
         let issues = refusal([Self.event(1, "L1", .handedOff(.init(owner: "rep:b")))])
-        #expect(issues.map(\.description) == [
-            #"line 4, event \#(Self.id)000000000001: field "lead": expected a lead without an open episode, found "L1", handed off at 2026-03-01T10:00:00Z and not yet decided (a re-assignment is not a new hand-off; decide or recycle the open episode first)"#
-        ])
+        #expect(
+            issues.map(\.description) == [
+                #"line 4, event \#(Self.id)000000000001: field "lead": expected a lead without an open episode, found "L1", handed off at 2026-03-01T10:00:00Z and not yet decided (a re-assignment is not a new hand-off; decide or recycle the open episode first)"#
+            ])
         #expect(issues.first?.code == .episodeAlreadyOpen)
     }
 
@@ -121,18 +129,20 @@ struct ValidationTests {
             Self.event(1, "L1", at: "2026-03-01T10:59:00+01:00", .recycled(.init())),
             Self.event(2, "L1", at: "2026-03-01T10:00:00Z", .accepted(.init())),
         ])
-        #expect(issues.map(\.description) == [
-            #"line 4, event \#(Self.id)000000000001: field "occurredAt": expected a time at or after the hand-off at 2026-03-01T10:00:00Z, found 2026-03-01T10:59:00+01:00"#
-        ])
+        #expect(
+            issues.map(\.description) == [
+                #"line 4, event \#(Self.id)000000000001: field "occurredAt": expected a time at or after the hand-off at 2026-03-01T10:00:00Z, found 2026-03-01T10:59:00+01:00"#
+            ])
         #expect(issues.first?.code == .decisionBeforeHandOff)
     }
 
     @Test("a hand-off under a definition never published is refused")
     func unknownDefinition() {
         let issues = refusal([Self.event(1, "L3", .handedOff(.init(owner: "rep:b", definition: 7)))])
-        #expect(issues.map(\.description) == [
-            #"line 4, event \#(Self.id)000000000001: field "data.definition": expected a published definition version, found 7 (the latest published version is 2)"#
-        ])
+        #expect(
+            issues.map(\.description) == [
+                #"line 4, event \#(Self.id)000000000001: field "data.definition": expected a published definition version, found 7 (the latest published version is 2)"#
+            ])
         #expect(issues.first?.code == .unknownDefinition)
         #expect(refusal([Self.event(1, "L3", .handedOff(.init(owner: "rep:b", definition: 2)))]).isEmpty)
     }
@@ -143,10 +153,11 @@ struct ValidationTests {
             Self.event(n, nil, .definitionPublished(.init(version: version, name: "v", rules: .all([]), effectiveAt: Self.t0)))
         }
         let issues = refusal([publish(1, 2), publish(2, 3), publish(3, 3)])
-        #expect(issues.map(\.description) == [
-            #"line 4, event \#(Self.id)000000000001: field "data.version": expected a version greater than 2, found 2 (versions only increase; publish 3 instead)"#,
-            #"line 6, event \#(Self.id)000000000003: field "data.version": expected a version greater than 3, found 3 (versions only increase; publish 4 instead)"#,
-        ])
+        #expect(
+            issues.map(\.description) == [
+                #"line 4, event \#(Self.id)000000000001: field "data.version": expected a version greater than 2, found 2 (versions only increase; publish 3 instead)"#,
+                #"line 6, event \#(Self.id)000000000003: field "data.version": expected a version greater than 3, found 3 (versions only increase; publish 4 instead)"#,
+            ])
         #expect(issues.allSatisfy { $0.code == .definitionVersionNotIncreasing })
     }
 
@@ -158,11 +169,12 @@ struct ValidationTests {
             Self.event(3, "L9", .rejectionCorrected(.init(event: Fixtures.uuid(922), reason: "FIT.SMALL"))),
             Self.event(4, "L9", .rejectionCorrected(.init(event: Fixtures.uuid(922), reason: "DATA.INCOMPLETE"))),
         ])
-        #expect(issues.map(\.description) == [
-            #"line 4, event \#(Self.id)000000000001: field "data.event": expected the id of a stored lead.rejected of lead "L9", found "\#(Self.id)0000000003e7" (no rejection with this id is stored)"#,
-            #"line 5, event \#(Self.id)000000000002: field "data.event": expected the id of a stored lead.rejected of lead "L1", found "\#(Self.id)00000000039a" (it rejected lead "L9")"#,
-            #"line 6, event \#(Self.id)000000000003: field "data.reason": expected a reason code in use, found "FIT.SMALL", which is retired (use FIT_COMPANY.TOO_SMALL instead)"#,
-        ])
+        #expect(
+            issues.map(\.description) == [
+                #"line 4, event \#(Self.id)000000000001: field "data.event": expected the id of a stored lead.rejected of lead "L9", found "\#(Self.id)0000000003e7" (no rejection with this id is stored)"#,
+                #"line 5, event \#(Self.id)000000000002: field "data.event": expected the id of a stored lead.rejected of lead "L1", found "\#(Self.id)00000000039a" (it rejected lead "L9")"#,
+                #"line 6, event \#(Self.id)000000000003: field "data.reason": expected a reason code in use, found "FIT.SMALL", which is retired (use FIT_COMPANY.TOO_SMALL instead)"#,
+            ])
         #expect(issues.allSatisfy { $0.code == .correctionTargetInvalid || $0.code == .retiredReason })
     }
 
@@ -174,21 +186,23 @@ struct ValidationTests {
             Self.event(3, nil, .reasonRetired(.init(code: "DATA.FAKE", replacedBy: "DATA.FAKE"))),
             Self.event(4, nil, .reasonRetired(.init(code: "DATA.FAKE", replacedBy: "FIT.SMALL"))),
         ])
-        #expect(issues.map(\.description) == [
-            #"line 4, event \#(Self.id)000000000001: field "data.code": expected a defined reason code, found "NOPE.NOPE" (only a defined code can be retired)"#,
-            #"line 5, event \#(Self.id)000000000002: field "data.replacedBy": expected a defined reason code, found "DATA.JUNK" (define it with a reason.defined event first)"#,
-            #"line 6, event \#(Self.id)000000000003: field "data.replacedBy": expected a code other than the one retired, found "DATA.FAKE""#,
-            #"line 7, event \#(Self.id)000000000004: field "data.replacedBy": expected a reason code in use, found "FIT.SMALL", which is retired"#,
-        ])
+        #expect(
+            issues.map(\.description) == [
+                #"line 4, event \#(Self.id)000000000001: field "data.code": expected a defined reason code, found "NOPE.NOPE" (only a defined code can be retired)"#,
+                #"line 5, event \#(Self.id)000000000002: field "data.replacedBy": expected a defined reason code, found "DATA.JUNK" (define it with a reason.defined event first)"#,
+                #"line 6, event \#(Self.id)000000000003: field "data.replacedBy": expected a code other than the one retired, found "DATA.FAKE""#,
+                #"line 7, event \#(Self.id)000000000004: field "data.replacedBy": expected a reason code in use, found "FIT.SMALL", which is retired"#,
+            ])
     }
 
     @Test("converted and closed need no open episode; a closed reason must be defined")
     func conversions() {
-        #expect(refusal([
-            Self.event(1, "L7", .converted(.init(opportunity: "006"))),
-            Self.event(2, "L7", .closed(.init(won: false, reason: "LOST.PRICE"))),
-            Self.event(3, "L7", .closed(.init(won: false, reason: "FIT.SMALL"))),
-        ]).isEmpty)
+        #expect(
+            refusal([
+                Self.event(1, "L7", .converted(.init(opportunity: "006"))),
+                Self.event(2, "L7", .closed(.init(won: false, reason: "LOST.PRICE"))),
+                Self.event(3, "L7", .closed(.init(won: false, reason: "FIT.SMALL"))),
+            ]).isEmpty)
         #expect(refusal([Self.event(1, "L7", .closed(.init(won: false, reason: "LOST.WEATHER")))]).first?.code == .unknownReason)
     }
 
@@ -243,7 +257,11 @@ struct ValidationTests {
     func relabel() {
         var state = Self.state
         state.apply(Self.event(1, nil, .reasonDefined(.init(code: "FIT.SMALL", label: "Tiny", category: "FIT", requiresNote: true))))
-        #expect(state.reason("FIT.SMALL") == ReasonCode(code: "FIT.SMALL", label: "Tiny", category: "FIT", requiresNote: true, retired: true, replacedBy: "FIT_COMPANY.TOO_SMALL"))
+        #expect(
+            state.reason("FIT.SMALL")
+                == ReasonCode(
+                    code: "FIT.SMALL", label: "Tiny", category: "FIT", requiresNote: true, retired: true,
+                    replacedBy: "FIT_COMPANY.TOO_SMALL"))
     }
 }
 
@@ -259,7 +277,9 @@ struct StarterTaxonomyTests {
         #expect(reasons.allSatisfy { ReasonCode.isWellFormed($0.code) && $0.code.hasPrefix($0.category + ".") })
         #expect(Set(reasons.map(\.code)).count == reasons.count)
         #expect(reasons.first { $0.code == "OTHER.OTHER" }?.requiresNote == true)
-        for code in ["FIT_COMPANY.TOO_SMALL", "DATA.INVALID_EMAIL", "DUPLICATE.EXISTING_LEAD", "INTENT_TIMING.NO_BUDGET", "UNREACHABLE.NO_RESPONSE"] {
+        for code in [
+            "FIT_COMPANY.TOO_SMALL", "DATA.INVALID_EMAIL", "DUPLICATE.EXISTING_LEAD", "INTENT_TIMING.NO_BUDGET", "UNREACHABLE.NO_RESPONSE",
+        ] {
             #expect(reasons.contains { $0.code == code })
         }
     }

@@ -99,7 +99,8 @@ struct ServerArchitectureTests {
                     let form = "candidate=" + candidate.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
                     let reply = try await connection.send(
                         .POST, "/what-if",
-                        headers: [("Authorization", "Bearer \(keys.read)"), ("Content-Type", "application/x-www-form-urlencoded")], body: Array(form.utf8))
+                        headers: [("Authorization", "Bearer \(keys.read)"), ("Content-Type", "application/x-www-form-urlencoded")],
+                        body: Array(form.utf8))
                     #expect(reply.status == 200)
                     #expect(!reply.text.contains(name))
                     #expect(reply.text.contains("&lt;img src=x onerror=alert(1)&gt;"))

@@ -29,11 +29,14 @@ final class ManualLogClock: LogClock {
 enum AsOfFixture {
     static func line(_ type: String, lead: String? = nil, _ occurredAt: String, _ data: String) -> String {
         let leadField = lead.map { #","lead":"\#($0)""# } ?? ""
-        return #"{"id":"\#(UUID().uuidString)","type":"\#(type)"\#(leadField),"occurredAt":"\#(occurredAt)","source":"crm","data":\#(data)}"#
+        return
+            #"{"id":"\#(UUID().uuidString)","type":"\#(type)"\#(leadField),"occurredAt":"\#(occurredAt)","source":"crm","data":\#(data)}"#
     }
 
     static let recordedOn5March = [
-        line("reason.defined", "2026-02-01T00:00:00Z", #"{"code":"FIT_COMPANY.TOO_SMALL","label":"Company too small","category":"FIT_COMPANY"}"#),
+        line(
+            "reason.defined", "2026-02-01T00:00:00Z",
+            #"{"code":"FIT_COMPANY.TOO_SMALL","label":"Company too small","category":"FIT_COMPANY"}"#),
         line("reason.defined", "2026-02-01T00:00:00Z", #"{"code":"FIT_COMPANY.SIZE","label":"Company size","category":"FIT_COMPANY"}"#),
         line(
             "definition.published", "2026-02-01T00:00:00Z",
@@ -92,10 +95,12 @@ struct AsOfTests {
                 try await HTTPConnection.with(port: port) { connection in
                     // The fixture defines reasons and publishes definitions: catalog events, for an admin key.
                     let headers = [("Authorization", "Bearer \(keys.admin)"), ("Content-Type", "application/x-ndjson")]
-                    let first = try await connection.send(.POST, "/v1/events", headers: headers, body: Array(AsOfFixture.recordedOn5March.utf8))
+                    let first = try await connection.send(
+                        .POST, "/v1/events", headers: headers, body: Array(AsOfFixture.recordedOn5March.utf8))
                     try #require(first.status == 201, "\(first.text)")
                     clock.set("2026-03-06T09:00:00Z")
-                    let late = try await connection.send(.POST, "/v1/events", headers: headers, body: Array(AsOfFixture.recordedOn6March.utf8))
+                    let late = try await connection.send(
+                        .POST, "/v1/events", headers: headers, body: Array(AsOfFixture.recordedOn6March.utf8))
                     try #require(late.status == 201, "\(late.text)")
                     try await body(&connection, keys)
                 }
@@ -126,7 +131,8 @@ struct AsOfTests {
             let impactThen = try await connection.json(.GET, "/v1/impact?asOfRecorded=2026-03-05", key: keys.read)
             #expect((impactThen["changes"] as? [Any])?.count == 0, "v2 was recorded on 6 March")
 
-            let whatIfNow = try await connection.json(.POST, "/v1/what-if", key: keys.read, body: #"{"candidates":[\#(AsOfFixture.candidate)]}"#)
+            let whatIfNow = try await connection.json(
+                .POST, "/v1/what-if", key: keys.read, body: #"{"candidates":[\#(AsOfFixture.candidate)]}"#)
             #expect(bothSegment(whatIfNow) == [2, 1, 1, 0])
             let whatIfThen = try await connection.json(
                 .POST, "/v1/what-if", key: keys.read, body: #"{"candidates":[\#(AsOfFixture.candidate)],"asOfRecorded":"2026-03-05"}"#)
@@ -151,7 +157,8 @@ struct AsOfTests {
             #expect((impactAfter["changes"] as? [Any])?.count == 1)
 
             let whatIf = try await connection.json(
-                .POST, "/v1/what-if", key: keys.read, body: #"{"candidates":[\#(AsOfFixture.candidate)],"asOfOccurred":"2026-03-03T12:00:00Z"}"#)
+                .POST, "/v1/what-if", key: keys.read,
+                body: #"{"candidates":[\#(AsOfFixture.candidate)],"asOfOccurred":"2026-03-03T12:00:00Z"}"#)
             #expect(bothSegment(whatIf) == [2, 1, 0, 1])
         }
     }
@@ -172,7 +179,9 @@ struct AsOfTests {
         }
     }
 
-    @Test("both cuts at once, a malformed time or flag, a time of the wrong JSON type: 400 naming the field, what was expected and what was found")
+    @Test(
+        "both cuts at once, a malformed time or flag, a time of the wrong JSON type: 400 naming the field, what was expected and what was found"
+    )
     func refusals() async throws {
         try await withFixtureServer { connection, keys in
             struct Refusal {
@@ -185,8 +194,12 @@ struct AsOfTests {
             let candidates = #""candidates":[\#(AsOfFixture.candidate)]"#
             let both = ["asOfRecorded", "asOfOccurred"]
             let cases: [Refusal] = [
-                Refusal(path: "/v1/trends?asOfRecorded=yesterday", fields: ["asOfRecorded"], needles: ["`asOfRecorded`", "2026-03-02T14:05:00Z", "2026-03-02", "`yesterday`"]),
-                Refusal(path: "/v1/trends?asOfOccurred=2026-03-02T25:00:00Z", fields: ["asOfOccurred"], needles: ["`asOfOccurred`", "`2026-03-02T25:00:00Z`"]),
+                Refusal(
+                    path: "/v1/trends?asOfRecorded=yesterday", fields: ["asOfRecorded"],
+                    needles: ["`asOfRecorded`", "2026-03-02T14:05:00Z", "2026-03-02", "`yesterday`"]),
+                Refusal(
+                    path: "/v1/trends?asOfOccurred=2026-03-02T25:00:00Z", fields: ["asOfOccurred"],
+                    needles: ["`asOfOccurred`", "`2026-03-02T25:00:00Z`"]),
                 Refusal(path: "/v1/impact?asOfRecorded=2026-3-5", fields: ["asOfRecorded"], needles: ["`asOfRecorded`", "`2026-3-5`"]),
                 Refusal(path: "/v1/trends?asOfRecorded=2026-03-05&asOfOccurred=2026-03-05", fields: both, needles: ["not both"]),
                 Refusal(path: "/v1/impact?asOfOccurred=2026-03-05&asOfRecorded=2026-03-05", fields: both, needles: ["not both"]),
@@ -205,7 +218,8 @@ struct AsOfTests {
             for refusal in cases {
                 let request = "\(refusal.method) \(refusal.path) \(refusal.body ?? "")"
                 let reply = try await connection.send(
-                    refusal.method, refusal.path, headers: [("Authorization", "Bearer \(keys.read)")], body: refusal.body.map { Array($0.utf8) })
+                    refusal.method, refusal.path, headers: [("Authorization", "Bearer \(keys.read)")],
+                    body: refusal.body.map { Array($0.utf8) })
                 #expect(reply.status == 400, "\(request): \(reply.status) \(reply.text)")
                 let problems = (try? reply.json())?["problems"] as? [[String: Any]] ?? []
                 #expect(problems.compactMap { $0["field"] as? String } == refusal.fields, "\(request): \(reply.text)")

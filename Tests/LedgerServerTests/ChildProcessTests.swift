@@ -69,7 +69,8 @@ func appendUntilGone(
                     // Bounded: a child that never dies still ends the loop.
                     for index in 0..<50_000 where !stop() {
                         let id = UUID()
-                        let reply = try await connection.send(.POST, "/v1/events", headers: headers, body: Array(capturedEvent(id: id, lead: "K\(client)-\(index)").utf8))
+                        let reply = try await connection.send(
+                            .POST, "/v1/events", headers: headers, body: Array(capturedEvent(id: id, lead: "K\(client)-\(index)").utf8))
                         guard reply.status == 201, let position = (try reply.json()["positions"] as? [Int])?.first else { return }
                         acks.append((id, position))
                         counter?.add()
@@ -125,7 +126,9 @@ struct ChildProcessTests {
             kill(server.process.processIdentifier, SIGKILL)
             killed.store(true, ordering: .relaxed)
         }
-        let acks = await appendUntilGone(port: server.port, key: key, clients: 64, counter: counter) { Date().timeIntervalSince(started) > 30 }
+        let acks = await appendUntilGone(port: server.port, key: key, clients: 64, counter: counter) {
+            Date().timeIntervalSince(started) > 30
+        }
         await killer.value
         let didKill = killed.load(ordering: .relaxed)
         #expect(didKill)
@@ -169,7 +172,9 @@ struct ChildProcessTests {
                 try #require(status == 200)
                 var text = ""
                 while !text.contains("id: 3\n") {
-                    guard let chunk = try await connection.nextChunk() else { throw TestFailure("the stream ended before catching up: \(text)") }
+                    guard let chunk = try await connection.nextChunk() else {
+                        throw TestFailure("the stream ended before catching up: \(text)")
+                    }
                     text += String(decoding: chunk, as: UTF8.self)
                 }
                 server.process.terminate()

@@ -27,15 +27,20 @@ enum DashboardFixture {
         var lines: [String] = []
         func add(_ type: String, lead: String? = nil, _ occurredAt: String, _ data: String) {
             let leadField = lead.map { #","lead":"\#($0)""# } ?? ""
-            lines.append(#"{"id":"\#(UUID().uuidString)","type":"\#(type)"\#(leadField),"occurredAt":"\#(occurredAt)","source":"crm","data":\#(data)}"#)
+            lines.append(
+                #"{"id":"\#(UUID().uuidString)","type":"\#(type)"\#(leadField),"occurredAt":"\#(occurredAt)","source":"crm","data":\#(data)}"#
+            )
         }
         for (code, label) in reasons {
             add("reason.defined", at(-30), #"{"code":"\#(code)","label":"\#(label)","category":"\#(code.prefix { $0 != "." })"}"#)
         }
-        add("definition.published", at(-20), #"{"version":1,"name":"score 50+","rules":{"field":"score","gte":50},"effectiveAt":"\#(at(-10))"}"#)
+        add(
+            "definition.published", at(-20),
+            #"{"version":1,"name":"score 50+","rules":{"field":"score","gte":50},"effectiveAt":"\#(at(-10))"}"#)
         add(
             "definition.published", at(50),
-            #"{"version":2,"name":"score 70+","rules":{"field":"score","gte":70},"effectiveAt":"\#(at(56))","rationale":"too many rejections"}"#)
+            #"{"version":2,"name":"score 70+","rules":{"field":"score","gte":70},"effectiveAt":"\#(at(56))","rationale":"too many rejections"}"#
+        )
         var n = 0
         for week in 0..<weeks {
             for index in 0..<perWeek {

@@ -32,12 +32,16 @@ struct RangeCheckTests {
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in
                     let auth = [("Authorization", "Bearer \(keys.read)")]
-                    for path in ["/v1/events?after=18446744073709551615", "/v1/events/stream?after=18446744073709551615", "/v1/events?after=9223372036854775808"] {
+                    for path in [
+                        "/v1/events?after=18446744073709551615", "/v1/events/stream?after=18446744073709551615",
+                        "/v1/events?after=9223372036854775808",
+                    ] {
                         let reply = try await connection.send(.GET, path, headers: auth)
                         #expect(reply.status == 400, "\(path): \(reply.text)")
                         #expect(reply.text.contains("`after`"), "\(path): \(reply.text)")
                     }
-                    let header = try await connection.send(.GET, "/v1/events/stream", headers: auth + [("Last-Event-ID", "18446744073709551615")])
+                    let header = try await connection.send(
+                        .GET, "/v1/events/stream", headers: auth + [("Last-Event-ID", "18446744073709551615")])
                     #expect(header.status == 400)
                     #expect(header.text.contains("Last-Event-ID"))
                     let limit = try await connection.send(.GET, "/v1/events?limit=99999999999999999999999", headers: auth)
@@ -81,7 +85,8 @@ struct AnonymousAccessTests {
             let admin = try server.keys.add(scope: .admin)
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in
-                    let revoke = try await connection.send(.DELETE, "/v1/keys/\(admin.id)", headers: [("Authorization", "Bearer \(admin.secret)")])
+                    let revoke = try await connection.send(
+                        .DELETE, "/v1/keys/\(admin.id)", headers: [("Authorization", "Bearer \(admin.secret)")])
                     #expect(revoke.status == 204)
                     let create = try await connection.send(
                         .POST, "/v1/keys", headers: [("Content-Type", "application/json")], body: Array(#"{"scope":"admin"}"#.utf8))
@@ -152,7 +157,8 @@ struct BatchBoundTests {
                 try await HTTPConnection.with(port: port) { connection in
                     let lines = Array(repeating: "{}", count: 20_000).joined(separator: "\n")
                     let reply = try await connection.send(
-                        .POST, "/v1/events", headers: [("Authorization", "Bearer \(keys.append)"), ("Content-Type", "application/x-ndjson")],
+                        .POST, "/v1/events",
+                        headers: [("Authorization", "Bearer \(keys.append)"), ("Content-Type", "application/x-ndjson")],
                         body: Array(lines.utf8))
                     #expect(reply.status == 413)
                 }
@@ -161,7 +167,9 @@ struct BatchBoundTests {
         }
     }
 
-    @Test("append bodies share one memory budget: while one holds it, another is a 503 with Retry-After; once it is answered, the budget is free again")
+    @Test(
+        "append bodies share one memory budget: while one holds it, another is a 503 with Retry-After; once it is answered, the budget is free again"
+    )
     func sharedBodyBudget() async throws {
         try await withTemporaryLedger { ledger, _ in
             let server = hardenedServer(ledger) { $0.maxBodyBytesInFlight = 1000 }
@@ -170,7 +178,8 @@ struct BatchBoundTests {
             let padded = event + String(repeating: " ", count: 800 - event.utf8.count)
             try await withRunningServer(server) { port in
                 let holder = try RawSocket(port: port)
-                let head = "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(keys.append)\r\nContent-Type: application/x-ndjson\r\nContent-Length: 800\r\n\r\n"
+                let head =
+                    "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(keys.append)\r\nContent-Type: application/x-ndjson\r\nContent-Length: 800\r\n\r\n"
                 holder.send(head + String(padded.prefix(100)))
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(server.bodies.inUse == 800)
@@ -208,7 +217,8 @@ struct BatchBoundTests {
     func arrayItemIndex() async throws {
         try await withRouter { client, _, keys in
             let good = (0..<3).map { capturedEvent(lead: "I\($0)") }
-            let bad = #"{"id":"\#(UUID().uuidString)","type":"lead.captured","lead":42,"occurredAt":"2026-03-02T14:05:00Z","source":"web","data":{"channel":"web"}}"#
+            let bad =
+                #"{"id":"\#(UUID().uuidString)","type":"lead.captured","lead":42,"occurredAt":"2026-03-02T14:05:00Z","source":"web","data":{"channel":"web"}}"#
             let body = "[" + (good + [bad]).joined(separator: ",") + "]"
             try await client.execute(
                 uri: "/v1/events", method: .post, headers: [.authorization: "Bearer \(keys.append)", .contentType: "application/json"],
@@ -246,22 +256,28 @@ struct CatalogScopeTests {
             let catalog = try APIKeyStore(ledger: ledger).add(scope: .catalog).secret
             for key in [keys.append, keys.bound] {
                 try await client.execute(
-                    uri: "/v1/events", method: .post, headers: ndjsonHeaders(key), body: ByteBuffer(string: reasonDefinedEvent(source: "hubspot"))
+                    uri: "/v1/events", method: .post, headers: ndjsonHeaders(key),
+                    body: ByteBuffer(string: reasonDefinedEvent(source: "hubspot"))
                 ) { response in
                     #expect(response.status == .forbidden)
                     let message = try problems(response).first?["message"] as? String
                     #expect(message == "line 1: `reason.defined` is a catalog event: it needs a key with scope `catalog` or `admin`")
                 }
             }
-            try await client.execute(uri: "/v1/events", method: .post, headers: ndjsonHeaders(catalog), body: ByteBuffer(string: capturedEvent(lead: "C1"))) {
+            try await client.execute(
+                uri: "/v1/events", method: .post, headers: ndjsonHeaders(catalog), body: ByteBuffer(string: capturedEvent(lead: "C1"))
+            ) {
                 #expect($0.status == .forbidden)
             }
             #expect(try ledger.head().position == 0)
-            try await client.execute(uri: "/v1/events", method: .post, headers: ndjsonHeaders(catalog), body: ByteBuffer(string: reasonDefinedEvent())) {
+            try await client.execute(
+                uri: "/v1/events", method: .post, headers: ndjsonHeaders(catalog), body: ByteBuffer(string: reasonDefinedEvent())
+            ) {
                 #expect($0.status == .created)
             }
             try await client.execute(
-                uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.admin), body: ByteBuffer(string: reasonDefinedEvent(code: "DATA.X") + "\n" + capturedEvent(lead: "C2"))
+                uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.admin),
+                body: ByteBuffer(string: reasonDefinedEvent(code: "DATA.X") + "\n" + capturedEvent(lead: "C2"))
             ) {
                 #expect($0.status == .created)
             }
@@ -326,7 +342,9 @@ struct AnalysisBoundTests {
                 let body = Array(#"{"candidates":[{"name":"s","rules":{"field":"score","gte":60}}]}"#.utf8)
                 let headers = [("Authorization", "Bearer \(keys.read)"), ("Content-Type", "application/json")]
                 let queued = (0..<2).map { _ in
-                    Task { try await HTTPConnection.with(port: port) { try await $0.send(.POST, "/v1/what-if", headers: headers, body: body) } }
+                    Task {
+                        try await HTTPConnection.with(port: port) { try await $0.send(.POST, "/v1/what-if", headers: headers, body: body) }
+                    }
                 }
                 while server.analyses.load.waiting < 2 { try await Task.sleep(for: .milliseconds(10)) }
                 try await HTTPConnection.with(port: port) { connection in
@@ -342,7 +360,8 @@ struct AnalysisBoundTests {
                     #expect(metrics.text.contains("leadledger_analyses_waiting 2"))
                     #expect(metrics.text.contains("leadledger_analyses_refused_total 1"))
                     let append = try await connection.send(
-                        .POST, "/v1/events", headers: [("Authorization", "Bearer \(keys.append)"), ("Content-Type", "application/x-ndjson")],
+                        .POST, "/v1/events",
+                        headers: [("Authorization", "Bearer \(keys.append)"), ("Content-Type", "application/x-ndjson")],
                         body: Array(capturedEvent(lead: "during").utf8))
                     #expect(append.status == 201)
                 }
@@ -393,14 +412,18 @@ struct AnalysisBoundTests {
                 try ReplayProgress.$current.withValue(progress) { try ledger.trends(cut: .recordedBy(.max)) }
             }
             #expect(throws: CancellationError.self) {
-                try ReplayProgress.$current.withValue(progress) { try ledger.whatIf(WhatIfQuery(candidates: [CandidateDefinition(name: "all", rules: .all([]))])) }
+                try ReplayProgress.$current.withValue(progress) {
+                    try ledger.whatIf(WhatIfQuery(candidates: [CandidateDefinition(name: "all", rules: .all([]))]))
+                }
             }
         }
     }
 
     @Test("a rule tree over the node limit is refused naming the limit; 65 candidates are refused; a 5.9 MB candidate is a 413")
     func ruleTreeLimits() async throws {
-        let wide = JSONValue.object([JSONMember("any", .array((0..<10_001).map { _ in .object([JSONMember("field", "score"), JSONMember("gte", .number(1))]) }))])
+        let wide = JSONValue.object([
+            JSONMember("any", .array((0..<10_001).map { _ in .object([JSONMember("field", "score"), JSONMember("gte", .number(1))]) }))
+        ])
         #expect(throws: RuleError.self) { try RuleParser().parse(wide) }
         do {
             _ = try RuleParser().parse(wide)
@@ -410,18 +433,24 @@ struct AnalysisBoundTests {
         try await withRouter { client, _, keys in
             let values = (0..<20_000).map { "\"v\($0)\"" }.joined(separator: ",")
             let big = #"{"candidates":[{"name":"big","rules":{"field":"country","in":[\#(values)]}}]}"#
-            try await client.execute(uri: "/v1/what-if", method: .post, headers: bearer(keys.read), body: ByteBuffer(string: big)) { response in
+            try await client.execute(uri: "/v1/what-if", method: .post, headers: bearer(keys.read), body: ByteBuffer(string: big)) {
+                response in
                 #expect(response.status == .badRequest)
                 #expect(String(buffer: response.body).contains("10000 nodes"))
             }
-            let many = #"{"candidates":["# + Array(repeating: #"{"rules":{"field":"score","gte":1}}"#, count: 65).joined(separator: ",") + "]}"
-            try await client.execute(uri: "/v1/what-if", method: .post, headers: bearer(keys.read), body: ByteBuffer(string: many)) { response in
+            let many =
+                #"{"candidates":["# + Array(repeating: #"{"rules":{"field":"score","gte":1}}"#, count: 65).joined(separator: ",") + "]}"
+            try await client.execute(uri: "/v1/what-if", method: .post, headers: bearer(keys.read), body: ByteBuffer(string: many)) {
+                response in
                 #expect(response.status == .badRequest)
                 let message = try errorMessage(response)
                 #expect(message.contains("64 candidates"), "\(message)")
             }
-            let huge = #"{"candidates":[{"name":"huge","rules":{"field":"country","in":["# + String(repeating: "\"xxxxxxxxxx\",", count: 540_000) + #""x"]}}]}"#
-            try await client.execute(uri: "/v1/what-if", method: .post, headers: bearer(keys.read), body: ByteBuffer(string: huge)) { response in
+            let huge =
+                #"{"candidates":[{"name":"huge","rules":{"field":"country","in":["# + String(repeating: "\"xxxxxxxxxx\",", count: 540_000)
+                + #""x"]}}]}"#
+            try await client.execute(uri: "/v1/what-if", method: .post, headers: bearer(keys.read), body: ByteBuffer(string: huge)) {
+                response in
                 #expect(response.status == .contentTooLarge)
             }
         }
@@ -472,7 +501,8 @@ struct ConnectionBoundTests {
             try await withRunningServer(server) { port in
                 let socket = try RawSocket(port: port)
                 socket.send(
-                    "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(keys.append)\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n")
+                    "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(keys.append)\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n"
+                )
                 let started = Date()
                 var open = true
                 for _ in 0..<50 where open {
@@ -583,7 +613,9 @@ struct ConnectionBoundTests {
 
 @Suite("Dashboard sessions", .serialized)
 struct DashboardSessionTests {
-    @Test("sign-in sets an opaque session cookie, not the key; ?key= no longer signs in; forms need the CSRF token; revoking the key ends the session")
+    @Test(
+        "sign-in sets an opaque session cookie, not the key; ?key= no longer signs in; forms need the CSRF token; revoking the key ends the session"
+    )
     func sessions() async throws {
         try await withTemporaryLedger { ledger, _ in
             _ = try await ledger.append(DashboardFixture.events(weeks: 2))
@@ -596,12 +628,15 @@ struct DashboardSessionTests {
                     #expect(byQuery.status == 401)
 
                     let signIn = try await connection.send(
-                        .POST, "/login", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array("key=\(reader.secret)".utf8))
+                        .POST, "/login", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                        body: Array("key=\(reader.secret)".utf8))
                     #expect(signIn.status == 303)
                     let cookie = try #require(signIn.headers["Set-Cookie"].first)
                     #expect(cookie.hasPrefix("leadledger_session="))
                     #expect(!cookie.contains(reader.secret) && !cookie.contains(reader.id))
-                    for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Max-Age="] { #expect(cookie.contains(attribute), "\(attribute)") }
+                    for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Max-Age="] {
+                        #expect(cookie.contains(attribute), "\(attribute)")
+                    }
                     let session = [("Cookie", String(cookie.split(separator: ";")[0]))]
 
                     let page = try await connection.send(.GET, "/", headers: session)
@@ -616,7 +651,8 @@ struct DashboardSessionTests {
                     #expect(forged.status == 403)
                     let wrong = try await connection.send(.POST, "/what-if", headers: formHeaders, body: Array((form + "&csrf=00").utf8))
                     #expect(wrong.status == 403)
-                    let real = try await connection.send(.POST, "/what-if", headers: formHeaders, body: Array((form + "&csrf=\(csrf)").utf8))
+                    let real = try await connection.send(
+                        .POST, "/what-if", headers: formHeaders, body: Array((form + "&csrf=\(csrf)").utf8))
                     #expect(real.status == 200)
 
                     #expect(try server.keys.revoke(reader.id))
@@ -636,16 +672,19 @@ struct DashboardSessionTests {
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in
                     let signIn = try await connection.send(
-                        .POST, "/login", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array("key=\(reader.secret)".utf8))
+                        .POST, "/login", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                        body: Array("key=\(reader.secret)".utf8))
                     let cookie = try #require(signIn.headers["Set-Cookie"].first)
                     #expect(!cookie.contains("Secure"))
                     let session = [("Cookie", String(cookie.split(separator: ";")[0]))]
                     let page = try await connection.send(.GET, "/leads?lead=x", headers: session)
                     let csrf = try #require(page.text.firstMatch(of: /name="csrf" value="([0-9a-f]+)"/)?.1)
-                    let noToken = try await connection.send(.POST, "/logout", headers: session + [("Content-Type", "application/x-www-form-urlencoded")], body: [])
+                    let noToken = try await connection.send(
+                        .POST, "/logout", headers: session + [("Content-Type", "application/x-www-form-urlencoded")], body: [])
                     #expect(noToken.status == 403)
                     let out = try await connection.send(
-                        .POST, "/logout", headers: session + [("Content-Type", "application/x-www-form-urlencoded")], body: Array("csrf=\(csrf)".utf8))
+                        .POST, "/logout", headers: session + [("Content-Type", "application/x-www-form-urlencoded")],
+                        body: Array("csrf=\(csrf)".utf8))
                     #expect(out.status == 303)
                     #expect(try await connection.send(.GET, "/", headers: session).status == 401)
                 }
@@ -677,14 +716,20 @@ struct FuzzFindingTests {
     func newKeyBody() async throws {
         try await withRouter { client, ledger, keys in
             let before = try APIKeyStore(ledger: ledger).list().count
-            for (body, field) in [(#"{"scope":"read","source":null}"#, "source"), (#"{"scope":"root"}"#, "scope"), (#"{"scope":"read","extra":1}"#, "extra"), ("[]", nil)] {
-                try await client.execute(uri: "/v1/keys", method: .post, headers: bearer(keys.admin), body: ByteBuffer(string: body)) { response in
+            for (body, field) in [
+                (#"{"scope":"read","source":null}"#, "source"), (#"{"scope":"root"}"#, "scope"), (#"{"scope":"read","extra":1}"#, "extra"),
+                ("[]", nil),
+            ] {
+                try await client.execute(uri: "/v1/keys", method: .post, headers: bearer(keys.admin), body: ByteBuffer(string: body)) {
+                    response in
                     #expect(response.status == .badRequest, "\(body)")
                     let named = try problems(response).first?["field"] as? String
                     if let field { #expect(named == field, "\(body)") }
                 }
             }
-            try await client.execute(uri: "/v1/keys", method: .post, headers: bearer(keys.admin), body: ByteBuffer(string: #"{"scope":"catalog"}"#)) { response in
+            try await client.execute(
+                uri: "/v1/keys", method: .post, headers: bearer(keys.admin), body: ByteBuffer(string: #"{"scope":"catalog"}"#)
+            ) { response in
                 #expect(response.status == .created)
             }
             #expect(try APIKeyStore(ledger: ledger).list().count == before + 1)
@@ -708,7 +753,8 @@ struct StorageHealthTests {
                     #expect(try health.json()["status"] as? String == "unhealthy")
                     #expect(health.text.contains("lock.mdb"), "\(health.text)")
                     let append = try await connection.send(
-                        .POST, "/v1/events", headers: [("Authorization", "Bearer \(keys.append)"), ("Content-Type", "application/x-ndjson")],
+                        .POST, "/v1/events",
+                        headers: [("Authorization", "Bearer \(keys.append)"), ("Content-Type", "application/x-ndjson")],
                         body: Array(capturedEvent(lead: "H1").utf8))
                     #expect(append.status != 201, "\(append.text)")
                 }

@@ -55,7 +55,9 @@ struct OpenAPITests {
         let servedByKey = Dictionary(uniqueKeysWithValues: RouteTable.all.map { (key($0), Set($0.statuses)) })
         #expect(Set(documentedByKey.keys) == Set(servedByKey.keys))
         for (route, statuses) in servedByKey {
-            #expect(documentedByKey[route] == statuses, "\(route): served \(statuses.sorted()), documented \(documentedByKey[route].map { $0.sorted() } ?? [])")
+            #expect(
+                documentedByKey[route] == statuses,
+                "\(route): served \(statuses.sorted()), documented \(documentedByKey[route].map { $0.sorted() } ?? [])")
         }
     }
 
@@ -65,11 +67,12 @@ struct OpenAPITests {
             // The stream never ends by design; the socket tests cover it.
             for route in RouteTable.all where route.path != "/v1/events/stream" {
                 let path = route.path.replacingOccurrences(of: "{lead}", with: "A").replacingOccurrences(of: "{id}", with: "x")
-                let method: HTTPRequest.Method = switch route.method {
-                case "post": .post
-                case "delete": .delete
-                default: .get
-                }
+                let method: HTTPRequest.Method =
+                    switch route.method {
+                    case "post": .post
+                    case "delete": .delete
+                    default: .get
+                    }
                 try await client.execute(uri: path, method: method, headers: bearer(keys.admin)) { response in
                     #expect(route.statuses.contains(Int(response.status.code)), "\(route): answered \(response.status.code)")
                     if response.status == .notFound {

@@ -77,7 +77,8 @@ struct RouterTests {
     func appendBatch() async throws {
         try await withRouter { client, ledger, keys in
             let body = [capturedEvent(lead: "A"), capturedEvent(lead: "B")].joined(separator: "\n")
-            try await client.execute(uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append), body: ByteBuffer(string: body)) {
+            try await client.execute(uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append), body: ByteBuffer(string: body))
+            {
                 #expect($0.status == .created)
                 let reply = try json($0)
                 #expect(reply["positions"] as? [Int] == [1, 2])
@@ -85,7 +86,8 @@ struct RouterTests {
                 #expect((reply["head"] as? [String: Any])?["position"] as? Int == 2)
             }
             // The same batch again is a success that appends nothing.
-            try await client.execute(uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append), body: ByteBuffer(string: body)) {
+            try await client.execute(uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append), body: ByteBuffer(string: body))
+            {
                 #expect($0.status == .created)
                 let object = try json($0)
                 #expect(object["duplicates"] as? [Bool] == [true, true])
@@ -99,7 +101,8 @@ struct RouterTests {
         try await withRouter { client, ledger, keys in
             let body = "[\(capturedEvent(lead: "A")),\n\(capturedEvent(lead: "B"))]"
             try await client.execute(
-                uri: "/v1/events", method: .post, headers: [.authorization: "Bearer \(keys.admin)", .contentType: "application/json; charset=utf-8"],
+                uri: "/v1/events", method: .post,
+                headers: [.authorization: "Bearer \(keys.admin)", .contentType: "application/json; charset=utf-8"],
                 body: ByteBuffer(string: body)
             ) { #expect($0.status == .created) }
             #expect(try ledger.head().position == 2)
@@ -110,9 +113,12 @@ struct RouterTests {
     func malformedLines() async throws {
         try await withRouter { client, ledger, keys in
             let good = capturedEvent(lead: "A")
-            let wrongType = #"{"id":"\#(UUID().uuidString)","type":"lead.scored","lead":"A","occurredAt":"2026-03-02T14:05:00Z","source":"web","data":{"score":"high"}}"#
-            let body = [good, "{not json", good.replacingOccurrences(of: "lead.captured", with: "lead.teleported"), wrongType].joined(separator: "\n")
-            try await client.execute(uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append), body: ByteBuffer(string: body)) {
+            let wrongType =
+                #"{"id":"\#(UUID().uuidString)","type":"lead.scored","lead":"A","occurredAt":"2026-03-02T14:05:00Z","source":"web","data":{"score":"high"}}"#
+            let body = [good, "{not json", good.replacingOccurrences(of: "lead.captured", with: "lead.teleported"), wrongType].joined(
+                separator: "\n")
+            try await client.execute(uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append), body: ByteBuffer(string: body))
+            {
                 #expect($0.status == .badRequest)
                 let reply = try json($0)
                 let lines = try #require(reply["problems"] as? [[String: Any]])
@@ -128,7 +134,8 @@ struct RouterTests {
     func validationRefusal() async throws {
         try await withRouter { client, ledger, keys in
             let id = UUID()
-            let rejected = #"{"id":"\#(id.uuidString)","type":"lead.rejected","lead":"A","occurredAt":"2026-03-02T14:05:00Z","source":"crm","data":{"reason":"FIT_COMPANY.TOO_SMALL"}}"#
+            let rejected =
+                #"{"id":"\#(id.uuidString)","type":"lead.rejected","lead":"A","occurredAt":"2026-03-02T14:05:00Z","source":"crm","data":{"reason":"FIT_COMPANY.TOO_SMALL"}}"#
             try await client.execute(
                 uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append),
                 body: ByteBuffer(string: capturedEvent(lead: "A") + "\n" + rejected)
@@ -147,7 +154,8 @@ struct RouterTests {
         try await withRouter { client, ledger, keys in
             let id = UUID()
             try await client.execute(
-                uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append), body: ByteBuffer(string: capturedEvent(id: id, lead: "A"))
+                uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append),
+                body: ByteBuffer(string: capturedEvent(id: id, lead: "A"))
             ) { #expect($0.status == .created) }
             try await client.execute(
                 uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append),
@@ -166,7 +174,8 @@ struct RouterTests {
         try await withRouter { client, ledger, keys in
             var headers = ndjsonHeaders(keys.append)
             headers[.expectedVersions] = "A=0"
-            try await client.execute(uri: "/v1/events", method: .post, headers: headers, body: ByteBuffer(string: capturedEvent(lead: "A"))) {
+            try await client.execute(uri: "/v1/events", method: .post, headers: headers, body: ByteBuffer(string: capturedEvent(lead: "A")))
+            {
                 #expect($0.status == .created)
             }
             // A is at version 1 now; expecting 0 again must fail.
@@ -179,7 +188,8 @@ struct RouterTests {
                 #expect(found.first?["field"] as? String == "expectedVersion")
             }
             headers[.expectedVersions] = "A=x"
-            try await client.execute(uri: "/v1/events", method: .post, headers: headers, body: ByteBuffer(string: capturedEvent(lead: "C"))) {
+            try await client.execute(uri: "/v1/events", method: .post, headers: headers, body: ByteBuffer(string: capturedEvent(lead: "C")))
+            {
                 #expect($0.status == .badRequest)
             }
             #expect(try ledger.head().position == 1)
@@ -215,7 +225,8 @@ struct RouterTests {
             try await client.execute(uri: "/v1/events", method: .get, headers: bearer(keys.append)) { #expect($0.status == .forbidden) }
             try await client.execute(
                 uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.bound),
-                body: ByteBuffer(string: capturedEvent(lead: "B", source: "hubspot") + "\n" + capturedEvent(lead: "A", source: "salesforce"))
+                body: ByteBuffer(
+                    string: capturedEvent(lead: "B", source: "hubspot") + "\n" + capturedEvent(lead: "A", source: "salesforce"))
             ) {
                 #expect($0.status == .forbidden)
                 let problem = try #require(try problems($0).first)
@@ -224,7 +235,8 @@ struct RouterTests {
             }
             #expect(try ledger.head().position == 0)
             try await client.execute(
-                uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.bound), body: ByteBuffer(string: capturedEvent(lead: "B", source: "hubspot"))
+                uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.bound),
+                body: ByteBuffer(string: capturedEvent(lead: "B", source: "hubspot"))
             ) { #expect($0.status == .created) }
         }
     }
@@ -269,7 +281,9 @@ struct RouterTests {
                 let message = try errorMessage($0)
                 #expect(message.contains("/v1/nowhere"), "\(message)")
             }
-            try await client.execute(uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append), body: ByteBuffer(string: "\n \n")) {
+            try await client.execute(
+                uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append), body: ByteBuffer(string: "\n \n")
+            ) {
                 #expect($0.status == .badRequest)
             }
             #expect(try ledger.head().position == 0)
@@ -291,8 +305,12 @@ struct RouterTests {
                 #expect((events.first?["recordedAt"] as? String)?.hasSuffix("Z") == true)
                 #expect(reply["next"] as? Int == 4)
             }
-            try await client.execute(uri: "/v1/events?limit=10001", method: .get, headers: bearer(keys.read)) { #expect($0.status == .badRequest) }
-            try await client.execute(uri: "/v1/events?after=-1", method: .get, headers: bearer(keys.read)) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/v1/events?limit=10001", method: .get, headers: bearer(keys.read)) {
+                #expect($0.status == .badRequest)
+            }
+            try await client.execute(uri: "/v1/events?after=-1", method: .get, headers: bearer(keys.read)) {
+                #expect($0.status == .badRequest)
+            }
         }
     }
 
@@ -301,20 +319,27 @@ struct RouterTests {
         try await withRouter { client, ledger, keys in
             let events = try ledger.log.records(from: 1).count
             #expect(events == 0)
-            try await client.execute(uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append), body: ByteBuffer(string: capturedEvent(lead: "A")))
+            try await client.execute(
+                uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append), body: ByteBuffer(string: capturedEvent(lead: "A")))
             try await client.execute(uri: "/v1/leads/A", method: .get, headers: bearer(keys.read)) {
                 #expect($0.status == .ok)
                 let object = try json($0)
                 #expect(object["lead"] as? String == "A")
             }
             try await client.execute(uri: "/v1/leads/nobody", method: .get, headers: bearer(keys.read)) { #expect($0.status == .notFound) }
-            try await client.execute(uri: "/v1/trends?bucket=month&by=channel&from=2026-01-01&to=2026-12-31", method: .get, headers: bearer(keys.read)) {
+            try await client.execute(
+                uri: "/v1/trends?bucket=month&by=channel&from=2026-01-01&to=2026-12-31", method: .get, headers: bearer(keys.read)
+            ) {
                 #expect($0.status == .ok)
                 let query = try #require(try json($0)["query"] as? [String: Any])
                 #expect(query["bucket"] as? String == "month")
             }
-            try await client.execute(uri: "/v1/trends?bucket=year", method: .get, headers: bearer(keys.read)) { #expect($0.status == .badRequest) }
-            try await client.execute(uri: "/v1/trends?from=2026-13-01", method: .get, headers: bearer(keys.read)) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/v1/trends?bucket=year", method: .get, headers: bearer(keys.read)) {
+                #expect($0.status == .badRequest)
+            }
+            try await client.execute(uri: "/v1/trends?from=2026-13-01", method: .get, headers: bearer(keys.read)) {
+                #expect($0.status == .badRequest)
+            }
             try await client.execute(uri: "/v1/impact?window=14", method: .get, headers: bearer(keys.read)) {
                 #expect($0.status == .ok)
                 let object = try json($0)
@@ -373,10 +398,16 @@ struct RouterTests {
             }
             try await client.execute(uri: "/v1/trends", method: .get, headers: bearer(secret)) { #expect($0.status == .ok) }
             let id = String(secret.split(separator: "_")[1])
-            try await client.execute(uri: "/v1/keys/\(id)", method: .delete, headers: bearer(keys.admin)) { #expect($0.status == .noContent) }
-            try await client.execute(uri: "/v1/keys/\(id)", method: .delete, headers: bearer(keys.admin)) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/v1/keys/\(id)", method: .delete, headers: bearer(keys.admin)) {
+                #expect($0.status == .noContent)
+            }
+            try await client.execute(uri: "/v1/keys/\(id)", method: .delete, headers: bearer(keys.admin)) {
+                #expect($0.status == .notFound)
+            }
             try await client.execute(uri: "/v1/trends", method: .get, headers: bearer(secret)) { #expect($0.status == .unauthorized) }
-            try await client.execute(uri: "/v1/keys", method: .post, headers: bearer(keys.admin), body: ByteBuffer(string: #"{"scope":"root"}"#)) {
+            try await client.execute(
+                uri: "/v1/keys", method: .post, headers: bearer(keys.admin), body: ByteBuffer(string: #"{"scope":"root"}"#)
+            ) {
                 #expect($0.status == .badRequest)
             }
         }
@@ -393,7 +424,10 @@ struct RouterTests {
             try open.checkStartup()
             let app = Application(router: open.router())
             try await app.test(.router) { client in
-                try await client.execute(uri: "/v1/events", method: .post, headers: [.contentType: "application/x-ndjson"], body: ByteBuffer(string: capturedEvent(lead: "A"))) {
+                try await client.execute(
+                    uri: "/v1/events", method: .post, headers: [.contentType: "application/x-ndjson"],
+                    body: ByteBuffer(string: capturedEvent(lead: "A"))
+                ) {
                     #expect($0.status == .created)
                 }
             }

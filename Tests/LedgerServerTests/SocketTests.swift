@@ -28,7 +28,8 @@ struct SocketTests {
                                     for index in 0..<perClient {
                                         let id = UUID()
                                         let reply = try await connection.send(
-                                            .POST, "/v1/events", headers: headers, body: Array(capturedEvent(id: id, lead: "C\(client)-\(index)").utf8))
+                                            .POST, "/v1/events", headers: headers,
+                                            body: Array(capturedEvent(id: id, lead: "C\(client)-\(index)").utf8))
                                         guard reply.status == 201, let position = (try reply.json()["positions"] as? [Int])?.first else {
                                             throw TestFailure("request \(client)/\(index): \(reply.status) \(reply.text)")
                                         }
@@ -63,19 +64,24 @@ struct SocketTests {
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in
                     let ok = try await connection.send(
-                        .POST, "/v1/events", headers: [("Authorization", "Bearer \(keys.append)"), ("Content-Type", "application/x-ndjson")],
+                        .POST, "/v1/events",
+                        headers: [("Authorization", "Bearer \(keys.append)"), ("Content-Type", "application/x-ndjson")],
                         body: Array(capturedEvent(lead: "seed").utf8))
                     #expect(ok.status == 201)
                 }
                 let head = try ledger.head()
-                let wrongType = #"{"id":"\#(UUID().uuidString)","type":"lead.captured","lead":42,"occurredAt":"2026-03-02T14:05:00Z","source":"web","data":{"channel":"web"}}"#
+                let wrongType =
+                    #"{"id":"\#(UUID().uuidString)","type":"lead.captured","lead":42,"occurredAt":"2026-03-02T14:05:00Z","source":"web","data":{"channel":"web"}}"#
                 let cases: [(String, String?, String, [UInt8], Int, String)] = [
                     ("malformed JSON", keys.append, "application/json", Array("[{\"id\":".utf8), 400, "malformed"),
                     ("wrong types", keys.append, "application/x-ndjson", Array(wrongType.utf8), 400, "lead"),
                     ("no key", nil, "application/x-ndjson", Array(capturedEvent(lead: "x").utf8), 401, "Authorization"),
                     ("unknown key", "llk_0123456789ab_0000", "application/x-ndjson", Array(capturedEvent(lead: "x").utf8), 401, "unknown"),
                     ("read key appending", keys.read, "application/x-ndjson", Array(capturedEvent(lead: "x").utf8), 403, "append"),
-                    ("spoofed source", keys.bound, "application/x-ndjson", Array(capturedEvent(lead: "x", source: "salesforce").utf8), 403, "salesforce"),
+                    (
+                        "spoofed source", keys.bound, "application/x-ndjson", Array(capturedEvent(lead: "x", source: "salesforce").utf8),
+                        403, "salesforce"
+                    ),
                     ("form body", keys.append, "application/x-www-form-urlencoded", Array("a=b".utf8), 415, "application/x-ndjson"),
                 ]
                 for (name, key, type, body, status, needle) in cases {
@@ -92,7 +98,8 @@ struct SocketTests {
                 try await HTTPConnection.with(port: port) { connection in
                     let huge = [UInt8](repeating: UInt8(ascii: " "), count: 9 << 20)
                     let reply = try await connection.send(
-                        .POST, "/v1/events", headers: [("Authorization", "Bearer \(keys.append)"), ("Content-Type", "application/x-ndjson")], body: huge)
+                        .POST, "/v1/events",
+                        headers: [("Authorization", "Bearer \(keys.append)"), ("Content-Type", "application/x-ndjson")], body: huge)
                     #expect(reply.status == 413)
                     #expect(reply.text.contains("8388608"))
                 }
@@ -116,7 +123,8 @@ struct SocketTests {
             try await withRunningServer(server) { port in
                 try await withTimeout(seconds: 30) {
                     try await HTTPConnection.with(port: port) { connection in
-                        try await connection.write(.GET, "/v1/events/stream", headers: [("Authorization", "Bearer \(keys.read)"), ("Last-Event-ID", "2")])
+                        try await connection.write(
+                            .GET, "/v1/events/stream", headers: [("Authorization", "Bearer \(keys.read)"), ("Last-Event-ID", "2")])
                         let (status, headers) = try await connection.readHead()
                         #expect(status == 200)
                         #expect(headers["Content-Type"].first?.hasPrefix("text/event-stream") == true)
@@ -176,7 +184,8 @@ struct SocketTests {
                     #expect(wrongScope.status == 403)
 
                     let signIn = try await connection.send(
-                        .POST, "/login", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array("key=\(keys.read)".utf8))
+                        .POST, "/login", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                        body: Array("key=\(keys.read)".utf8))
                     #expect(signIn.status == 303)
                     let cookie = try #require(signIn.headers["Set-Cookie"].first)
                     #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"))
@@ -189,9 +198,12 @@ struct SocketTests {
                     let unknown = try await connection.send(.GET, "/leads?lead=nobody", headers: [("Cookie", cookieHeader)])
                     #expect(unknown.status == 404)
 
-                    let form = "csrf=\(csrf)&candidate=" + #"{"name":"strict","rules":{"field":"score","gte":80}}"#.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+                    let form =
+                        "csrf=\(csrf)&candidate=" + #"{"name":"strict","rules":{"field":"score","gte":80}}"#.addingPercentEncoding(
+                            withAllowedCharacters: .alphanumerics)!
                     let whatIf = try await connection.send(
-                        .POST, "/what-if", headers: [("Cookie", cookieHeader), ("Content-Type", "application/x-www-form-urlencoded")], body: Array(form.utf8))
+                        .POST, "/what-if", headers: [("Cookie", cookieHeader), ("Content-Type", "application/x-www-form-urlencoded")],
+                        body: Array(form.utf8))
                     #expect(whatIf.status == 200)
                     #expect(whatIf.text.contains("What-if result"))
                     #expect(whatIf.text.contains("strict"))

@@ -42,7 +42,10 @@ struct ImportAppendTests {
         defer { ledger.close(); try? FileManager.default.removeItem(atPath: path) }
         var result = try Self.salesforce()
         let lead = try #require(result.events.last?.lead)
-        result.events.append(LeadEvent(id: UUID(), occurredAt: Timestamp(microseconds: 1), source: "salesforce", lead: lead, payload: .leadScored(.init(score: 1e20))))
+        result.events.append(
+            LeadEvent(
+                id: UUID(), occurredAt: Timestamp(microseconds: 1), source: "salesforce", lead: lead,
+                payload: .leadScored(.init(score: 1e20))))
         await #expect(throws: LedgerError.self) { try await ledger.importEvents([result], starterTaxonomyWhenMissing: true) }
         #expect(try ledger.head().position == 0)
     }

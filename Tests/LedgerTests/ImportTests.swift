@@ -128,7 +128,8 @@ struct OlistImportTests {
             #"import error: olist_marketing_qualified_leads_dataset.csv line 1: missing required column "landing_page_id" (the header has "mql_id", "first_contact_date", "origin")"#
         ),
         (
-            mqlHeader + "m1,2018-01-10,p1,social\n", dealHeader + "m1,s1,sdr1,sr1,2018-02-26 19:58:54,pet,,,,,,,,1\nm2,s2,sdr1,sr1,soon,pet,,,,,,,,1\n",
+            mqlHeader + "m1,2018-01-10,p1,social\n",
+            dealHeader + "m1,s1,sdr1,sr1,2018-02-26 19:58:54,pet,,,,,,,,1\nm2,s2,sdr1,sr1,soon,pet,,,,,,,,1\n",
             #"import error: olist_closed_deals_dataset.csv line 3: column "won_date": expected a date like 2018-02-26 19:58:54, found "soon""#
         ),
         (

@@ -11,7 +11,8 @@ private func temporaryLedger() -> String {
 
 private func line(_ type: String, lead: String?, _ occurredAt: String, _ data: String, id: UUID = UUID()) -> String {
     let leadField = lead.map { #","lead":"\#($0)""# } ?? ""
-    return #"{"id":"\#(id.uuidString.lowercased())","type":"\#(type)"\#(leadField),"occurredAt":"\#(occurredAt)","source":"crm","data":\#(data)}"#
+    return
+        #"{"id":"\#(id.uuidString.lowercased())","type":"\#(type)"\#(leadField),"occurredAt":"\#(occurredAt)","source":"crm","data":\#(data)}"#
 }
 
 private let captured = line("lead.captured", lead: "00QA", "2026-03-02T09:00:00Z", #"{"channel":"web"}"#)
@@ -71,7 +72,9 @@ struct LedgerInputTests {
         #expect(throws: QueryInputError.toBeforeFrom) { try QueryInput.dayRange(from: "2026-03-02", to: "2026-03-01") }
         #expect(throws: QueryInputError.notADay(field: "to", found: "2026-13-01")) { try QueryInput.dayRange(from: nil, to: "2026-13-01") }
         #expect(throws: QueryInputError.bothCuts) { try QueryInput.cut(asOfRecorded: "2026-03-02", asOfOccurred: "2026-03-02") }
-        #expect(throws: QueryInputError.notAnInstant(field: "asOfOccurred", found: "soon")) { try QueryInput.cut(asOfRecorded: nil, asOfOccurred: "soon") }
+        #expect(throws: QueryInputError.notAnInstant(field: "asOfOccurred", found: "soon")) {
+            try QueryInput.cut(asOfRecorded: nil, asOfOccurred: "soon")
+        }
         #expect(try QueryInput.cut(asOfRecorded: nil, asOfOccurred: nil) == .everything)
         #expect(try QueryInput.cut(asOfRecorded: "2026-03-02", asOfOccurred: nil) == .recordedBy(1_772_496_000_000_000 - 1))
     }
@@ -80,7 +83,8 @@ struct LedgerInputTests {
     func candidates() throws {
         let unnamed = try CandidateDefinition(parsing: try JSONValue.parse(#"{"rules":{"field":"score","gte":80}}"#), index: 1)
         #expect(unnamed.name == "candidate 2")
-        let named = try CandidateDefinition(parsing: try JSONValue.parse(#"{"name":"strict","rules":{"field":"score","gte":80}}"#), index: 0)
+        let named = try CandidateDefinition(
+            parsing: try JSONValue.parse(#"{"name":"strict","rules":{"field":"score","gte":80}}"#), index: 0)
         #expect(named.name == "strict")
         let noRules = try JSONValue.parse(#"{"name":"x"}"#)
         let badRule = try JSONValue.parse(#"{"rules":{"all":[{"field":"score","between":3}]}}"#)
@@ -107,7 +111,9 @@ struct LedgerInputTests {
         let taxonomy = StarterTaxonomy.events(source: "leadledger", occurredAt: Timestamp(rfc3339: "2026-01-01T00:00:00Z")!, idSeed: "t")
         _ = try await ledger.append(taxonomy)
         #expect(try ledger.leadCount() == 0)
-        _ = try await ledger.append(EventBody(decoding: Data("\(captured)\n\(line("lead.captured", lead: "00QC", "2026-03-02T09:00:00Z", #"{"channel":"web"}"#))".utf8)))
+        _ = try await ledger.append(
+            EventBody(
+                decoding: Data("\(captured)\n\(line("lead.captured", lead: "00QC", "2026-03-02T09:00:00Z", #"{"channel":"web"}"#))".utf8)))
         #expect(try ledger.statistics().streams == 3)
         #expect(try ledger.leadCount() == 2)
     }

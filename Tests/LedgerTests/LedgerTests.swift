@@ -1,10 +1,11 @@
 import EventLog
 import Foundation
 import LeadModel
-@testable import Ledger
-import Projections
 import LedgerDemo
+import Projections
 import Testing
+
+@testable import Ledger
 
 private func temporaryLedger() -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("leadledger-ledger-\(UUID().uuidString)").path
@@ -56,8 +57,10 @@ struct LedgerTests {
         let head = try ledger.head()
         do {
             _ = try await ledger.append(
-                [leadEvent("00QB", "2026-03-02T09:00:00Z", .leadCaptured(.init(channel: "email"))),
-                 leadEvent("00QB", "2026-03-02T10:00:00Z", .accepted(.init()))], lines: [7, 9])
+                [
+                    leadEvent("00QB", "2026-03-02T09:00:00Z", .leadCaptured(.init(channel: "email"))),
+                    leadEvent("00QB", "2026-03-02T10:00:00Z", .accepted(.init())),
+                ], lines: [7, 9])
             Issue.record("a decision without an open episode was accepted")
         } catch {
             #expect(error.kind == .invalid)
@@ -72,7 +75,8 @@ struct LedgerTests {
             #expect(error.problems[0].line == 1)
         }
         do {
-            _ = try await ledger.append([leadEvent("00QA", "2026-03-02T11:00:00Z", .leadScored(.init(score: 70)))], expectedVersions: ["00QA": 0])
+            _ = try await ledger.append(
+                [leadEvent("00QA", "2026-03-02T11:00:00Z", .leadScored(.init(score: 70)))], expectedVersions: ["00QA": 0])
             Issue.record("a stale expected version was accepted")
         } catch {
             #expect(error.kind == .expectedVersionMismatch)
@@ -100,7 +104,9 @@ struct LedgerTests {
         #expect(fromCheckpoint.headHash == full.headHash)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        for query in [TrendsQuery(bucket: .week, groupBy: .channel), TrendsQuery(bucket: .month, groupBy: .definition, mapRetiredReasons: true)] {
+        for query in [
+            TrendsQuery(bucket: .week, groupBy: .channel), TrendsQuery(bucket: .month, groupBy: .definition, mapRetiredReasons: true),
+        ] {
             #expect(try encoder.encode(Trends.compute(fromCheckpoint, query)) == (try encoder.encode(Trends.compute(full, query))))
         }
         #expect(try encoder.encode(DefinitionImpact.compute(fromCheckpoint)) == (try encoder.encode(DefinitionImpact.compute(full))))

@@ -145,13 +145,25 @@ struct StorageDamageTests {
         let path = try demoLedger("crafted")
         let stride = MemoryLayout<Episode>.stride
         let edits: [(String, (inout [UInt8], Int) -> Void)] = [
-            ("owner 1,000,000", { b, s in Self.store(Int32(1_000_000), in: &b, at: s + MemoryLayout<Episode>.offset(of: \Episode.owner)!) }),
+            (
+                "owner 1,000,000",
+                { b, s in Self.store(Int32(1_000_000), in: &b, at: s + MemoryLayout<Episode>.offset(of: \Episode.owner)!) }
+            ),
             ("reason -7", { b, s in Self.store(Int32(-7), in: &b, at: s + stride + MemoryLayout<Episode>.offset(of: \Episode.reason)!) }),
-            ("lead 4,000,000,000", { b, s in Self.store(UInt32(4_000_000_000), in: &b, at: s + MemoryLayout<Episode>.offset(of: \Episode.lead)!) }),
+            (
+                "lead 4,000,000,000",
+                { b, s in Self.store(UInt32(4_000_000_000), in: &b, at: s + MemoryLayout<Episode>.offset(of: \Episode.lead)!) }
+            ),
             ("outcome byte 9", { b, s in b[s + MemoryLayout<Episode>.offset(of: \Episode.outcome)!] = 9 }),
             ("void flag byte 2", { b, s in b[s + MemoryLayout<Episode>.offset(of: \Episode.isVoid)!] = 2 }),
-            ("previous episode 99,999", { b, s in Self.store(Int32(99_999), in: &b, at: s + MemoryLayout<Episode>.offset(of: \Episode.previous)!) }),
-            ("hand-off at Int64.max", { b, s in Self.store(Int64.max, in: &b, at: s + MemoryLayout<Episode>.offset(of: \Episode.handedOffAt)!) }),
+            (
+                "previous episode 99,999",
+                { b, s in Self.store(Int32(99_999), in: &b, at: s + MemoryLayout<Episode>.offset(of: \Episode.previous)!) }
+            ),
+            (
+                "hand-off at Int64.max",
+                { b, s in Self.store(Int64.max, in: &b, at: s + MemoryLayout<Episode>.offset(of: \Episode.handedOffAt)!) }
+            ),
         ]
         for (name, edit) in edits {
             let fresh = try demoLedger("crafted-\(name.prefix(5))")

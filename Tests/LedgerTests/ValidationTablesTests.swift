@@ -1,9 +1,10 @@
 import EventLog
 import Foundation
 import LeadModel
-@testable import Ledger
 import LedgerDemo
 import Testing
+
+@testable import Ledger
 
 private func temporaryLedger() -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("leadledger-tables-\(UUID().uuidString)").path
@@ -66,13 +67,15 @@ struct ValidationTablesTests {
     func migration() async throws {
         let path = temporaryLedger()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let history = DemoHistory.generate(seed: 8, leads: 200).events + [
-            event("00QOLD", "2026-12-01T09:00:00Z", .leadCaptured(.init(channel: "web"))),
-            event("00QOLD", "2026-12-02T09:00:00Z", .handedOff(.init(owner: "rep:a"))),
-        ]
+        let history =
+            DemoHistory.generate(seed: 8, leads: 200).events + [
+                event("00QOLD", "2026-12-01T09:00:00Z", .leadCaptured(.init(channel: "web"))),
+                event("00QOLD", "2026-12-02T09:00:00Z", .handedOff(.init(owner: "rep:a"))),
+            ]
         // Written as an earlier version did: records only, no validation tables.
         let old = try EventLog(path: path)
-        _ = try await old.append(AppendBatch(records: history.map { NewRecord(id: $0.id, stream: CatalogStream.stream(of: $0), payload: $0.binary) }))
+        _ = try await old.append(
+            AppendBatch(records: history.map { NewRecord(id: $0.id, stream: CatalogStream.stream(of: $0), payload: $0.binary) }))
         old.close()
 
         let ledger = try Ledger(path: path)

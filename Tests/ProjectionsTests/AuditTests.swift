@@ -16,15 +16,20 @@ struct AuditTests {
     func rejectedThenCorrected() async throws {
         var f = EventFactory(seed: 40)
         var catalog = reasonCatalog(&f)
-        catalog.append(f.published(at("2026-01-01T00:00:00Z"), version: 1, effectiveAt: at("2026-01-01T00:00:00Z"), rules: Self.definition, name: "Spring"))
-        catalog.append(f.published(at("2026-01-01T00:00:00Z"), version: 2, effectiveAt: at("2026-06-01T00:00:00Z"), rules: .all([]), name: "Later"))
-        let captured = f.captured("Z", at("2026-03-01T09:00:00Z"), channel: "email", campaign: "spring",
-                                  attributes: ["country": .string("US"), "email_domain": .string("acme.com")])
+        catalog.append(
+            f.published(
+                at("2026-01-01T00:00:00Z"), version: 1, effectiveAt: at("2026-01-01T00:00:00Z"), rules: Self.definition, name: "Spring"))
+        catalog.append(
+            f.published(at("2026-01-01T00:00:00Z"), version: 2, effectiveAt: at("2026-06-01T00:00:00Z"), rules: .all([]), name: "Later"))
+        let captured = f.captured(
+            "Z", at("2026-03-01T09:00:00Z"), channel: "email", campaign: "spring",
+            attributes: ["country": .string("US"), "email_domain": .string("acme.com")])
         let low = f.scored("Z", at("2026-03-02T09:00:00Z"), 55)
         let handOff = f.handedOff("Z", at("2026-03-04T09:00:00Z"), owner: "rep:jsmith")
         let rejection = f.rejected("Z", at("2026-03-05T09:00:00Z"), reason: "FIT.SMALL", note: "12 employees", by: "rep:jsmith")
-        let correction = f.corrected("Z", at("2026-03-08T09:00:00Z"), rejection: rejection.id, reason: "BUDGET.NONE",
-                                     note: "no budget this year", actor: "rep:lead")
+        let correction = f.corrected(
+            "Z", at("2026-03-08T09:00:00Z"), rejection: rejection.id, reason: "BUDGET.NONE",
+            note: "no budget this year", actor: "rep:lead")
         // The score of 03-03 reached the ledger only after the rejection.
         let lateScore = f.scored("Z", at("2026-03-03T09:00:00Z"), 72)
         let ledger = try TestLedger()
@@ -35,9 +40,10 @@ struct AuditTests {
         let audit = try #require(try LeadAudit.build(ledger.log, lead: "Z"))
         #expect(audit.lead == "Z")
         #expect(audit.head.position == 11)
-        #expect(audit.events.map(\.type) == [
-            "lead.captured", "lead.scored", "lead.scored", "lead.handed_off", "lead.rejected", "lead.rejection_corrected",
-        ])
+        #expect(
+            audit.events.map(\.type) == [
+                "lead.captured", "lead.scored", "lead.scored", "lead.handed_off", "lead.rejected", "lead.rejection_corrected",
+            ])
         #expect(audit.events.map(\.position) == [6, 7, 11, 8, 9, 10])
         #expect(audit.events.map(\.late) == [false, false, true, false, false, false])
         #expect(audit.events[2].recordedAt == "2026-03-09T00:00:00Z")
@@ -76,15 +82,19 @@ struct AuditTests {
     func namedDefinition() async throws {
         var f = EventFactory(seed: 41)
         let ledger = try TestLedger()
-        try await ledger.append([
-            f.published(at("2026-01-01T00:00:00Z"), version: 1, effectiveAt: at("2026-01-01T00:00:00Z"), rules: Self.definition, name: "Spring"),
-            f.published(at("2026-01-01T00:00:00Z"), version: 2, effectiveAt: at("2026-02-01T00:00:00Z"), rules: field("score", .gte(.number(10))), name: "Loose"),
-            f.captured("Y", at("2026-03-01T09:00:00Z"), channel: "email"),
-            f.scored("Y", at("2026-03-01T10:00:00Z"), 30),
-            f.handedOff("Y", at("2026-03-02T09:00:00Z"), definition: 1),
-            f.recycled("Y", at("2026-03-03T09:00:00Z"), note: "nurture"),
-            f.handedOff("Y", at("2026-03-04T09:00:00Z")),
-        ], recordedAt: at("2026-04-01T00:00:00Z"))
+        try await ledger.append(
+            [
+                f.published(
+                    at("2026-01-01T00:00:00Z"), version: 1, effectiveAt: at("2026-01-01T00:00:00Z"), rules: Self.definition, name: "Spring"),
+                f.published(
+                    at("2026-01-01T00:00:00Z"), version: 2, effectiveAt: at("2026-02-01T00:00:00Z"),
+                    rules: field("score", .gte(.number(10))), name: "Loose"),
+                f.captured("Y", at("2026-03-01T09:00:00Z"), channel: "email"),
+                f.scored("Y", at("2026-03-01T10:00:00Z"), 30),
+                f.handedOff("Y", at("2026-03-02T09:00:00Z"), definition: 1),
+                f.recycled("Y", at("2026-03-03T09:00:00Z"), note: "nurture"),
+                f.handedOff("Y", at("2026-03-04T09:00:00Z")),
+            ], recordedAt: at("2026-04-01T00:00:00Z"))
         let audit = try #require(try LeadAudit.build(ledger.log, lead: "Y"))
         #expect(audit.episodes.map(\.definition) == [1, 2])
         #expect(audit.episodes.map(\.definitionBasis) == ["named by the hand-off", "in force at hand-off"])
@@ -103,13 +113,14 @@ struct AuditTests {
         let t = at("2026-03-02T09:00:00Z")
         let rejection = f.rejected("X", t + microsPerHour, reason: "FIT.SMALL")
         let ledger = try TestLedger()
-        try await ledger.append(reasonCatalog(&f) + [
-            f.captured("X", t, channel: "email"),
-            f.handedOff("X", t),
-            rejection,
-            // The CRM's clock ran a minute behind the ledger of rejections: same correction, earlier stamp.
-            f.corrected("X", t + microsPerHour - microsPerMinute, rejection: rejection.id, reason: "TIMING.LATER"),
-        ], recordedAt: at("2026-04-01T00:00:00Z"))
+        try await ledger.append(
+            reasonCatalog(&f) + [
+                f.captured("X", t, channel: "email"),
+                f.handedOff("X", t),
+                rejection,
+                // The CRM's clock ran a minute behind the ledger of rejections: same correction, earlier stamp.
+                f.corrected("X", t + microsPerHour - microsPerMinute, rejection: rejection.id, reason: "TIMING.LATER"),
+            ], recordedAt: at("2026-04-01T00:00:00Z"))
         // Trends apply it (see TrendsTests.corrections); the audit must show it too.
         let state = try ReplayEngine.replay(ledger.log)
         #expect(Trends.compute(state).total.rejectionsByReason.map(\.code) == ["TIMING.LATER"])

@@ -12,7 +12,9 @@ func ledgerHolding(_ events: [StoredEvent]) async throws -> TestLedger {
 }
 
 /// The figures of a replay that do not depend on positions or stream numbers.
-func figures(_ log: EventLog, cut: ReplayCut, whatIf: WhatIfQuery) throws -> (trends: [[TrendRow]], impact: [DefinitionChange], whatIf: [CandidateResult]) {
+func figures(
+    _ log: EventLog, cut: ReplayCut, whatIf: WhatIfQuery
+) throws -> (trends: [[TrendRow]], impact: [DefinitionChange], whatIf: [CandidateResult]) {
     let state = try ReplayEngine.replay(log, cut: cut)
     var query = whatIf
     query.cut = cut
@@ -25,12 +27,14 @@ func figures(_ log: EventLog, cut: ReplayCut, whatIf: WhatIfQuery) throws -> (tr
             c.estimate.addedRejections = 0  // a sum whose order follows stream numbers
             c.estimate.rejectionRate = nil
             return c
-        })
+        }
+    )
 }
 
 /// Checks that replaying `g` under `cut` gives the figures of a ledger holding only `admitted`, and
 /// matches the plain implementation; what-if ranges over the given days of the generated history.
-func expectCut(_ cut: ReplayCut, of g: GeneratedLedger, equalsLedgerOf admitted: [StoredEvent], whatIfDays days: Range<Int64>) async throws {
+func expectCut(_ cut: ReplayCut, of g: GeneratedLedger, equalsLedgerOf admitted: [StoredEvent], whatIfDays days: Range<Int64>) async throws
+{
     let smaller = try await ledgerHolding(admitted)
     let (from, until) = (g.base + days.lowerBound * microsPerDay, g.base + days.upperBound * microsPerDay)
     let range = WhatIfQuery(candidates: GeneratedLedger.candidates, from: from, until: until)
@@ -79,7 +83,9 @@ struct CutTests {
         #expect(ReplayCut.instant(parsing: "2026-03-02T16:05:00.5+02:00") == at("2026-03-02T14:05:00Z") + 500_000)
         #expect(ReplayCut.instant(parsing: "2026-03-02") == at("2026-03-03T00:00:00Z") - 1)
         #expect(ReplayCut.instant(parsing: "2028-02-29") == at("2028-03-01T00:00:00Z") - 1)
-        for text in ["", "yesterday", "2026-3-2", "2026-13-01", "2026-02-29", "2026-04-31", "2026-02-31", "2026-03-02T25:00:00Z", "2026-03-02 14:05"] {
+        for text in [
+            "", "yesterday", "2026-3-2", "2026-13-01", "2026-02-29", "2026-04-31", "2026-02-31", "2026-03-02T25:00:00Z", "2026-03-02 14:05",
+        ] {
             #expect(ReplayCut.instant(parsing: text) == nil, "\(text)")
         }
     }

@@ -23,9 +23,13 @@ func compareWithNaive(_ log: EventLog, _ stored: [StoredEvent], cut: ReplayCut, 
     let state = try ReplayEngine.replay(log, cut: cut)
     let naive = NaiveLedger(stored, cut: cut)
     var m = Mismatches()
-    m.check(state.liveEpisodes.count { _ in true } == naive.episodes.count, "episodes \(state.liveEpisodes.count { _ in true }) vs \(naive.episodes.count)")
+    m.check(
+        state.liveEpisodes.count { _ in true } == naive.episodes.count,
+        "episodes \(state.liveEpisodes.count { _ in true }) vs \(naive.episodes.count)")
     for query in allTrendQueries {
-        m.compare(Trends.compute(state, query), naive.trends(query), naive, "\(query.bucket)/\(query.groupBy?.rawValue ?? "-")\(query.mapRetiredReasons ? "/mapped" : "")")
+        m.compare(
+            Trends.compute(state, query), naive.trends(query), naive,
+            "\(query.bucket)/\(query.groupBy?.rawValue ?? "-")\(query.mapRetiredReasons ? "/mapped" : "")")
     }
     let (from, until) = whatIfRange
     let ranged = TrendsQuery(bucket: .week, groupBy: .definition, from: from, until: until, mapRetiredReasons: true)
@@ -71,7 +75,8 @@ struct GeneratedLedgerTests {
     @Test("trends (every bucket and grouping), impact and what-if equal the plain implementation exactly")
     func everything() async throws {
         let g = try await sharedGeneratedLedger.value
-        let m = try compareWithNaive(g.ledger.log, g.stored, cut: .everything, whatIfRange: (g.base + 60 * microsPerDay, g.base + 240 * microsPerDay))
+        let m = try compareWithNaive(
+            g.ledger.log, g.stored, cut: .everything, whatIfRange: (g.base + 60 * microsPerDay, g.base + 240 * microsPerDay))
         #expect(m.items.isEmpty, "\(m.summary)")
     }
 

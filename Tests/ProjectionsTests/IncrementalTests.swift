@@ -51,7 +51,8 @@ struct IncrementalTests {
         var state: ReplayState?
         var observer = OrderObserver()
         for (a, b) in zip(cuts, cuts.dropFirst()) {
-            try await ledger.append(Array(events[a..<b]), batchSize: 5_000, firstRecordedAt: at("2030-01-01T00:00:00Z") + Int64(a) * microsPerSecond)
+            try await ledger.append(
+                Array(events[a..<b]), batchSize: 5_000, firstRecordedAt: at("2030-01-01T00:00:00Z") + Int64(a) * microsPerSecond)
             if var s = state {
                 try ledger.log.withSnapshot { try ReplayEngine.catchUp(&s, snapshot: $0, observer: &observer) }
                 state = s
@@ -78,24 +79,26 @@ struct IncrementalTests {
         var f = EventFactory(seed: 50)
         let ledger = try TestLedger()
         let t = at("2026-03-02T09:00:00Z")
-        try await ledger.append(reasonCatalog(&f) + [
-            f.captured("A", t, channel: "email"),
-            f.handedOff("A", t + microsPerHour),
-            f.captured("B", t, channel: "paid"),
-            f.handedOff("B", t + microsPerHour),
-            f.rejected("B", t + 2 * microsPerHour, reason: "FIT.SMALL"),
-        ], recordedAt: at("2026-04-01T00:00:00Z"))
+        try await ledger.append(
+            reasonCatalog(&f) + [
+                f.captured("A", t, channel: "email"),
+                f.handedOff("A", t + microsPerHour),
+                f.captured("B", t, channel: "paid"),
+                f.handedOff("B", t + microsPerHour),
+                f.rejected("B", t + 2 * microsPerHour, reason: "FIT.SMALL"),
+            ], recordedAt: at("2026-04-01T00:00:00Z"))
         var state = try ReplayEngine.replay(ledger.log)
         let before = summaries(state)
         var none = NoObserver()
         try ledger.log.withSnapshot { try ReplayEngine.catchUp(&state, snapshot: $0, observer: &none) }
         #expect(summaries(state) == before)
         // A's acceptance came before a channel change that was stored first; B's capture is re-dated.
-        try await ledger.append([
-            f.captured("A", t + 30 * microsPerMinute, channel: "events"),
-            f.accepted("A", t + 3 * microsPerHour),
-            f.captured("B", t - microsPerHour, channel: "partner"),
-        ], recordedAt: at("2026-04-02T00:00:00Z"))
+        try await ledger.append(
+            [
+                f.captured("A", t + 30 * microsPerMinute, channel: "events"),
+                f.accepted("A", t + 3 * microsPerHour),
+                f.captured("B", t - microsPerHour, channel: "partner"),
+            ], recordedAt: at("2026-04-02T00:00:00Z"))
         try ledger.log.withSnapshot { try ReplayEngine.catchUp(&state, snapshot: $0, observer: &none) }
         let after = summaries(state)
         #expect(after == summaries(try ReplayEngine.replay(ledger.log)))

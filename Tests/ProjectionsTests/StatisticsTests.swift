@@ -46,7 +46,9 @@ struct StatisticsTests {
             }
         }
         // Already sorted, reversed and constant inputs, which trip naive pivots.
-        for var values in [Array(stride(from: 0.0, to: 4_000, by: 1)), Array(stride(from: 4_000.0, to: 0, by: -1)), Array(repeating: 2.5, count: 4_000)] {
+        for var values in [
+            Array(stride(from: 0.0, to: 4_000, by: 1)), Array(stride(from: 4_000.0, to: 0, by: -1)), Array(repeating: 2.5, count: 4_000),
+        ] {
             let sorted = values.sorted()
             #expect(Statistics.quantiles(selecting: &values, qs) == qs.map { Statistics.quantile(sorted: sorted, $0) })
         }

@@ -48,7 +48,9 @@ struct StoredNumberTests {
         let ledger = try await Self.ledger()
         let candidate = CandidateDefinition(name: "any", rules: .all([]))
         for width in [1e300, 0, -5, .nan, .infinity, 1e-9] {
-            #expect(throws: WhatIfQueryError.self) { try WhatIf.run(ledger.log, WhatIfQuery(candidates: [candidate], scoreBandWidth: width)) }
+            #expect(throws: WhatIfQueryError.self) {
+                try WhatIf.run(ledger.log, WhatIfQuery(candidates: [candidate], scoreBandWidth: width))
+            }
         }
         do {
             _ = try WhatIf.run(ledger.log, WhatIfQuery(candidates: Array(repeating: candidate, count: 65)))

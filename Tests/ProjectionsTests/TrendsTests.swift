@@ -69,10 +69,11 @@ struct TrendsTests {
         #expect(w1.timeToAccept.count == 3)
         #expect(w1.timeToAccept.medianHours == 6)
         #expect(abs(w1.timeToAccept.p90Hours! - 9.2) < 1e-12)
-        #expect(rendered(w1.rejectionsByReason) == [
-            "FIT.SMALL|Company too small|FIT|2",
-            "TIMING.LATER|Not now|TIMING|1",
-        ])
+        #expect(
+            rendered(w1.rejectionsByReason) == [
+                "FIT.SMALL|Company too small|FIT|2",
+                "TIMING.LATER|Not now|TIMING|1",
+            ])
         // Week 2: b1 (1 h) and b2 (30 h) accepted, b3 recycled, b4 still open.
         #expect([w2.handedOff, w2.accepted, w2.rejected, w2.recycled, w2.pending] as [Int] == [4, 2, 0, 1, 1])
         #expect(w2.acceptanceRate == 1)
@@ -87,7 +88,9 @@ struct TrendsTests {
         #expect(abs(w2.timeToAccept.p90Hours! - 27.1) < 1e-12)
         #expect(w2.rejectionsByReason.isEmpty)
         // The total covers both weeks: 5 accepted, 3 rejected.
-        #expect([report.total.handedOff, report.total.accepted, report.total.rejected, report.total.recycled, report.total.pending] as [Int] == [10, 5, 3, 1, 1])
+        #expect(
+            [report.total.handedOff, report.total.accepted, report.total.rejected, report.total.recycled, report.total.pending] as [Int]
+                == [10, 5, 3, 1, 1])
         #expect(report.total.acceptanceRate == 5.0 / 8)
         #expect(report.total.timeToAccept.medianHours == 6)
     }
@@ -95,9 +98,10 @@ struct TrendsTests {
     @Test("grouping by channel splits each week, rows ordered by start then group")
     func weeklyByChannel() async throws {
         let report = try trends(try await Self.twoWeeks(), TrendsQuery(bucket: .week, groupBy: .channel))
-        #expect(report.rows.map { "\($0.start!)/\($0.group!)" } == [
-            "2026-03-02/email", "2026-03-02/paid", "2026-03-09/email", "2026-03-09/paid",
-        ])
+        #expect(
+            report.rows.map { "\($0.start!)/\($0.group!)" } == [
+                "2026-03-02/email", "2026-03-02/paid", "2026-03-09/email", "2026-03-09/paid",
+            ])
         let counts = report.rows.map { [$0.handedOff, $0.accepted, $0.rejected, $0.recycled, $0.pending] }
         #expect(counts == [[3, 2, 1, 0, 0], [3, 1, 2, 0, 0], [2, 1, 0, 0, 1], [2, 1, 0, 1, 0]])
         // Paid, week 1: one rejection each for two codes, so the tie sorts by code.
@@ -115,10 +119,11 @@ struct TrendsTests {
         #expect(monthly.rows.map(\.start) == ["2026-03-01"])
         #expect(monthly.rows[0].handedOff == 10)
         let daily = try trends(ledger, TrendsQuery(bucket: .day))
-        #expect(daily.rows.map(\.start) == [
-            "2026-03-03", "2026-03-04", "2026-03-05", "2026-03-06", "2026-03-07", "2026-03-08",
-            "2026-03-09", "2026-03-10", "2026-03-11", "2026-03-12",
-        ])
+        #expect(
+            daily.rows.map(\.start) == [
+                "2026-03-03", "2026-03-04", "2026-03-05", "2026-03-06", "2026-03-07", "2026-03-08",
+                "2026-03-09", "2026-03-10", "2026-03-11", "2026-03-12",
+            ])
         // a4 (2026-03-08T23:00) and b1 (2026-03-09T00:00) are at the edges of this range.
         let ranged = try trends(ledger, TrendsQuery(bucket: .week, from: at("2026-03-08T23:00:00Z"), until: at("2026-03-09T00:00:00Z")))
         #expect(ranged.total.handedOff == 1)
@@ -131,13 +136,14 @@ struct TrendsTests {
         var f = EventFactory(seed: 2)
         let ledger = try TestLedger()
         let first = at("2026-03-10T00:00:00Z"), second = at("2026-03-20T00:00:00Z")
-        try await ledger.append([
-            f.captured("L", at("2026-03-01T09:00:00Z"), channel: "email", campaign: "spring"),
-            f.handedOff("L", at("2026-03-03T09:00:00Z")),
-            f.rejected("L", at("2026-03-03T12:00:00Z"), reason: "FIT.SMALL"),
-            // After the hand-off in business time: must not count.
-            f.captured("L", at("2026-03-05T09:00:00Z"), channel: "paid", campaign: "summer"),
-        ], recordedAt: first)
+        try await ledger.append(
+            [
+                f.captured("L", at("2026-03-01T09:00:00Z"), channel: "email", campaign: "spring"),
+                f.handedOff("L", at("2026-03-03T09:00:00Z")),
+                f.rejected("L", at("2026-03-03T12:00:00Z"), reason: "FIT.SMALL"),
+                // After the hand-off in business time: must not count.
+                f.captured("L", at("2026-03-05T09:00:00Z"), channel: "paid", campaign: "summer"),
+            ], recordedAt: first)
         // A back-fill: the CRM saw the lead again at an event on 03-02, before the hand-off.
         try await ledger.append([f.captured("L", at("2026-03-02T09:00:00Z"), channel: "events", campaign: "expo")], recordedAt: second)
 
@@ -156,17 +162,19 @@ struct TrendsTests {
         var f = EventFactory(seed: 3)
         let ledger = try TestLedger()
         let first = at("2026-03-10T00:00:00Z"), second = at("2026-03-11T00:00:00Z")
-        try await ledger.append([
-            f.captured("M", at("2026-03-02T08:00:00Z"), channel: "email"),
-            f.accepted("M", at("2026-03-02T14:00:00Z")),
-            f.captured("N", at("2026-03-02T08:00:00Z"), channel: "email"),
-            f.handedOff("N", at("2026-03-02T09:00:00Z")),
-        ], recordedAt: first)
-        try await ledger.append([
-            f.handedOff("M", at("2026-03-02T10:00:00Z")),
-            // Stored after N's later events, but it happened first: N's rejection, then a late acceptance attempt.
-            f.rejected("N", at("2026-03-02T11:00:00Z"), reason: "TIMING.LATER"),
-        ], recordedAt: second)
+        try await ledger.append(
+            [
+                f.captured("M", at("2026-03-02T08:00:00Z"), channel: "email"),
+                f.accepted("M", at("2026-03-02T14:00:00Z")),
+                f.captured("N", at("2026-03-02T08:00:00Z"), channel: "email"),
+                f.handedOff("N", at("2026-03-02T09:00:00Z")),
+            ], recordedAt: first)
+        try await ledger.append(
+            [
+                f.handedOff("M", at("2026-03-02T10:00:00Z")),
+                // Stored after N's later events, but it happened first: N's rejection, then a late acceptance attempt.
+                f.rejected("N", at("2026-03-02T11:00:00Z"), reason: "TIMING.LATER"),
+            ], recordedAt: second)
         try await ledger.append([f.accepted("N", at("2026-03-02T10:30:00Z"))], recordedAt: second + microsPerHour)
 
         let report = try trends(ledger, TrendsQuery(bucket: .day))
@@ -206,10 +214,11 @@ struct TrendsTests {
 
         let report = try trends(ledger, TrendsQuery(bucket: .week))
         #expect(report.total.rejected == 2)
-        #expect(rendered(report.total.rejectionsByReason) == [
-            "BUDGET.NONE|No budget|BUDGET|1",
-            "TIMING.LATER|Not now|TIMING|1",
-        ])
+        #expect(
+            rendered(report.total.rejectionsByReason) == [
+                "BUDGET.NONE|No budget|BUDGET|1",
+                "TIMING.LATER|Not now|TIMING|1",
+            ])
         let state = try ReplayEngine.replay(ledger.log)
         #expect(state.liveEpisodes.allSatisfy { $0.corrected })
         #expect(state.liveEpisodes.map { state.reasons.name($0.originalReason) } == ["FIT.SMALL", "FIT.SMALL"])
@@ -241,10 +250,11 @@ struct TrendsTests {
         #expect(asGiven.total.rejectionsByReason.map { "\($0.code)=\($0.count)" } == ["KEEP.D=2", "NEW.C=1", "OLD.A=1", "OLD.B=1"])
         #expect(asGiven.total.rejectionsByReason.first { $0.code == "OLD.A" }?.label == "Old A")
         let mapped = try trends(ledger, TrendsQuery(bucket: .week, mapRetiredReasons: true))
-        #expect(rendered(mapped.total.rejectionsByReason) == [
-            "NEW.C|New C|NEW|3",
-            "KEEP.D|Kept D|KEEP|2",
-        ])
+        #expect(
+            rendered(mapped.total.rejectionsByReason) == [
+                "NEW.C|New C|NEW|3",
+                "KEEP.D|Kept D|KEEP|2",
+            ])
     }
 
     @Test("re-MQL opens a second episode; a hand-off over an open episode leaves it pending; recycled closes without a decision")
@@ -267,7 +277,8 @@ struct TrendsTests {
         let report = try trends(ledger, TrendsQuery(bucket: .week, groupBy: .owner))
         #expect(report.rows.map(\.group) == ["rep:ana", "rep:bo"])
         // rep:ana: E's first episode (recycled) and G's first (pending, overtaken by a second hand-off).
-        #expect([report.rows[0].handedOff, report.rows[0].recycled, report.rows[0].pending, report.rows[0].accepted] as [Int] == [2, 1, 1, 0])
+        #expect(
+            [report.rows[0].handedOff, report.rows[0].recycled, report.rows[0].pending, report.rows[0].accepted] as [Int] == [2, 1, 1, 0])
         #expect(report.rows[0].acceptanceRate == nil)
         #expect(report.rows[0].acceptanceRateInterval == nil)
         let unmeasured = report.rows[0].timeToAccept
@@ -319,9 +330,10 @@ struct TrendsTests {
         let ledger = try TestLedger()
         try await ledger.append(events, recordedAt: at("2026-04-01T00:00:00Z"))
         let report = try trends(ledger, TrendsQuery(bucket: .month, groupBy: .definition))
-        #expect(report.rows.map { "\($0.start!)/\($0.group!)=\($0.handedOff)" } == [
-            "2025-12-01/(none)=1", "2026-03-01/1=2", "2026-03-01/2=1", "2026-03-01/3=1",
-        ])
+        #expect(
+            report.rows.map { "\($0.start!)/\($0.group!)=\($0.handedOff)" } == [
+                "2025-12-01/(none)=1", "2026-03-01/1=2", "2026-03-01/2=1", "2026-03-01/3=1",
+            ])
     }
 
     @Test("source groups by the system that sent the hand-off")

@@ -61,7 +61,8 @@ struct WhatIfTests {
     @Test("both, dropped and added, with observed rates and honest bounds, for three candidates in one pass")
     func threeCandidates() async throws {
         let ledger = try await Self.ledger()
-        let report = try WhatIf.run(ledger.log, WhatIfQuery(candidates: [Self.usAndScore, Self.scoreOnly, Self.noCountry], from: Self.from, until: Self.until))
+        let report = try WhatIf.run(
+            ledger.log, WhatIfQuery(candidates: [Self.usAndScore, Self.scoreOnly, Self.noCountry], from: Self.from, until: Self.until))
         #expect(report.candidates.map(\.name) == ["US and score ≥ 60", "score ≥ 60", "country unknown"])
         #expect(report.from == "2026-03-01" && report.to == "2026-03-31")
 
@@ -101,8 +102,10 @@ struct WhatIfTests {
     @Test("as the ledger knew it before the back-fill, the late-French lead counted as added")
     func knowledgeCut() async throws {
         let ledger = try await Self.ledger()
-        let report = try WhatIf.run(ledger.log, WhatIfQuery(
-            candidates: [Self.usAndScore], from: Self.from, until: Self.until, cut: .recordedBy(at("2026-04-10T00:00:00Z"))))
+        let report = try WhatIf.run(
+            ledger.log,
+            WhatIfQuery(
+                candidates: [Self.usAndScore], from: Self.from, until: Self.until, cut: .recordedBy(at("2026-04-10T00:00:00Z"))))
         #expect(report.candidates[0].added.leads == 2)
         #expect(report.asOf.cut == "recordedBy 2026-04-10T00:00:00Z")
     }
@@ -112,7 +115,9 @@ struct WhatIfTests {
         let ledger = try await Self.ledger()
         let candidates = [Self.usAndScore, Self.scoreOnly, Self.noCountry]
         let naive = NaiveLedger(try ledger.storedEvents())
-        for (from, until) in [(Self.from, Self.until), (nil, nil), (at("2026-02-01T00:00:00Z"), at("2026-03-02T00:00:00Z"))] as [(Int64?, Int64?)] {
+        for (from, until) in [(Self.from, Self.until), (nil, nil), (at("2026-02-01T00:00:00Z"), at("2026-03-02T00:00:00Z"))]
+            as [(Int64?, Int64?)]
+        {
             let report = try WhatIf.run(ledger.log, WhatIfQuery(candidates: candidates, from: from, until: until))
             var m = Mismatches()
             for (result, candidate) in zip(report.candidates, candidates) {

@@ -26,8 +26,10 @@ func firstAppendBenchmarks() {
                 if n == nth { benchmark.stopMeasurement() }
             }
             let grown = residentBytes() - before
-            FileHandle.standardError.write(Data(
-                "\(name) append over \(fixture.events) events: resident memory grew \(grown >> 20) MiB since the ledger was opened\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "\(name) append over \(fixture.events) events: resident memory grew \(grown >> 20) MiB since the ledger was opened\n"
+                        .utf8))
         }
     }
 }

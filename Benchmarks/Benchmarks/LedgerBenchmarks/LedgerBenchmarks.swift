@@ -124,9 +124,11 @@ final class RawLMDB: @unchecked Sendable {
     init(path: String) throws {
         env = try Environment(path: path, options: .init(mapSize: 8 << 30))
         (events, ids, leads) = try env.write { txn in
-            (try txn.openDatabase("events", flags: [.create, .integerKey]),
-             try txn.openDatabase("ids", flags: [.create]),
-             try txn.openDatabase("leads", flags: [.create, .integerKey, .duplicateSort, .duplicateFixed, .integerDuplicate]))
+            (
+                try txn.openDatabase("events", flags: [.create, .integerKey]),
+                try txn.openDatabase("ids", flags: [.create]),
+                try txn.openDatabase("leads", flags: [.create, .integerKey, .duplicateSort, .duplicateFixed, .integerDuplicate])
+            )
         }
     }
 
@@ -183,11 +185,12 @@ final class SQLiteEvents: @unchecked Sendable {
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         pool = try DatabasePool(path: path + "/events.sqlite", configuration: config)
         try pool.write { db in
-            try db.execute(sql: """
-                CREATE TABLE events(position INTEGER PRIMARY KEY, id BLOB NOT NULL, lead INTEGER NOT NULL, payload BLOB NOT NULL);
-                CREATE UNIQUE INDEX events_id ON events(id);
-                CREATE INDEX events_lead ON events(lead, position);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE events(position INTEGER PRIMARY KEY, id BLOB NOT NULL, lead INTEGER NOT NULL, payload BLOB NOT NULL);
+                    CREATE UNIQUE INDEX events_id ON events(id);
+                    CREATE INDEX events_lead ON events(lead, position);
+                    """)
         }
     }
 

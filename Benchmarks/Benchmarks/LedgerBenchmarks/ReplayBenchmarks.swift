@@ -9,11 +9,14 @@ func replayBenchmarks() {
     // The same trend on two lead partitions (the default) and on the calling thread only.
     let replays: [(name: String, maxDuration: Int, iterations: Int, replay: @Sendable (EventLog) throws -> ReplayState)] = [
         ("", 60, 3, { try ReplayEngine.replay($0) }),
-        (", one thread", 90, 7, { log in
-            // With an observer the engine folds on the calling thread only.
-            var none = NoObserver()
-            return try ReplayEngine.replay(log, observer: &none)
-        }),
+        (
+            ", one thread", 90, 7,
+            { log in
+                // With an observer the engine folds on the calling thread only.
+                var none = NoObserver()
+                return try ReplayEngine.replay(log, observer: &none)
+            }
+        ),
     ]
     for variant in replays {
         Benchmark(
@@ -31,15 +34,19 @@ func replayBenchmarks() {
 
     Benchmark(
         "what-if: 4 candidates over 1M leads and 10M events",
-        configuration: .init(metrics: [.wallClock, .peakMemoryResident], warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(60), maxIterations: 2)
+        configuration: .init(
+            metrics: [.wallClock, .peakMemoryResident], warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(60),
+            maxIterations: 2)
     ) { benchmark in
         let fixture = try TenMillion.shared()
         let candidates = [50, 60, 70, 80].map { threshold in
-            CandidateDefinition(name: "score ≥ \(threshold)", rules: .all([
-                .comparison(RuleComparison(field: "score", .gte(.number(Double(threshold))))),
-                .not(.comparison(RuleComparison(field: "email_domain", .in([.string("gmail.com"), .string("yahoo.com")])))),
-                .comparison(RuleComparison(field: "country", .in([.string("US"), .string("CA"), .string("GB"), .string("DE")]))),
-            ]))
+            CandidateDefinition(
+                name: "score ≥ \(threshold)",
+                rules: .all([
+                    .comparison(RuleComparison(field: "score", .gte(.number(Double(threshold))))),
+                    .not(.comparison(RuleComparison(field: "email_domain", .in([.string("gmail.com"), .string("yahoo.com")])))),
+                    .comparison(RuleComparison(field: "country", .in([.string("US"), .string("CA"), .string("GB"), .string("DE")]))),
+                ]))
         }
         benchmark.startMeasurement()
         blackHole(try WhatIf.run(fixture.log, WhatIfQuery(candidates: candidates)))
@@ -47,7 +54,8 @@ func replayBenchmarks() {
 
     Benchmark(
         "audit: one lead in a 10M-event ledger",
-        configuration: .init(metrics: [.wallClock], warmupIterations: 100, scalingFactor: .one, maxDuration: .seconds(20), maxIterations: 5_000)
+        configuration: .init(
+            metrics: [.wallClock], warmupIterations: 100, scalingFactor: .one, maxDuration: .seconds(20), maxIterations: 5_000)
     ) { benchmark in
         let fixture = try TenMillion.shared()
         try fixture.makeResident()
@@ -110,11 +118,16 @@ final class TenMillion: @unchecked Sendable {
         var catalog = StarterTaxonomy.events(source: "leadledger", occurredAt: Timestamp(microseconds: start), idSeed: "bench")
         for version in 1...4 {
             let rules = MQLRule.comparison(RuleComparison(field: "score", .gte(.number(Double(40 + version * 5)))))
-            catalog.append(LeadEvent(
-                id: UUID(), occurredAt: Timestamp(microseconds: start), source: "hubspot", actor: "mops", lead: nil, correlationId: nil,
-                payload: .definitionPublished(.init(version: version, name: "v\(version)", rules: rules, effectiveAt: Timestamp(microseconds: start + Int64(version - 1) * 13 * 7 * 24 * hour)))))
+            catalog.append(
+                LeadEvent(
+                    id: UUID(), occurredAt: Timestamp(microseconds: start), source: "hubspot", actor: "mops", lead: nil, correlationId: nil,
+                    payload: .definitionPublished(
+                        .init(
+                            version: version, name: "v\(version)", rules: rules,
+                            effectiveAt: Timestamp(microseconds: start + Int64(version - 1) * 13 * 7 * 24 * hour)))))
         }
-        _ = try log.appendAndWait(AppendBatch(records: catalog.map { NewRecord(id: $0.id, stream: CatalogStream.stream(of: $0), payload: $0.binary) }))
+        _ = try log.appendAndWait(
+            AppendBatch(records: catalog.map { NewRecord(id: $0.id, stream: CatalogStream.stream(of: $0), payload: $0.binary) }))
         let channels = ["paid_search", "organic_search", "email", "social", "referral", "webinar", "events", "partner"]
         let countries = ["US", "CA", "GB", "DE", "BR", "IN"], domains = ["acme.com", "gmail.com", "corp.io", "yahoo.com", "example.org"]
         let reasons = ["FIT_COMPANY.TOO_SMALL", "DATA.INVALID_EMAIL", "INTENT_TIMING.NO_BUDGET", "UNREACHABLE.NO_RESPONSE"]
@@ -127,12 +140,20 @@ final class TenMillion: @unchecked Sendable {
                 var t = start + Int64.random(in: 0..<(52 * 7 * 24), using: &rng) * hour
                 func add(_ payload: EventPayload, after hours: Int64 = 1) {
                     t += hours * hour
-                    events.append(LeadEvent(id: UUID(), occurredAt: Timestamp(microseconds: t), source: "hubspot", actor: nil, lead: lead, correlationId: nil, payload: payload))
+                    events.append(
+                        LeadEvent(
+                            id: UUID(), occurredAt: Timestamp(microseconds: t), source: "hubspot", actor: nil, lead: lead,
+                            correlationId: nil, payload: payload))
                 }
-                add(.leadCaptured(.init(channel: channels.randomElement(using: &rng)!, campaign: "c\(n % 40)", attributes: [
-                    "country": .string(countries.randomElement(using: &rng)!), "email_domain": .string(domains.randomElement(using: &rng)!),
-                    "employees": .number(Double(Int.random(in: 1...5000, using: &rng))),
-                ])))
+                add(
+                    .leadCaptured(
+                        .init(
+                            channel: channels.randomElement(using: &rng)!, campaign: "c\(n % 40)",
+                            attributes: [
+                                "country": .string(countries.randomElement(using: &rng)!),
+                                "email_domain": .string(domains.randomElement(using: &rng)!),
+                                "employees": .number(Double(Int.random(in: 1...5000, using: &rng))),
+                            ])))
                 add(.leadScored(.init(score: Double(Int.random(in: 0...100, using: &rng)))), after: 2)
                 add(.attributesObserved(.init(attributes: ["title": .string(Bool.random(using: &rng) ? "VP Sales" : "Analyst")])), after: 3)
                 add(.leadScored(.init(score: Double(Int.random(in: 0...100, using: &rng)))), after: 6)
@@ -148,13 +169,17 @@ final class TenMillion: @unchecked Sendable {
                     } else if roll < 60 {
                         add(.accepted(.init(by: "rep:\(n % 11)", auto: nil)), after: Int64.random(in: 1...72, using: &rng))
                     } else if roll < 95 {
-                        add(.rejected(.init(reason: reasons.randomElement(using: &rng)!, note: nil, by: "rep:\(n % 11)")), after: Int64.random(in: 1...72, using: &rng))
+                        add(
+                            .rejected(.init(reason: reasons.randomElement(using: &rng)!, note: nil, by: "rep:\(n % 11)")),
+                            after: Int64.random(in: 1...72, using: &rng))
                     }
                 }
                 if Int.random(in: 0..<100, using: &rng) == 0 {
-                    late.append(LeadEvent(
-                        id: UUID(), occurredAt: Timestamp(microseconds: t - 48 * hour), source: "hubspot", actor: nil, lead: lead, correlationId: nil,
-                        payload: .attributesObserved(.init(attributes: ["country": .string("US")]))))
+                    late.append(
+                        LeadEvent(
+                            id: UUID(), occurredAt: Timestamp(microseconds: t - 48 * hour), source: "hubspot", actor: nil, lead: lead,
+                            correlationId: nil,
+                            payload: .attributesObserved(.init(attributes: ["country": .string("US")]))))
                 }
             }
             events.sort { $0.occurredAt.microseconds < $1.occurredAt.microseconds }

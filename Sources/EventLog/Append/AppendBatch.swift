@@ -86,7 +86,9 @@ public struct AppendReceipt: Sendable, Hashable {
 public struct AppendError: Error, Sendable, CustomStringConvertible {
     /// What kind of refusal.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Raw: String, Sendable { case conflict, expectedVersion, refused, mapFull, recordTooLarge, invalidRecord, storage, closed }
+        private enum Raw: String, Sendable {
+            case conflict, expectedVersion, refused, mapFull, recordTooLarge, invalidRecord, storage, closed
+        }
         private let raw: Raw
         private init(_ raw: Raw) { self.raw = raw }
         /// An id already stored with other content.

@@ -26,18 +26,27 @@ struct BatchPlan {
             if let stream = record.stream {
                 let length = stream.utf8.count
                 guard (1...511).contains(length) else {
-                    return .failure(AppendError(.invalidRecord, "record \(i + 1) (event \(record.id)): stream must be 1–511 bytes, found \(length)", index: i, id: record.id))
+                    return .failure(
+                        AppendError(
+                            .invalidRecord, "record \(i + 1) (event \(record.id)): stream must be 1–511 bytes, found \(length)", index: i,
+                            id: record.id))
                 }
             }
             guard record.payload.count <= maxPayloadSize else {
-                return .failure(AppendError(
-                    .recordTooLarge, "record \(i + 1) (event \(record.id)) is \(record.payload.count) bytes; the ledger accepts at most \(maxPayloadSize)",
-                    index: i, id: record.id))
+                return .failure(
+                    AppendError(
+                        .recordTooLarge,
+                        "record \(i + 1) (event \(record.id)) is \(record.payload.count) bytes; the ledger accepts at most \(maxPayloadSize)",
+                        index: i, id: record.id))
             }
             if records.count > 1 {
                 if let j = firstIndex[record.id] {
                     guard records[j] == record else {
-                        return .failure(AppendError(.conflict, "event \(record.id) appears twice in the batch (records \(j + 1) and \(i + 1)) with different content", index: i, id: record.id))
+                        return .failure(
+                            AppendError(
+                                .conflict,
+                                "event \(record.id) appears twice in the batch (records \(j + 1) and \(i + 1)) with different content",
+                                index: i, id: record.id))
                     }
                     plan.isNew[i] = false
                     plan.inBatchOriginal[i] = j
@@ -47,7 +56,10 @@ struct BatchPlan {
             }
             if let stored = try storedPosition(record.id) {
                 guard try isSame(record, stored) else {
-                    return .failure(AppendError(.conflict, "event \(record.id) is already stored at position \(stored) with different content", index: i, id: record.id))
+                    return .failure(
+                        AppendError(
+                            .conflict, "event \(record.id) is already stored at position \(stored) with different content", index: i,
+                            id: record.id))
                 }
                 plan.isNew[i] = false
                 plan.outcomes[i] = .duplicate(position: stored)

@@ -88,21 +88,23 @@ extension EventLog {
     /// Reads the tables of a policy in one read snapshot, for a check against the records (`verify`).
     /// A table never written reads as empty.
     public func withPolicyTables<R>(_ names: [String], _ body: (PolicyTables) throws -> R) throws -> R {
-        try tableOpening.withLock { try env.read { txn in
-            var databases: [String: Database] = [:]
-            var absent: Set<String> = []
-            for name in names {
-                do {
-                    databases[name] = try txn.openDatabase(PolicyTables.storedName(name))
-                } catch let error as LMDBError where error.code == .notFound {
-                    absent.insert(name)
+        try tableOpening.withLock {
+            try env.read { txn in
+                var databases: [String: Database] = [:]
+                var absent: Set<String> = []
+                for name in names {
+                    do {
+                        databases[name] = try txn.openDatabase(PolicyTables.storedName(name))
+                    } catch let error as LMDBError where error.code == .notFound {
+                        absent.insert(name)
+                    }
+                }
+                return try withUnsafeTransaction(txn) { pointer in
+                    let tables = PolicyTables(txn: pointer, databases: databases, absent: absent)
+                    defer { tables.invalidate() }
+                    return try body(tables)
                 }
             }
-            return try withUnsafeTransaction(txn) { pointer in
-                let tables = PolicyTables(txn: pointer, databases: databases, absent: absent)
-                defer { tables.invalidate() }
-                return try body(tables)
-            }
-        } }
+        }
     }
 }

@@ -182,7 +182,8 @@ final class Writer: @unchecked Sendable {
                 return group.flatMap { commit([$0], policy: policy) }
             }
             let failure = Self.describe(
-                error, records: group.reduce(0) { $0 + $1.batch.records.count }, mapSize: env.info.mapSize, availableBytes: env.availableBytes)
+                error, records: group.reduce(0) { $0 + $1.batch.records.count }, mapSize: env.info.mapSize,
+                availableBytes: env.availableBytes)
             return group.map { _ in .failure(failure) }
         }
         if let opened { policyDatabases = opened }
@@ -197,7 +198,8 @@ final class Writer: @unchecked Sendable {
             let full = lmdb.code.isOutOfSpace || (lmdb.code.rawValue == EIO && (availableBytes ?? .max) < 1 << 20)
             if full {
                 return AppendError(
-                    .storage, "no space left on device for the ledger (\(lmdb.operation)); nothing of this batch was written. Free space and append again",
+                    .storage,
+                    "no space left on device for the ledger (\(lmdb.operation)); nothing of this batch was written. Free space and append again",
                     underlying: lmdb)
             }
             if lmdb.code == .lockFileLost {
@@ -304,7 +306,8 @@ final class Writer: @unchecked Sendable {
                     LogRecordLayout.chainHash(previous: $0, position: position, record: UnsafeRawBufferPointer(buffer))
                 }
                 digest.withUnsafeBytes { d in
-                    UnsafeMutableRawBufferPointer(rebasing: buffer[LogRecordLayout.hashOffset..<LogRecordLayout.headerSize]).copyMemory(from: d)
+                    UnsafeMutableRawBufferPointer(rebasing: buffer[LogRecordLayout.hashOffset..<LogRecordLayout.headerSize]).copyMemory(
+                        from: d)
                     state.hash.withUnsafeMutableBytes { $0.copyMemory(from: d) }
                 }
             }

@@ -67,7 +67,9 @@ extension EventLog {
                 VerifyReport(records: 0, head: empty, problem: .init(position: 0, message: message))
             }
             let format = try Array("format".utf8).withUnsafeBytes { try txn.value(forKey: $0, in: dbs.meta) }
-            guard let format, format.count == 4, format.withUnsafeBytes({ UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }) == Self.formatVersion else {
+            guard let format, format.count == 4,
+                format.withUnsafeBytes({ UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }) == Self.formatVersion
+            else {
                 return tableProblem("the meta table's format entry is damaged")
             }
 
@@ -78,7 +80,8 @@ extension EventLog {
                 try cursor.forEach { entry in
                     let expected = UInt32(names.count)
                     guard entry.key.count == 4, entry.key.loadUnaligned(as: UInt32.self) == expected else {
-                        numberProblem = "the stream-numbers table's entry \(expected) has key \(Array(entry.key).hexString); numbers must run 1, 2, 3…"
+                        numberProblem =
+                            "the stream-numbers table's entry \(expected) has key \(Array(entry.key).hexString); numbers must run 1, 2, 3…"
                         return false
                     }
                     guard (1...511).contains(entry.value.count) else {
@@ -89,7 +92,8 @@ extension EventLog {
                         value.flatMap { $0.count == 4 ? $0.loadUnaligned(as: UInt32.self) : nil }
                     }
                     guard back == expected else {
-                        numberProblem = "stream \(expected) is named \"\(String(decoding: entry.value, as: UTF8.self))\" in the stream-numbers table, but the stream-names table maps that name to \(back.map(String.init) ?? "nothing")"
+                        numberProblem =
+                            "stream \(expected) is named \"\(String(decoding: entry.value, as: UTF8.self))\" in the stream-numbers table, but the stream-names table maps that name to \(back.map(String.init) ?? "nothing")"
                         return false
                     }
                     names.append(String(decoding: entry.value, as: UTF8.self))
@@ -140,7 +144,9 @@ extension EventLog {
                     }
                     let stream = view.streamNumber
                     if stream != 0 {
-                        guard Int(stream) <= streamCount else { return fail("the record names stream \(stream); the log numbers \(streamCount)") }
+                        guard Int(stream) <= streamCount else {
+                            return fail("the record names stream \(stream); the log numbers \(streamCount)")
+                        }
                         var p = position
                         let found = try withUnsafeBytes(of: &p) { value in
                             var s = stream
@@ -171,7 +177,9 @@ extension EventLog {
             let ids = try txn.statistics(of: dbs.ids).entries
             if UInt64(ids) != checked { return countProblem("the id index holds \(ids) entries for \(checked) records") }
             let indexed = try txn.statistics(of: dbs.streamIndex).entries
-            if indexed != withStream { return countProblem("the stream index holds \(indexed) entries for \(withStream) records with a stream") }
+            if indexed != withStream {
+                return countProblem("the stream index holds \(indexed) entries for \(withStream) records with a stream")
+            }
             if let unused = used.indices.dropFirst().first(where: { !used[$0] }) {
                 return countProblem("stream \(unused) (\"\(names[unused])\") is numbered but holds no record")
             }

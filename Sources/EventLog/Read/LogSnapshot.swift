@@ -101,7 +101,9 @@ public struct LogSnapshot: ~Copyable {
     /// The number the log gave a stream name.
     public func streamNumber(_ name: String) throws -> UInt32? {
         try Array(name.utf8).withUnsafeBytes { key in
-            try txn.pointee.withValue(forKey: key, in: dbs.streamNames) { try $0.map { try StoredBytes.streamNumber($0, table: "stream-names") } }
+            try txn.pointee.withValue(forKey: key, in: dbs.streamNames) {
+                try $0.map { try StoredBytes.streamNumber($0, table: "stream-names") }
+            }
         }
     }
 

@@ -80,7 +80,8 @@ public struct RecordView {
     @inlinable
     public init(checking bytes: UnsafeRawBufferPointer, at position: UInt64) throws(StoredDamage) {
         guard bytes.count >= LogRecordLayout.headerSize else {
-            throw StoredDamage(table: "events", message: "the record at position \(position) is \(bytes.count) bytes, shorter than its header")
+            throw StoredDamage(
+                table: "events", message: "the record at position \(position) is \(bytes.count) bytes, shorter than its header")
         }
         self.init(position: position, bytes: bytes)
         guard formatVersion == LogRecordLayout.formatVersion, bytes[1] == (streamNumber == 0 ? 0 : 1), bytes[2] == 0, bytes[3] == 0 else {

@@ -54,9 +54,12 @@ public final class InMemoryEventStore: EventStore {
         case .success(let checked): plan = checked
         case .failure(let refusal): return .failure(refusal)
         }
-        if let mismatch = BatchPlan.versionMismatch(batch.expectedVersions, version: { stream in
-            state.streamNumbers[stream].map { state.streamPositions[$0]?.count ?? 0 } ?? 0
-        }) {
+        if let mismatch = BatchPlan.versionMismatch(
+            batch.expectedVersions,
+            version: { stream in
+                state.streamNumbers[stream].map { state.streamPositions[$0]?.count ?? 0 } ?? 0
+            })
+        {
             return .failure(mismatch)
         }
         // Nothing below can fail: the batch is written whole once the checks passed.
@@ -84,9 +87,10 @@ public final class InMemoryEventStore: EventStore {
                 }
             }
             state.lastHash = hash
-            state.records.append(StoredRecord(
-                position: position, id: record.id, stream: record.stream, streamNumber: streamNumber, recordedAt: recordedAt,
-                hash: hash.hexString, payload: record.payload))
+            state.records.append(
+                StoredRecord(
+                    position: position, id: record.id, stream: record.stream, streamNumber: streamNumber, recordedAt: recordedAt,
+                    hash: hash.hexString, payload: record.payload))
             state.positionByID[record.id] = position
             plan.outcomes[i] = .appended(position: position)
         }

@@ -151,7 +151,9 @@ public struct EventRecordView {
 
     /// The event's source.
     @inlinable
-    public var source: UnsafeRawBufferPointer { slot(1 + BinaryLayout.payloadStringCount(type)) ?? UnsafeRawBufferPointer(start: nil, count: 0) }
+    public var source: UnsafeRawBufferPointer {
+        slot(1 + BinaryLayout.payloadStringCount(type)) ?? UnsafeRawBufferPointer(start: nil, count: 0)
+    }
 
     /// The event's actor.
     @inlinable

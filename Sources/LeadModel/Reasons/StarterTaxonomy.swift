@@ -57,7 +57,9 @@ public enum StarterTaxonomy {
 
     /// `reason.defined` events for every starter reason, with ids derived from `idSeed` and each code, so
     /// loading the taxonomy twice appends nothing the second time.
-    public static func events(source: String, occurredAt: Timestamp, idSeed: String = "leadledger.starter-taxonomy")
+    public static func events(
+        source: String, occurredAt: Timestamp, idSeed: String = "leadledger.starter-taxonomy"
+    )
         -> [LeadEvent]
     {
         reasons.map { reason in

@@ -13,7 +13,9 @@ public enum DefinitionDiff {
         var pairs: [Int: Int] = [:]
         // Identical comparisons pair first, so a reordered list of rules reads as unchanged.
         for (newIndex, entry) in after.enumerated() {
-            if let position = unmatchedBefore.firstIndex(where: { before[$0].comparison == entry.comparison && before[$0].negated == entry.negated }) {
+            if let position = unmatchedBefore.firstIndex(where: {
+                before[$0].comparison == entry.comparison && before[$0].negated == entry.negated
+            }) {
                 pairs[newIndex] = unmatchedBefore.remove(at: position)
             }
         }
@@ -87,11 +89,13 @@ public enum DefinitionDiff {
         case (.gt(let a), .gt(let b)), (.gte(let a), .gte(let b)):
             return "\(field) \(not)threshold \(direction(a, b)) \(a.listText) → \(b.listText)"
         case (.gt(let a), .gte(let b)), (.gte(let a), .gt(let b)):
-            return "\(field) \(not)threshold \(direction(a, b)) \(symbol(old.comparison.test)) \(a.listText) → \(symbol(new.comparison.test)) \(b.listText)"
+            return
+                "\(field) \(not)threshold \(direction(a, b)) \(symbol(old.comparison.test)) \(a.listText) → \(symbol(new.comparison.test)) \(b.listText)"
         case (.lt(let a), .lt(let b)), (.lte(let a), .lte(let b)):
             return "\(field) \(not)upper limit \(direction(a, b)) \(a.listText) → \(b.listText)"
         case (.lt(let a), .lte(let b)), (.lte(let a), .lt(let b)):
-            return "\(field) \(not)upper limit \(direction(a, b)) \(symbol(old.comparison.test)) \(a.listText) → \(symbol(new.comparison.test)) \(b.listText)"
+            return
+                "\(field) \(not)upper limit \(direction(a, b)) \(symbol(old.comparison.test)) \(a.listText) → \(symbol(new.comparison.test)) \(b.listText)"
         case (.in(let a), .in(let b)), (.nin(let a), .nin(let b)):
             let excluded = new.negated != { if case .nin = new.comparison.test { true } else { false } }()
             let added = b.filter { !a.contains($0) }.map(\.listText)

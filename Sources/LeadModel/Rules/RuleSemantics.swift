@@ -100,7 +100,8 @@ extension AttributeValue {
     /// A list element as people write it: plain words bare, other strings quoted.
     var listText: String {
         if case .string(let text) = self, !text.isEmpty,
-            text.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.@+-".unicodeScalars.contains($0) })
+            text.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.@+-".unicodeScalars.contains($0) }
+            )
         {
             return text
         }

@@ -60,11 +60,14 @@ public struct BatchValidator: Sendable {
             guard let reason = data.reason else { return nil }
             return reasonIssue(reason, note: data.note, field: "data.reason", allowRetired: true, context: context, state: state)
         case .closed(let data):
-            if let issue = data.amount.flatMap({ rangeIssue($0, "data.amount", limit: EventDecoder.Limits.amountMagnitude, context: context) }) {
+            if let issue = data.amount.flatMap({
+                rangeIssue($0, "data.amount", limit: EventDecoder.Limits.amountMagnitude, context: context)
+            }) {
                 return issue
             }
             guard let reason = data.reason else { return nil }
-            return reasonIssue(reason, note: nil, checksNote: false, field: "data.reason", allowRetired: true, context: context, state: state)
+            return reasonIssue(
+                reason, note: nil, checksNote: false, field: "data.reason", allowRetired: true, context: context, state: state)
         case .rejectionCorrected(let data):
             let target = data.event.lowercasedText
             guard let rejection = state.storedRejection(id: data.event) else {
@@ -118,10 +121,13 @@ public struct BatchValidator: Sendable {
         /// Turned into text only when an issue is raised: most events pass.
         let eventId: UUID
 
-        func issue(_ code: ValidationIssue.Code, _ field: String, expected: String, found: String, hint: String? = nil)
+        func issue(
+            _ code: ValidationIssue.Code, _ field: String, expected: String, found: String, hint: String? = nil
+        )
             -> ValidationIssue
         {
-            ValidationIssue(code: code, line: line, eventId: eventId.lowercasedText, field: field, expected: expected, found: found, hint: hint)
+            ValidationIssue(
+                code: code, line: line, eventId: eventId.lowercasedText, field: field, expected: expected, found: found, hint: hint)
         }
     }
 
@@ -133,7 +139,9 @@ public struct BatchValidator: Sendable {
             .valueOutOfRange, field, expected: "a number from -\(Int64(limit)) to \(Int64(limit))", found: "\(value)")
     }
 
-    private static func episodeIssue(_ event: LeadEvent, lead: String, context: Context, state: some LedgerState)
+    private static func episodeIssue(
+        _ event: LeadEvent, lead: String, context: Context, state: some LedgerState
+    )
         -> ValidationIssue?
     {
         let open = state.openEpisode(lead: lead)

@@ -40,7 +40,8 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
         through = try state.through()
         guard through != head else { return }
         guard through < head else {
-            throw ValidationTableDamage(table: ValidationTables.meta, message: "it holds events through position \(through), the log ends at \(head)")
+            throw ValidationTableDamage(
+                table: ValidationTables.meta, message: "it holds events through position \(through), the log ends at \(head)")
         }
         // A ledger written before these tables existed, or appended to without this policy: fold
         // what they lack, once, in this transaction.

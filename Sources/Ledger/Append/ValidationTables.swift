@@ -72,7 +72,9 @@ struct ValidationTables: LedgerState {
             guard var rejection = try tables.value(forKey: Self.idKey(id), in: Self.rejections).map({ try Self.decodeRejection($0) }) else {
                 return nil
             }
-            if let corrected = try tables.value(forKey: Self.idKey(id), in: Self.corrections) { rejection.reason = try Self.decodeCorrection(corrected) }
+            if let corrected = try tables.value(forKey: Self.idKey(id), in: Self.corrections) {
+                rejection.reason = try Self.decodeCorrection(corrected)
+            }
             return rejection
         }
     }
@@ -145,7 +147,6 @@ struct ValidationTables: LedgerState {
         writer.optionalString(reason.replacedBy)
         try tables.put(writer.bytes, forKey: Array(reason.code.utf8), in: Self.reasons)
     }
-
 
     // MARK: Checking
 
@@ -230,21 +231,29 @@ struct ValidationTables: LedgerState {
             if let problem { return problem }
             for (k, v) in want {
                 let stored = try tables.value(forKey: encode(k), in: table)
-                guard let stored, (try? value(k, stored)) == .some(v) else { return "the \(table) table's entry for \(k) cannot be found by its key" }
+                guard let stored, (try? value(k, stored)) == .some(v) else {
+                    return "the \(table) table's entry for \(k) cannot be found by its key"
+                }
             }
             return nil
         }
         func text(_ bytes: [UInt8]) throws -> String {
-            guard let text = String(validating: bytes, as: UTF8.self) else { throw ValidationTableDamage(table: "validation", message: "a key that is not UTF-8") }
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw ValidationTableDamage(table: "validation", message: "a key that is not UTF-8")
+            }
             return text
         }
         func idKey(_ bytes: [UInt8]) throws -> UUID {
-            guard bytes.count == 16 else { throw ValidationTableDamage(table: rejections, message: "a key of \(bytes.count) bytes, not 16") }
+            guard bytes.count == 16 else {
+                throw ValidationTableDamage(table: rejections, message: "a key of \(bytes.count) bytes, not 16")
+            }
             return bytes.withUnsafeBytes { UUID(bytes: $0) }
         }
         let storedRejection: (UUID, [UInt8]) throws -> StoredRejection? = { id, bytes in
             var rejection = try decodeRejection(bytes)
-            if let corrected = try tables.value(forKey: Self.idKey(id), in: corrections) { rejection.reason = try decodeCorrection(corrected) }
+            if let corrected = try tables.value(forKey: Self.idKey(id), in: corrections) {
+                rejection.reason = try decodeCorrection(corrected)
+            }
             return rejection
         }
         let utf8: (String) -> [UInt8] = { Array($0.utf8) }
@@ -285,7 +294,8 @@ struct ValidationTables: LedgerState {
     static func decodeReason(_ code: String, _ bytes: [UInt8]) throws -> ReasonCode {
         var reader = FieldReader(bytes, table: reasons)
         let reason = ReasonCode(
-            code: code, label: try reader.string(), category: try reader.string(), requiresNote: try reader.bool(), retired: try reader.bool(),
+            code: code, label: try reader.string(), category: try reader.string(), requiresNote: try reader.bool(),
+            retired: try reader.bool(),
             replacedBy: try reader.optionalString())
         try reader.end()
         return reason

@@ -18,7 +18,9 @@ public enum HubSpotHistoryImporter {
     }
 
     /// Imports an export already in memory; `fileName` names it in messages and the report.
-    public static func importData(_ data: Data, fileName: String, mapping: HubSpotMapping = .default)
+    public static func importData(
+        _ data: Data, fileName: String, mapping: HubSpotMapping = .default
+    )
         throws(ImportError) -> ImportResult
     {
         try importTable(CSVReader.parse(data, file: fileName), mapping: mapping)

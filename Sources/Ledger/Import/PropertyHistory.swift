@@ -324,7 +324,8 @@ struct HistoryReplay {
             if case .closeWithoutEpisode = transition(.leadRejected, state), state.lastOutcome == .accepted {
                 report.skip(
                     file: file, line: row.line,
-                    reason: "\(row.field) \"\(row.value)\" after the episode was accepted: an episode has one decision, the acceptance stands")
+                    reason:
+                        "\(row.field) \"\(row.value)\" after the episode was accepted: an episode has one decision, the acceptance stands")
                 return
             }
             openIfNeeded(

@@ -19,7 +19,9 @@ public enum SalesforceLeadHistoryImporter {
     }
 
     /// Imports an export already in memory; `fileName` names it in messages and the report.
-    public static func importData(_ data: Data, fileName: String, mapping: SalesforceMapping = .default)
+    public static func importData(
+        _ data: Data, fileName: String, mapping: SalesforceMapping = .default
+    )
         throws(ImportError) -> ImportResult
     {
         try importTable(CSVReader.parse(data, file: fileName), mapping: mapping)

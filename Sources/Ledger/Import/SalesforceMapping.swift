@@ -125,7 +125,8 @@ public struct SalesforceMapping: Sendable, Codable, Hashable {
         handOffStatuses = try c.value(.handOffStatuses, or: d.handOffStatuses)
         acceptedStatuses = try c.value(.acceptedStatuses, or: d.acceptedStatuses)
         rejectedStatuses = try c.value(.rejectedStatuses, or: d.rejectedStatuses)
-        rejectionReasonField = try c.contains(.rejectionReasonField)
+        rejectionReasonField =
+            try c.contains(.rejectionReasonField)
             ? c.decodeIfPresent(String.self, forKey: .rejectionReasonField) : d.rejectionReasonField
         rejectionReasons = try c.value(.rejectionReasons, or: d.rejectionReasons)
         defaultRejectionReason = try c.value(.defaultRejectionReason, or: d.defaultRejectionReason)
@@ -139,7 +140,8 @@ public struct SalesforceMapping: Sendable, Codable, Hashable {
         scoreField = try c.contains(.scoreField) ? c.decodeIfPresent(String.self, forKey: .scoreField) : d.scoreField
         attributeFields = try c.value(.attributeFields, or: d.attributeFields)
         numericAttributes = try c.value(.numericAttributes, or: d.numericAttributes)
-        opportunityField = try c.contains(.opportunityField)
+        opportunityField =
+            try c.contains(.opportunityField)
             ? c.decodeIfPresent(String.self, forKey: .opportunityField) : d.opportunityField
         createdFields = try c.value(.createdFields, or: d.createdFields)
     }

@@ -102,9 +102,12 @@ public struct EventBody: Sendable {
     /// A decoding problem placed as the body's sender counts: by line, or in an array by item
     /// (a whole array that does not parse keeps the line where it broke).
     static func problem(_ error: EventInputError, item: Int?) -> BatchProblem {
-        guard let item else { return BatchProblem(line: error.line, eventId: error.eventId, field: error.field, message: error.description) }
+        guard let item else {
+            return BatchProblem(line: error.line, eventId: error.eventId, field: error.field, message: error.description)
+        }
         return BatchProblem(
-            item: item, eventId: error.eventId, field: error.field, message: BatchProblem.itemMessage(error.description, line: error.line, item: item))
+            item: item, eventId: error.eventId, field: error.field,
+            message: BatchProblem.itemMessage(error.description, line: error.line, item: item))
     }
 
     /// `line 3` or `item 2`: where the decoded event at `index` stands in the body.
@@ -126,7 +129,8 @@ public struct EventBody: Sendable {
             if layout == .array, let line = problem.line, line > 0 {
                 let item = line - 1
                 return BatchProblem(
-                    item: item, eventId: problem.eventId, field: problem.field, message: BatchProblem.itemMessage(problem.message, line: line, item: item))
+                    item: item, eventId: problem.eventId, field: problem.field,
+                    message: BatchProblem.itemMessage(problem.message, line: line, item: item))
             }
             return BatchProblem(line: problem.line, eventId: problem.eventId, field: problem.field, message: problem.message)
         }

@@ -133,7 +133,8 @@ public final class APIKeyStore: Sendable {
         let bytes = try ledger.metaValue(Self.metaKey)
         if let cached = cache.withLock({ $0.bytes == bytes ? $0.keys : nil }) { return cached }
         let keys = try bytes.map { try JSONDecoder().decode([APIKey].self, from: Data($0)) } ?? []
-        let byID = Dictionary(keys.map { ($0.id, Entry(key: $0, digest: Self.bytes(hex: $0.secretHash))) }, uniquingKeysWith: { _, last in last })
+        let byID = Dictionary(
+            keys.map { ($0.id, Entry(key: $0, digest: Self.bytes(hex: $0.secretHash))) }, uniquingKeysWith: { _, last in last })
         cache.withLock { $0 = (bytes, byID) }
         return byID
     }

@@ -68,14 +68,16 @@ final class SessionStore: Sendable {
     func session(for request: Request, keys: APIKeyStore) throws -> Session? {
         guard let token = Self.token(in: request) else { return nil }
         let now = ContinuousClock.now
-        guard let entry = entries.withLock({ entries -> Entry? in
-            guard let entry = entries[token] else { return nil }
-            guard entry.expires > now else {
-                entries[token] = nil
-                return nil
-            }
-            return entry
-        }) else { return nil }
+        guard
+            let entry = entries.withLock({ entries -> Entry? in
+                guard let entry = entries[token] else { return nil }
+                guard entry.expires > now else {
+                    entries[token] = nil
+                    return nil
+                }
+                return entry
+            })
+        else { return nil }
         guard let key = try keys.authenticate(entry.secret) else {
             _ = entries.withLock { $0.removeValue(forKey: token) }
             return nil

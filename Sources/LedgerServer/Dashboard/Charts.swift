@@ -68,8 +68,10 @@ enum Charts {
         var out = ""
         for marker in markers where marker.micros >= axis.first && marker.micros <= axis.last {
             let x = axis.x(marker.micros)
-            out += "<g class=\"marker\"><line x1=\"\(f(x))\" y1=\"\(f(top - 8))\" x2=\"\(f(x))\" y2=\"\(f(height - bottom))\" stroke=\"#17202e\" stroke-dasharray=\"4 3\" stroke-width=\"1.2\"/>"
-            out += "<text x=\"\(f(x + 4))\" y=\"\(f(top - 12))\" style=\"fill:#17202e;font-weight:600\">\(HTML.escape(marker.label))</text></g>"
+            out +=
+                "<g class=\"marker\"><line x1=\"\(f(x))\" y1=\"\(f(top - 8))\" x2=\"\(f(x))\" y2=\"\(f(height - bottom))\" stroke=\"#17202e\" stroke-dasharray=\"4 3\" stroke-width=\"1.2\"/>"
+            out +=
+                "<text x=\"\(f(x + 4))\" y=\"\(f(top - 12))\" style=\"fill:#17202e;font-weight:600\">\(HTML.escape(marker.label))</text></g>"
         }
         return out
     }
@@ -83,7 +85,8 @@ enum Charts {
         let plotHeight = height - top - bottom
         func y(_ rate: Double) -> Double { top + plotHeight * (1 - rate) }
 
-        var svg = "<svg class=\"chart rates\" role=\"img\" aria-label=\"Acceptance and rejection rate by week with 95% Wilson intervals\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\">"
+        var svg =
+            "<svg class=\"chart rates\" role=\"img\" aria-label=\"Acceptance and rejection rate by week with 95% Wilson intervals\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\">"
         for tick in stride(from: 0.0, through: 1.0, by: 0.25) {
             svg += "<line x1=\"\(f(left))\" y1=\"\(f(y(tick)))\" x2=\"\(f(width - right))\" y2=\"\(f(y(tick)))\" stroke=\"#e3e7ee\"/>"
             svg += "<text x=\"\(f(left - 6))\" y=\"\(f(y(tick) + 4))\" text-anchor=\"end\">\(Int(tick * 100)) %</text>"
@@ -111,13 +114,17 @@ enum Charts {
                 if bands.count == run.count {
                     let upper = bands.map { "\(f($0.0)),\(f(y($0.1.high)))" }
                     let lower = bands.reversed().map { "\(f($0.0)),\(f(y($0.1.low)))" }
-                    let points = bands.count == 1
-                        ? ["\(f(bands[0].0 - 3)),\(f(y(bands[0].1.high)))", "\(f(bands[0].0 + 3)),\(f(y(bands[0].1.high)))",
-                            "\(f(bands[0].0 + 3)),\(f(y(bands[0].1.low)))", "\(f(bands[0].0 - 3)),\(f(y(bands[0].1.low)))"]
+                    let points =
+                        bands.count == 1
+                        ? [
+                            "\(f(bands[0].0 - 3)),\(f(y(bands[0].1.high)))", "\(f(bands[0].0 + 3)),\(f(y(bands[0].1.high)))",
+                            "\(f(bands[0].0 + 3)),\(f(y(bands[0].1.low)))", "\(f(bands[0].0 - 3)),\(f(y(bands[0].1.low)))",
+                        ]
                         : upper + lower
                     svg += "<polygon class=\"band\" points=\"\(points.joined(separator: " "))\" fill=\"\(colour)\" fill-opacity=\"0.14\"/>"
                 }
-                svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(run.map { "\(f($0.x)),\(f(y($0.rate)))" }.joined(separator: " "))\"/>"
+                svg +=
+                    "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(run.map { "\(f($0.x)),\(f(y($0.rate)))" }.joined(separator: " "))\"/>"
                 for point in run {
                     svg += "<circle cx=\"\(f(point.x))\" cy=\"\(f(y(point.rate)))\" r=\"2.6\" fill=\"\(colour)\"/>"
                 }
@@ -151,7 +158,8 @@ enum Charts {
         let scale = niceCeiling(peak)
         func y(_ count: Double) -> Double { top + plotHeight * (1 - count / Double(scale)) }
 
-        var svg = "<svg class=\"chart reasons\" role=\"img\" aria-label=\"Rejections by reason per week, stacked\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\">"
+        var svg =
+            "<svg class=\"chart reasons\" role=\"img\" aria-label=\"Rejections by reason per week, stacked\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\">"
         for step in 0...4 {
             let value = Double(scale) * Double(step) / 4
             svg += "<line x1=\"\(f(left))\" y1=\"\(f(y(value)))\" x2=\"\(f(width - right))\" y2=\"\(f(y(value)))\" stroke=\"#e3e7ee\"/>"
@@ -171,7 +179,8 @@ enum Charts {
                 guard let count = counts[key], count > 0 else { continue }
                 let y0 = y(base)
                 let y1 = y(base + Double(count))
-                svg += "<rect x=\"\(f(x))\" y=\"\(f(y1))\" width=\"\(f(barWidth))\" height=\"\(f(y0 - y1))\" fill=\"\(palette[keyIndex])\"><title>\(HTML.escape(row.start ?? "")) \(HTML.escape(key)): \(count)</title></rect>"
+                svg +=
+                    "<rect x=\"\(f(x))\" y=\"\(f(y1))\" width=\"\(f(barWidth))\" height=\"\(f(y0 - y1))\" fill=\"\(palette[keyIndex])\"><title>\(HTML.escape(row.start ?? "")) \(HTML.escape(key)): \(count)</title></rect>"
                 base += Double(count)
             }
         }
@@ -191,7 +200,8 @@ enum Charts {
     }
 
     private static func legend(_ entries: [(String, String)]) -> String {
-        "<div class=\"legend\">" + entries.map { "<span><i style=\"background:\($0.0)\"></i>\(HTML.escape($0.1))</span>" }.joined() + "</div>"
+        "<div class=\"legend\">" + entries.map { "<span><i style=\"background:\($0.0)\"></i>\(HTML.escape($0.1))</span>" }.joined()
+            + "</div>"
     }
 
     private static func empty(_ message: String) -> String {

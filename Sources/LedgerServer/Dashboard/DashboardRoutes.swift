@@ -23,7 +23,9 @@ enum DashboardController: LedgerController {
             do {
                 let audit = try await server.audit(lead: lead, context)
                 return HTML.response(
-                    HTML.page(title: "Lead \(lead)", csrf: page.csrf, Templates.render("audit", AuditView(audit)) + Templates.render("lookupForm", ())))
+                    HTML.page(
+                        title: "Lead \(lead)", csrf: page.csrf,
+                        Templates.render("audit", AuditView(audit)) + Templates.render("lookupForm", ())))
             } catch let error as APIError where error.status == .notFound {
                 let content = Templates.render("error", ErrorView(heading: "Unknown lead", error: error, listsProblems: false))
                 return HTML.response(
@@ -32,7 +34,8 @@ enum DashboardController: LedgerController {
         }
         routes.add(.post, "/what-if", statuses: [200, 400, 401, 403, 413, 503], access: .page) { server, request, context in
             guard let page = try server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
-            let reservation = try server.bodies.reserve(request.headers[.contentLength].flatMap { Int($0) } ?? LedgerHTTPServer.maxWhatIfBody)
+            let reservation = try server.bodies.reserve(
+                request.headers[.contentLength].flatMap { Int($0) } ?? LedgerHTTPServer.maxWhatIfBody)
             let body = try await server.collectBody(request, limit: LedgerHTTPServer.maxWhatIfBody)
             let form = LedgerHTTPServer.formFields(String(buffer: body))
             withExtendedLifetime(reservation) {}
@@ -139,7 +142,10 @@ extension LedgerHTTPServer {
         let ledger = self.ledger
         let replay = self.replay
         let (trends, impact, stats, leads) = try await analysis(context) {
-            (try replay.trends(TrendsQuery(bucket: .week)), try replay.impact(windowDays: 28), try ledger.statistics(), try ledger.leadCount())
+            (
+                try replay.trends(TrendsQuery(bucket: .week)), try replay.impact(windowDays: 28), try ledger.statistics(),
+                try ledger.leadCount()
+            )
         }
         let markers = impact.changes.compactMap { change in
             Timestamp(rfc3339: change.effectiveAt).map { Charts.Marker(micros: $0.microseconds, label: "v\(change.to)") }

@@ -38,12 +38,15 @@ public final class ServerMetrics: Sendable {
         commitLatency = registry.makeDurationHistogram(
             descriptor: Self.name(
                 "append_duration", "seconds", "Time from handing a batch to the ledger until it is durable (group commit included)."),
-            buckets: [.microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
-                .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)])
+            buckets: [
+                .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+                .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
+            ])
         var refusals: [String: Counter] = [:]
-        for kind in ["invalid", "conflict", "expectedVersionMismatch", "storage", "closed", "malformed", "unauthorized",
-            "forbidden", "tooLarge", "unsupportedMediaType"]
-        {
+        for kind in [
+            "invalid", "conflict", "expectedVersionMismatch", "storage", "closed", "malformed", "unauthorized",
+            "forbidden", "tooLarge", "unsupportedMediaType",
+        ] {
             refusals[kind] = registry.makeCounter(
                 descriptor: Self.name("append_refusals", "total", "Refused append requests by kind."), labels: [("kind", kind)])
         }
@@ -59,7 +62,8 @@ public final class ServerMetrics: Sendable {
         analysesRunning = registry.makeGauge(descriptor: Self.name("analyses_running", "", "Analyses running on the analysis threads."))
         analysesWaiting = registry.makeGauge(descriptor: Self.name("analyses_waiting", "", "Analyses waiting for a free slot."))
         analysesRefused = registry.makeCounter(
-            descriptor: Self.name("analyses_refused", "total", "Analyses refused with 503 because every slot and place in the queue was taken."))
+            descriptor: Self.name(
+                "analyses_refused", "total", "Analyses refused with 503 because every slot and place in the queue was taken."))
         streamsOpen = registry.makeGauge(descriptor: Self.name("streams_open", "", "Event streams open."))
     }
 

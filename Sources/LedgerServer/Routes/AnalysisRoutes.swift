@@ -26,10 +26,12 @@ enum AnalysesController: LedgerController {
             let mapRetired = try LedgerHTTPServer.flag(parameters["mapRetired"], name: "mapRetired")
             let replay = server.replay
             return JSONResponse.make(
-                value: try await server.analysis(context) { try replay.impact(windowDays: window, cut: cut, mapRetiredReasons: mapRetired) })
+                value: try await server.analysis(context) { try replay.impact(windowDays: window, cut: cut, mapRetiredReasons: mapRetired) }
+            )
         }
         routes.add(.post, "/v1/what-if", statuses: [200, 400, 401, 403, 413, 503], access: .scopes([.read])) { server, request, context in
-            let reservation = try server.bodies.reserve(request.headers[.contentLength].flatMap { Int($0) } ?? LedgerHTTPServer.maxWhatIfBody)
+            let reservation = try server.bodies.reserve(
+                request.headers[.contentLength].flatMap { Int($0) } ?? LedgerHTTPServer.maxWhatIfBody)
             let body = try await server.collectBody(request, limit: LedgerHTTPServer.maxWhatIfBody)
             let query = try LedgerHTTPServer.whatIfQuery(Array(buffer: body))
             withExtendedLifetime(reservation) {}
@@ -52,7 +54,8 @@ extension LedgerHTTPServer {
     func audit(lead: String, _ context: LedgerRequestContext) async throws -> LeadAudit {
         let ledger = self.ledger
         guard let audit = try await analysis(context, { try ledger.audit(lead: lead) }) else {
-            throw APIError(.notFound, "the ledger has no event for lead `\(lead)`", problems: [.init(field: "lead", message: "unknown lead")])
+            throw APIError(
+                .notFound, "the ledger has no event for lead `\(lead)`", problems: [.init(field: "lead", message: "unknown lead")])
         }
         return audit
     }
@@ -110,7 +113,8 @@ extension LedgerHTTPServer {
         switch error {
         case .notADay(let field, let found): badParameter(field, "a date YYYY-MM-DD", Substring(found))
         case .notAnInstant(let field, let found): badParameter(field, ReplayCut.instantForms, Substring(found))
-        case .toBeforeFrom: APIError(.badRequest, "`to` is before `from`", problems: [.init(field: "to", message: "expected a day on or after `from`")])
+        case .toBeforeFrom:
+            APIError(.badRequest, "`to` is before `from`", problems: [.init(field: "to", message: "expected a day on or after `from`")])
         case .bothCuts:
             APIError(
                 .badRequest, "give `asOfRecorded` (knowledge time) or `asOfOccurred` (business time), not both",

@@ -26,7 +26,8 @@ enum EventsController: LedgerController {
         routes.add(.get, "/v1/events", statuses: [200, 400, 401, 403], access: .scopes([.read])) { server, request, context in
             try await server.listEvents(request, context)
         }
-        routes.add(.get, "/v1/events/stream", statuses: [200, 400, 401, 403, 429, 503], access: .scopes([.read])) { server, request, context in
+        routes.add(.get, "/v1/events/stream", statuses: [200, 400, 401, 403, 429, 503], access: .scopes([.read])) {
+            server, request, context in
             try server.streamEvents(request, context)
         }
     }
@@ -104,7 +105,8 @@ extension LedgerHTTPServer {
             var problems = ProblemList(limit: configuration.maxProblemsPerResponse)
             for problem in batch.problems { problems.append(problem) }
             throw APIError(
-                .badRequest, "malformed events: \(problems.total) of \(batch.itemCount) refused; nothing was appended\(problems.omittedNote)",
+                .badRequest,
+                "malformed events: \(problems.total) of \(batch.itemCount) refused; nothing was appended\(problems.omittedNote)",
                 problems: problems.items)
         }
         let events = batch.events
@@ -128,7 +130,8 @@ extension LedgerHTTPServer {
             }
         }
         if !refused.isEmpty {
-            throw APIError(.forbidden, "events this key may not append; nothing was appended\(refused.omittedNote)", problems: refused.items)
+            throw APIError(
+                .forbidden, "events this key may not append; nothing was appended\(refused.omittedNote)", problems: refused.items)
         }
 
         let started = ContinuousClock.now
@@ -178,7 +181,9 @@ extension LedgerHTTPServer {
             else {
                 throw APIError(
                     .badRequest, "malformed LeadLedger-Expected-Versions header",
-                    problems: [.init(field: "LeadLedger-Expected-Versions", message: "expected `lead=VERSION[,lead=VERSION…]`, found `\(item)`")])
+                    problems: [
+                        .init(field: "LeadLedger-Expected-Versions", message: "expected `lead=VERSION[,lead=VERSION…]`, found `\(item)`")
+                    ])
             }
             versions[lead] = version
         }
@@ -198,7 +203,8 @@ extension LedgerHTTPServer {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
                 try Self.eventJSON(record).write(to: &out)
             }
-            out += Array("],\"head\":{\"hash\":\"\(head.hash)\",\"position\":\(head.position)},\"next\":\(records.last?.position ?? after)}".utf8)
+            out += Array(
+                "],\"head\":{\"hash\":\"\(head.hash)\",\"position\":\(head.position)},\"next\":\(records.last?.position ?? after)}".utf8)
             return out
         }
         return JSONResponse.make(bytes: bytes)
@@ -257,7 +263,8 @@ extension LedgerHTTPServer {
             let stopping = StopSignal()
             let output = StreamOutput(channel: channel, writeTimeout: writeTimeout)
             try await withGracefulShutdownHandler {
-                try await Self.follow(ledger: ledger, after: after, heartbeat: heartbeat, stopping: stopping, output: output, writer: &writer)
+                try await Self.follow(
+                    ledger: ledger, after: after, heartbeat: heartbeat, stopping: stopping, output: output, writer: &writer)
             } onGracefulShutdown: {
                 stopping.set()
                 // A client that does not read leaves a write pending for ever; close its

@@ -61,7 +61,13 @@ extension LedgerHTTPServer {
         switch json["scope"] {
         case .string(let text)?:
             scope = APIScope(rawValue: text)
-            if scope == nil { problems.append(.init(field: "scope", message: "expected one of \(APIScope.allCases.map(\.rawValue).joined(separator: ", ")), found `\(text.prefix(64))`")) }
+            if scope == nil {
+                problems.append(
+                    .init(
+                        field: "scope",
+                        message: "expected one of \(APIScope.allCases.map(\.rawValue).joined(separator: ", ")), found `\(text.prefix(64))`")
+                )
+            }
         case let other?: problems.append(.init(field: "scope", message: "expected a string, found \(other.shortDescription)"))
         case nil: problems.append(.init(field: "scope", message: "missing"))
         }

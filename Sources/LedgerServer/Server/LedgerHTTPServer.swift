@@ -50,7 +50,8 @@ public final class LedgerHTTPServer: Sendable {
     public func checkStartup() throws {
         if configuration.allowAnonymous, !configuration.isLoopback {
             throw APIKeyError(
-                description: "--allow-anonymous only binds to a loopback address (127.0.0.1, ::1, localhost); \(configuration.host) is not one")
+                description:
+                    "--allow-anonymous only binds to a loopback address (127.0.0.1, ::1, localhost); \(configuration.host) is not one")
         }
         if try keys.hasActiveKeys() { return }
         guard configuration.allowAnonymous else {
@@ -128,7 +129,11 @@ extension LedgerHTTPServer {
         let task = Task { try await analyses.run(work) }
         context.channel.closeFuture.whenComplete { _ in task.cancel() }
         do {
-            return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+            return try await withTaskCancellationHandler {
+                try await task.value
+            } onCancel: {
+                task.cancel()
+            }
         } catch is AnalysisExecutor.Busy {
             metrics.analysesRefused.increment()
             throw APIError(

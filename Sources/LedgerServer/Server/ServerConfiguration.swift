@@ -45,8 +45,10 @@ public struct ServerConfiguration: Sendable {
     /// The defaults: 127.0.0.1:8080, 8 MiB bodies, keys required, and limits sized for one machine.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, maxBodySize: Int = 8 << 20, allowAnonymous: Bool = false,
-        streamHeartbeatSeconds: Double = 15, maxBodyBytesInFlight: Int = 256 << 20, maxEventsPerRequest: Int = 10_000, maxProblemsPerResponse: Int = 100,
-        headerTimeoutSeconds: Double = 10, idleTimeoutSeconds: Double = 60, bodyTimeoutSeconds: Double = 120, maxConnections: Int = 512, maxStreams: Int = 128,
+        streamHeartbeatSeconds: Double = 15, maxBodyBytesInFlight: Int = 256 << 20, maxEventsPerRequest: Int = 10_000,
+        maxProblemsPerResponse: Int = 100,
+        headerTimeoutSeconds: Double = 10, idleTimeoutSeconds: Double = 60, bodyTimeoutSeconds: Double = 120, maxConnections: Int = 512,
+        maxStreams: Int = 128,
         maxStreamsPerKey: Int = 8, analysisWidth: Int = ServerConfiguration.defaultAnalysisWidth, analysisQueueLength: Int = 16,
         sessionLifetimeSeconds: Double = 12 * 3600, servedOverTLS: Bool = false
     ) {

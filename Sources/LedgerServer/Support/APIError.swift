@@ -111,7 +111,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let allowed = RouteTable.methods(servingPath: request.uri.path)
             if error.status == .notFound || error.status == .methodNotAllowed, !allowed.isEmpty {
                 return try APIError(
-                    .methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path); it takes \(allowed.joined(separator: ", "))",
+                    .methodNotAllowed,
+                    "\(request.method) is not allowed on \(request.uri.path); it takes \(allowed.joined(separator: ", "))",
                     headers: [.allow: allowed.joined(separator: ", ")]
                 ).response(from: request, context: context)
             }

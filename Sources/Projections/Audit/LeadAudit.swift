@@ -124,7 +124,8 @@ public struct LeadAudit: Sendable, Hashable, Codable {
             // Decoded straight from the mapped records: no copy of the record, no hash text.
             var records: [AuditRecord] = []
             try snapshot.scan(stream: stream) { view in
-                records.append(AuditRecord(position: view.position, recordedAt: view.recordedAt, event: try LeadEvent(binary: view.payload)))
+                records.append(
+                    AuditRecord(position: view.position, recordedAt: view.recordedAt, event: try LeadEvent(binary: view.payload)))
             }
             guard !records.isEmpty else { return nil }
             let catalog = try CatalogCache.shared.catalog(of: log, snapshot: snapshot)
@@ -193,16 +194,19 @@ public struct LeadAudit: Sendable, Hashable, Codable {
                         if let slot = rules.table.existingSlot(for: k) { facts.set(slot, v) }
                     }
                     qualified = rules.definition.evaluate(facts)
-                    verdicts = rules.definition.explain(facts).map { AuditVerdict(pointer: $0.pointer, rule: $0.text, passed: $0.passed, seen: $0.seenText) }
+                    verdicts = rules.definition.explain(facts).map {
+                        AuditVerdict(pointer: $0.pointer, rule: $0.text, passed: $0.passed, seen: $0.seenText)
+                    }
                 }
-                episodes.append(AuditEpisode(
-                    number: episodes.count + 1, handedOffAt: event.occurredAt.rfc3339, handOffPosition: record.position, owner: h.owner,
-                    definition: version, definitionName: definition?.name,
-                    definitionBasis: version == nil ? nil : (h.definition != nil ? "named by the hand-off" : "in force at hand-off"),
-                    qualified: qualified, verdicts: verdicts,
-                    stateAtHandOff: JSONBox(.object(state.sorted { $0.key < $1.key }.map { JSONMember($0.key, $0.value.json) })),
-                    learnedAfterHandOff: stateSources.filter { $0.value > record.recordedAt }.map(\.key).sorted(),
-                    outcome: "pending", decidedAt: nil, decisionPosition: nil, decidedBy: nil, reason: nil, note: nil, corrections: []))
+                episodes.append(
+                    AuditEpisode(
+                        number: episodes.count + 1, handedOffAt: event.occurredAt.rfc3339, handOffPosition: record.position, owner: h.owner,
+                        definition: version, definitionName: definition?.name,
+                        definitionBasis: version == nil ? nil : (h.definition != nil ? "named by the hand-off" : "in force at hand-off"),
+                        qualified: qualified, verdicts: verdicts,
+                        stateAtHandOff: JSONBox(.object(state.sorted { $0.key < $1.key }.map { JSONMember($0.key, $0.value.json) })),
+                        learnedAfterHandOff: stateSources.filter { $0.value > record.recordedAt }.map(\.key).sorted(),
+                        outcome: "pending", decidedAt: nil, decisionPosition: nil, decidedBy: nil, reason: nil, note: nil, corrections: []))
                 open = episodes.count - 1
             case (.close, .accepted(let a)):
                 decide("accepted", by: a.by, record)
@@ -217,8 +221,13 @@ public struct LeadAudit: Sendable, Hashable, Codable {
             case (.correctRejection, .rejectionCorrected(let c)):
                 // Attached after the walk: a correction may be dated before its rejection (clock skew
                 // between systems) and still applies, as it does in the trends.
-                corrections.append((c.event, AuditCorrection(
-                    position: record.position, occurredAt: event.occurredAt.rfc3339, reason: catalog.reason(c.reason), note: c.note, actor: event.actor)))
+                corrections.append(
+                    (
+                        c.event,
+                        AuditCorrection(
+                            position: record.position, occurredAt: event.occurredAt.rfc3339, reason: catalog.reason(c.reason), note: c.note,
+                            actor: event.actor)
+                    ))
             default:
                 // A decision with no open episode, found only in a log written without validation, decides nothing.
                 break
@@ -273,7 +282,8 @@ struct Catalog: Sendable {
 
     func reason(_ code: String) -> AuditReason {
         let info = state.reasons.lookup(code).flatMap { state.reasonInfo[$0] }
-        return AuditReason(code: code, label: info?.label, category: info?.category, retired: info?.retired ?? false, replacedBy: info?.replacedBy)
+        return AuditReason(
+            code: code, label: info?.label, category: info?.category, retired: info?.retired ?? false, replacedBy: info?.replacedBy)
     }
 }
 

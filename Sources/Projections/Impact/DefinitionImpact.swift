@@ -75,7 +75,9 @@ public struct ImpactReport: Sendable, Hashable, Codable {
 public enum DefinitionImpact {
     /// For each change v→v+1 (consecutive published versions): rejections of episodes under v in the
     /// `windowDays` before v+1's `effectiveAt`, against those under v+1 in the window after.
-    public static func compute(_ state: ReplayState, windowDays: Int = 28, mapRetiredReasons: Bool = false, topReasons: Int = 3) -> ImpactReport {
+    public static func compute(
+        _ state: ReplayState, windowDays: Int = 28, mapRetiredReasons: Bool = false, topReasons: Int = 3
+    ) -> ImpactReport {
         let versions = state.definitions.keys.sorted()
         let window = Int64(windowDays) * 86_400_000_000
         let pairs = Array(zip(versions, versions.dropFirst()))
@@ -108,15 +110,16 @@ public enum DefinitionImpact {
             let (before, after) = (befores[index], afters[index])
             let b = before.finish(state, mapRetired: mapRetiredReasons), a = after.finish(state, mapRetired: mapRetiredReasons)
             let shifts = reasonShifts(before: b.rejectionsByReason, after: a.rejectionsByReason, state: state)
-            changes.append(DefinitionChange(
-                from: old, to: new, name: newInfo.name,
-                effectiveAt: Timestamp(microseconds: at).rfc3339, rationale: newInfo.rationale,
-                changes: DefinitionDiff.describeChanges(from: oldInfo.rules, to: newInfo.rules),
-                before: side(old, b, from: at - window, to: at),
-                after: side(new, a, from: at, to: at + window),
-                difference: Statistics.twoProportions(b.rejected, b.accepted + b.rejected, a.rejected, a.accepted + a.rejected),
-                reasonsRising: Array(shifts.filter { $0.change > 0 }.sorted { $0.change > $1.change }.prefix(topReasons)),
-                reasonsFalling: Array(shifts.filter { $0.change < 0 }.sorted { $0.change < $1.change }.prefix(topReasons))))
+            changes.append(
+                DefinitionChange(
+                    from: old, to: new, name: newInfo.name,
+                    effectiveAt: Timestamp(microseconds: at).rfc3339, rationale: newInfo.rationale,
+                    changes: DefinitionDiff.describeChanges(from: oldInfo.rules, to: newInfo.rules),
+                    before: side(old, b, from: at - window, to: at),
+                    after: side(new, a, from: at, to: at + window),
+                    difference: Statistics.twoProportions(b.rejected, b.accepted + b.rejected, a.rejected, a.accepted + a.rejected),
+                    reasonsRising: Array(shifts.filter { $0.change > 0 }.sorted { $0.change > $1.change }.prefix(topReasons)),
+                    reasonsFalling: Array(shifts.filter { $0.change < 0 }.sorted { $0.change < $1.change }.prefix(topReasons))))
         }
         return ImpactReport(asOf: ReplayStamp(state), windowDays: windowDays, changes: changes)
     }

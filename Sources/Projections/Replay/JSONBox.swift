@@ -49,9 +49,15 @@ public struct JSONBox: Sendable, Hashable, Codable {
             value = .array(items)
         } else {
             let c = try decoder.singleValueContainer()
-            if c.decodeNil() { value = .null } else if let b = try? c.decode(Bool.self) { value = .bool(b) } else if let n = try? c.decode(Double.self) {
+            if c.decodeNil() {
+                value = .null
+            } else if let b = try? c.decode(Bool.self) {
+                value = .bool(b)
+            } else if let n = try? c.decode(Double.self) {
                 value = .number(n)
-            } else { value = .string(try c.decode(String.self)) }
+            } else {
+                value = .string(try c.decode(String.self))
+            }
         }
     }
 }

@@ -50,7 +50,8 @@ public enum ReplayCheckpoint {
         func offsets<T>(_ fields: [PartialKeyPath<T>]) -> String {
             fields.map { MemoryLayout<T>.offset(of: $0).map(String.init) ?? "-" }.joined(separator: ",")
         }
-        return "episode:\(MemoryLayout<Episode>.stride)@\(offsets(episodeFields))/lead:\(MemoryLayout<LeadState>.stride)@\(offsets(leadFields))/format:1"
+        return
+            "episode:\(MemoryLayout<Episode>.stride)@\(offsets(episodeFields))/lead:\(MemoryLayout<LeadState>.stride)@\(offsets(leadFields))/format:1"
     }
 
     /// The current state of everything stored: the saved checkpoint caught up with what was appended
@@ -148,7 +149,8 @@ public enum ReplayCheckpoint {
                 throw damaged("its header does not decode")
             }
             guard header.layout == layout else { throw FromAnotherBuild() }
-            guard header.episodeCount >= 0, header.leadCount >= 0, header.episodeCount < Int(Int32.max), header.leadCount <= Int(UInt32.max),
+            guard header.episodeCount >= 0, header.leadCount >= 0, header.episodeCount < Int(Int32.max),
+                header.leadCount <= Int(UInt32.max),
                 case let (episodeBytes, o1) = header.episodeCount.multipliedReportingOverflow(by: MemoryLayout<Episode>.stride), !o1,
                 case let (leadBytes, o2) = header.leadCount.multipliedReportingOverflow(by: MemoryLayout<LeadState>.stride), !o2,
                 4 + length + episodeBytes + leadBytes == raw.count
@@ -170,10 +172,14 @@ public enum ReplayCheckpoint {
             for name in header.campaigns { _ = state.campaigns.intern(name) }
             for name in header.sources { _ = state.sources.intern(name) }
             for name in header.reasons { _ = state.reasons.intern(name) }
-            guard header.reasonInfo.keys.allSatisfy({ $0 >= 0 && Int($0) < state.reasons.count }) else { throw damaged("its reason catalog names unknown reasons") }
+            guard header.reasonInfo.keys.allSatisfy({ $0 >= 0 && Int($0) < state.reasons.count }) else {
+                throw damaged("its reason catalog names unknown reasons")
+            }
             state.reasonInfo = header.reasonInfo
             for position in header.definitionPositions {
-                guard position <= header.position, let record = try log.record(at: position) else { throw damaged("it names a definition at position \(position)") }
+                guard position <= header.position, let record = try log.record(at: position) else {
+                    throw damaged("it names a definition at position \(position)")
+                }
                 try record.payload.withUnsafeBytes { try ReplayEngine.applyCatalogEvent(&state, payload: $0, position: position) }
             }
             for c in header.corrections {
@@ -204,9 +210,13 @@ public enum ReplayCheckpoint {
         let e = MemoryLayout<Episode>.stride, l = MemoryLayout<LeadState>.stride
         let outcome = MemoryLayout<Episode>.offset(of: \Episode.outcome)!
         let episodeFlags = [\Episode.isVoid, \Episode.corrected].map { MemoryLayout<Episode>.offset(of: $0)! }
-        let leadFlags = [\LeadState.won, \LeadState.converted, \LeadState.seen, \LeadState.outOfOrder].map { MemoryLayout<LeadState>.offset(of: $0)! }
+        let leadFlags = [\LeadState.won, \LeadState.converted, \LeadState.seen, \LeadState.outOfOrder].map {
+            MemoryLayout<LeadState>.offset(of: $0)!
+        }
         for i in 0..<count {
-            guard episodes[i * e + outcome] <= EpisodeOutcome.recycled.rawValue else { return "episode \(i) has outcome byte \(episodes[i * e + outcome])" }
+            guard episodes[i * e + outcome] <= EpisodeOutcome.recycled.rawValue else {
+                return "episode \(i) has outcome byte \(episodes[i * e + outcome])"
+            }
             for f in episodeFlags where episodes[i * e + f] > 1 { return "episode \(i) has a flag byte \(episodes[i * e + f])" }
         }
         for i in 0..<leadCount {
@@ -221,13 +231,19 @@ public enum ReplayCheckpoint {
         let episodes = state.episodes.count, leads = state.leads.count
         for (i, ep) in state.episodes.enumerated() {
             guard Int(ep.lead) < leads else { return "episode \(i) names lead \(ep.lead) of \(leads)" }
-            guard within(ep.owner, state.owners.count), within(ep.channel, state.channels.count), within(ep.campaign, state.campaigns.count),
-                within(ep.source, state.sources.count), within(ep.reason, state.reasons.count), within(ep.originalReason, state.reasons.count)
+            guard within(ep.owner, state.owners.count), within(ep.channel, state.channels.count),
+                within(ep.campaign, state.campaigns.count),
+                within(ep.source, state.sources.count), within(ep.reason, state.reasons.count),
+                within(ep.originalReason, state.reasons.count)
             else { return "episode \(i) names an unknown owner, channel, campaign, source or reason" }
             guard ep.previous >= -1, Int(ep.previous) < i else { return "episode \(i) links to episode \(ep.previous)" }
             guard ep.namedDefinition >= -1 else { return "episode \(i) names definition \(ep.namedDefinition)" }
-            guard timeRange.contains(ep.handedOffAt), ep.decidedAt == 0 || timeRange.contains(ep.decidedAt) else { return "episode \(i) has an impossible time" }
-            guard ep.handOffPosition >= 1, ep.handOffPosition <= state.position else { return "episode \(i) names position \(ep.handOffPosition)" }
+            guard timeRange.contains(ep.handedOffAt), ep.decidedAt == 0 || timeRange.contains(ep.decidedAt) else {
+                return "episode \(i) has an impossible time"
+            }
+            guard ep.handOffPosition >= 1, ep.handOffPosition <= state.position else {
+                return "episode \(i) names position \(ep.handOffPosition)"
+            }
         }
         for (i, lead) in state.leads.enumerated() {
             guard within(lead.channel, state.channels.count), within(lead.campaign, state.campaigns.count),
@@ -254,7 +270,8 @@ public enum ReplayCheckpoint {
     /// position order, so states folded in different orders (on one thread or two) compare equal.
     struct Summary: Equatable {
         struct Row: Equatable, Comparable {
-            var position: UInt64, lead: UInt32, outcome: UInt8, corrected: Bool, handedOffAt: Int64, decidedAt: Int64, namedDefinition: Int32
+            var position: UInt64, lead: UInt32, outcome: UInt8, corrected: Bool, handedOffAt: Int64, decidedAt: Int64,
+                namedDefinition: Int32
             var owner: String?, channel: String?, campaign: String?, source: String?, reason: String?, originalReason: String?
             var score: UInt64
             static func < (a: Row, b: Row) -> Bool { (a.position, a.lead) < (b.position, b.lead) }
@@ -268,8 +285,10 @@ public enum ReplayCheckpoint {
         init(_ s: ReplayState) {
             rows = s.liveEpisodes.map { e in
                 Row(
-                    position: e.handOffPosition, lead: e.lead, outcome: e.outcome.rawValue, corrected: e.corrected, handedOffAt: e.handedOffAt,
-                    decidedAt: e.decidedAt, namedDefinition: e.namedDefinition, owner: s.owners.name(e.owner), channel: s.channels.name(e.channel),
+                    position: e.handOffPosition, lead: e.lead, outcome: e.outcome.rawValue, corrected: e.corrected,
+                    handedOffAt: e.handedOffAt,
+                    decidedAt: e.decidedAt, namedDefinition: e.namedDefinition, owner: s.owners.name(e.owner),
+                    channel: s.channels.name(e.channel),
                     campaign: s.campaigns.name(e.campaign), source: s.sources.name(e.source), reason: s.reasons.name(e.reason),
                     originalReason: s.reasons.name(e.originalReason), score: e.scoreAtHandOff.bitPattern)
             }.sorted()

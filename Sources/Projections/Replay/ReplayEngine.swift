@@ -122,7 +122,8 @@ public enum ReplayEngine {
     /// Folds records up to `through`, and only the leads whose number falls in `partition`
     /// (`number % count == index`); catalog events always.
     static func catchUp<O: ReplayObserver>(
-        _ state: inout ReplayState, snapshot: borrowing LogSnapshot, observer: inout O, through: UInt64, partition: (index: UInt32, count: UInt32)?,
+        _ state: inout ReplayState, snapshot: borrowing LogSnapshot, observer: inout O, through: UInt64,
+        partition: (index: UInt32, count: UInt32)?,
         progress: ReplayProgress?
     ) throws {
         let cut = state.cut
@@ -134,7 +135,9 @@ public enum ReplayEngine {
         let pending = Int(min(through, try snapshot.head().position) - min(state.position, through))
         let reports = partition.map { $0.index == 0 } ?? true
         if reports { progress?.expect(UInt64(pending)) }
-        if state.episodes.capacity < state.episodes.count + pending / 4 { state.episodes.reserveCapacity(state.episodes.count + pending / 4) }
+        if state.episodes.capacity < state.episodes.count + pending / 4 {
+            state.episodes.reserveCapacity(state.episodes.count + pending / 4)
+        }
         // A partition skips the other leads' records before decoding them. Only lead events live in
         // lead streams; catalog events (their own stream, or none) are read by every partition.
         let catalog = partition == nil ? nil : try snapshot.streamNumber(CatalogStream.name)
@@ -148,7 +151,9 @@ public enum ReplayEngine {
                     return false
                 }
             }
-            if let partition, record.streamNumber % partition.count != partition.index, record.streamNumber != 0, record.streamNumber != catalog {
+            if let partition, record.streamNumber % partition.count != partition.index, record.streamNumber != 0,
+                record.streamNumber != catalog
+            {
                 return true
             }
             let payload = record.payload
@@ -159,7 +164,8 @@ public enum ReplayEngine {
             guard cut.admits(recordedAt: record.recordedAt, occurredAt: event.occurredAt) else { return true }
             if event.type.isLeadEvent {
                 if let partition, record.streamNumber % partition.count != partition.index { return true }
-                applyLeadEvent(&state, lead: record.streamNumber, event: event, position: record.position, observer: &observer, inOrder: false)
+                applyLeadEvent(
+                    &state, lead: record.streamNumber, event: event, position: record.position, observer: &observer, inOrder: false)
             } else {
                 do { try applyCatalogEvent(&state, payload: payload, position: record.position) } catch {
                     failure = ReplayError(position: record.position, message: "\(error)")
@@ -289,7 +295,8 @@ public enum ReplayEngine {
             order.sort { ($0.occurredAt, $0.position) < ($1.occurredAt, $1.position) }
             for (_, position) in order {
                 _ = try snapshot.withRecord(at: position) { record in
-                    applyLeadEvent(&state, lead: lead, event: EventRecordView(record.payload), position: position, observer: &observer, inOrder: true)
+                    applyLeadEvent(
+                        &state, lead: lead, event: EventRecordView(record.payload), position: position, observer: &observer, inOrder: true)
                 }
             }
         }
@@ -304,7 +311,8 @@ public enum ReplayEngine {
         switch event.payload {
         case .reasonDefined(let defined):
             let number = state.reasons.intern(defined.code)
-            state.reasonInfo[number] = ReasonInfo(EpisodeMachine.reason(afterDefining: defined, existing: state.reasonInfo[number]?.reasonCode))
+            state.reasonInfo[number] = ReasonInfo(
+                EpisodeMachine.reason(afterDefining: defined, existing: state.reasonInfo[number]?.reasonCode))
         case .reasonRetired(let retired):
             let number = state.reasons.intern(retired.code)
             // A log written without validation may retire a code it never defined: the reports still

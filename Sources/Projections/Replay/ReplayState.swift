@@ -152,7 +152,9 @@ public struct ReplayState: Sendable {
     /// Published definitions, by version.
     public internal(set) var definitions: [Int: DefinitionInfo] = [:] {
         didSet {
-            changes = definitions.values.sorted { ($0.effectiveAt, $0.version) < ($1.effectiveAt, $1.version) }.map { ($0.effectiveAt, $0.version) }
+            changes = definitions.values.sorted { ($0.effectiveAt, $0.version) < ($1.effectiveAt, $1.version) }.map {
+                ($0.effectiveAt, $0.version)
+            }
         }
     }
     /// The definitions in force order (`effectiveAt`, then version), to find one by bisection.
@@ -193,7 +195,9 @@ public struct ReplayState: Sendable {
     public func mappedReason(_ reason: Int32) -> String? {
         guard var code = reasons.name(reason) else { return nil }
         var seen: Set<String> = [code]
-        while let number = reasons.lookup(code), let info = reasonInfo[number], info.retired, let next = info.replacedBy, seen.insert(next).inserted {
+        while let number = reasons.lookup(code), let info = reasonInfo[number], info.retired, let next = info.replacedBy,
+            seen.insert(next).inserted
+        {
             code = next
         }
         return code

@@ -29,7 +29,8 @@ public struct TrendsQuery: Sendable, Hashable, Codable {
     public var mapRetiredReasons: Bool
 
     /// Creates a query; by default weekly, ungrouped, unbounded.
-    public init(bucket: Bucket = .week, groupBy: Dimension? = nil, from: Int64? = nil, until: Int64? = nil, mapRetiredReasons: Bool = false) {
+    public init(bucket: Bucket = .week, groupBy: Dimension? = nil, from: Int64? = nil, until: Int64? = nil, mapRetiredReasons: Bool = false)
+    {
         self.bucket = bucket
         self.groupBy = groupBy
         self.from = from
@@ -253,7 +254,8 @@ public enum Trends {
         }
         .sorted { ($0.start, $0.group ?? "") < ($1.start, $1.group ?? "") }
         .map(\.row)
-        return TrendsReport(asOf: ReplayStamp(state), query: query, rows: report, total: total.finish(state, mapRetired: query.mapRetiredReasons))
+        return TrendsReport(
+            asOf: ReplayStamp(state), query: query, rows: report, total: total.finish(state, mapRetired: query.mapRetiredReasons))
     }
 }
 
@@ -296,7 +298,9 @@ struct CellIndex {
         }
         let column: Int
         if groupsAreVersions {
-            if let known = versions.firstIndex(of: group) { column = known } else {
+            if let known = versions.firstIndex(of: group) {
+                column = known
+            } else {
                 column = versions.count
                 versions.append(group)
             }

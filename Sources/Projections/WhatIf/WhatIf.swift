@@ -29,7 +29,10 @@ public struct WhatIfQuery: Sendable {
     public var scoreBandWidth: Double
 
     /// Creates a query.
-    public init(candidates: [CandidateDefinition], from: Int64? = nil, until: Int64? = nil, cut: ReplayCut = .everything, scoreBandWidth: Double = 10) {
+    public init(
+        candidates: [CandidateDefinition], from: Int64? = nil, until: Int64? = nil, cut: ReplayCut = .everything,
+        scoreBandWidth: Double = 10
+    ) {
         self.candidates = candidates
         self.from = from
         self.until = until
@@ -462,22 +465,27 @@ public enum WhatIf {
                 var b = channelBoth[slot], d = channelDropped[slot]
                 b.finish()
                 d.finish()
-                byChannel.append(ChannelSplit(channel: state.channels.name(Int32(slot - 1)) ?? "(none)", both: b, dropped: d, added: channelAdded[slot]))
+                byChannel.append(
+                    ChannelSplit(channel: state.channels.name(Int32(slot - 1)) ?? "(none)", both: b, dropped: d, added: channelAdded[slot]))
             }
-            results.append(CandidateResult(
-                name: candidate.name,
-                changes: inForce.flatMap { state.definitions[$0] }.map { DefinitionDiff.describeChanges(from: $0.rules, to: candidate.rules) } ?? [],
-                both: both, dropped: dropped, added: added,
-                rejectionsAvoided: dropped.rejected, acceptancesLost: dropped.accepted, winsLost: dropped.won,
-                observedRejectionRate: both.rejectionRate, observedRejectionRateInterval: both.rejectionRateInterval,
-                bounds: RateBounds(
-                    low: Statistics.rate(both.rejected, of: population),
-                    high: Statistics.rate(both.rejected + added.leads, of: population)),
-                estimate: Estimate(
-                    method: "added leads rejected at the observed rejection rate of real hand-offs in the same score band (width \(ScoreBanding.text(banding.width)))",
-                    addedRejections: estimatedAddedRejections,
-                    rejectionRate: population == 0 ? nil : (Double(both.rejected) + estimatedAddedRejections) / Double(population)),
-                byChannel: byChannel.sorted { $0.channel < $1.channel }))
+            results.append(
+                CandidateResult(
+                    name: candidate.name,
+                    changes: inForce.flatMap { state.definitions[$0] }.map {
+                        DefinitionDiff.describeChanges(from: $0.rules, to: candidate.rules)
+                    } ?? [],
+                    both: both, dropped: dropped, added: added,
+                    rejectionsAvoided: dropped.rejected, acceptancesLost: dropped.accepted, winsLost: dropped.won,
+                    observedRejectionRate: both.rejectionRate, observedRejectionRateInterval: both.rejectionRateInterval,
+                    bounds: RateBounds(
+                        low: Statistics.rate(both.rejected, of: population),
+                        high: Statistics.rate(both.rejected + added.leads, of: population)),
+                    estimate: Estimate(
+                        method:
+                            "added leads rejected at the observed rejection rate of real hand-offs in the same score band (width \(ScoreBanding.text(banding.width)))",
+                        addedRejections: estimatedAddedRejections,
+                        rejectionRate: population == 0 ? nil : (Double(both.rejected) + estimatedAddedRejections) / Double(population)),
+                    byChannel: byChannel.sorted { $0.channel < $1.channel }))
         }
         return WhatIfReport(
             asOf: ReplayStamp(state), from: query.from.map(Bucket.dayString), to: query.until.map { Bucket.dayString($0 - 1) },

@@ -50,7 +50,8 @@ struct Append: AsyncParsableCommand {
             let body = EventBody(decoding: data)
             if !body.problems.isEmpty {
                 throw CLIError(
-                    exitCode: .refused, "the batch was refused; the ledger is unchanged\n  " + body.problems.map(\.message).joined(separator: "\n  "))
+                    exitCode: .refused,
+                    "the batch was refused; the ledger is unchanged\n  " + body.problems.map(\.message).joined(separator: "\n  "))
             }
             if body.events.isEmpty { throw CLIError(exitCode: .refused, "no events in \(file == "-" ? "standard input" : file)") }
             let ledger = try options.open(create: true)
@@ -62,7 +63,9 @@ struct Append: AsyncParsableCommand {
                 // Storage failures keep their own exit status; refusals are placed in the body's terms.
                 if error.kind == .storage { throw error }
                 throw CLIError(
-                    exitCode: .refused, "the batch was refused; the ledger is unchanged\n  " + body.problems(of: error).map(\.message).joined(separator: "\n  "))
+                    exitCode: .refused,
+                    "the batch was refused; the ledger is unchanged\n  " + body.problems(of: error).map(\.message).joined(separator: "\n  ")
+                )
             }
             if json {
                 try printJSON(receipt)
@@ -70,7 +73,9 @@ struct Append: AsyncParsableCommand {
                 let first = receipt.results.filter { !$0.duplicate }.map(\.position).min()
                 let last = receipt.results.filter { !$0.duplicate }.map(\.position).max()
                 let span = first.map { " at positions \($0)–\(last!)" } ?? ""
-                print("appended \(Format.count(receipt.appended)) events\(span), \(Format.count(receipt.duplicates)) duplicates; head \(receipt.head.position) \(receipt.head.hash.prefix(16))…")
+                print(
+                    "appended \(Format.count(receipt.appended)) events\(span), \(Format.count(receipt.duplicates)) duplicates; head \(receipt.head.position) \(receipt.head.hash.prefix(16))…"
+                )
             }
         }
     }

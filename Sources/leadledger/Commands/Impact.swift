@@ -36,7 +36,9 @@ struct Impact: AsyncParsableCommand {
             let ledger = try options.openForReading()
             defer { ledger.close() }
             let (days, cut, mapped) = (window, try range.cut(), mapRetired)
-            let report = try await withReplayProgress("replaying") { try ledger.impact(windowDays: days, cut: cut, mapRetiredReasons: mapped) }
+            let report = try await withReplayProgress("replaying") {
+                try ledger.impact(windowDays: days, cut: cut, mapRetiredReasons: mapped)
+            }
             switch format {
             case .json: try printJSON(report)
             case .csv: print(Self.csv(report), terminator: "")
@@ -52,7 +54,8 @@ struct Impact: AsyncParsableCommand {
             out += "v\(change.from) → v\(change.to) “\(change.name)”, effective \(change.effectiveAt)\n"
             if let rationale = change.rationale { out += "  why: \(rationale)\n" }
             for line in change.changes { out += "  • \(line)\n" }
-            var table = TextTable(["", "window", "handed off", "decided", "rejected", "rejection rate (95% CI)"], rightAligned: [2, 3, 4, 5])
+            var table = TextTable(
+                ["", "window", "handed off", "decided", "rejected", "rejection rate (95% CI)"], rightAligned: [2, 3, 4, 5])
             for (label, side) in [("before", change.before), ("after", change.after)] {
                 table.add([
                     "\(label) (v\(side.definition))", "\(side.windowStart) … \(side.windowEnd)", Format.count(side.handedOff),
@@ -61,7 +64,8 @@ struct Impact: AsyncParsableCommand {
             }
             out += table.render().split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
             if let d = change.difference {
-                out += "  difference \(Format.points(d.difference)) (95% CI \(Format.points(d.interval.low)) … \(Format.points(d.interval.high))), z = \(String(format: "%.2f", d.z)), \(Format.pValue(d.pValue))\n"
+                out +=
+                    "  difference \(Format.points(d.difference)) (95% CI \(Format.points(d.interval.low)) … \(Format.points(d.interval.high))), z = \(String(format: "%.2f", d.z)), \(Format.pValue(d.pValue))\n"
             } else {
                 out += "  difference: not enough decided episodes on one side\n"
             }
@@ -76,7 +80,10 @@ struct Impact: AsyncParsableCommand {
 
     static func csv(_ report: ImpactReport) -> String {
         var csv = CSVWriter()
-        csv.add(["from", "to", "name", "effectiveAt", "beforeDecided", "beforeRejected", "beforeRate", "afterDecided", "afterRejected", "afterRate", "difference", "differenceLow", "differenceHigh", "pValue"])
+        csv.add([
+            "from", "to", "name", "effectiveAt", "beforeDecided", "beforeRejected", "beforeRate", "afterDecided", "afterRejected",
+            "afterRate", "difference", "differenceLow", "differenceHigh", "pValue",
+        ])
         for c in report.changes {
             csv.add([
                 String(c.from), String(c.to), c.name, c.effectiveAt, String(c.before.decided), String(c.before.rejected),

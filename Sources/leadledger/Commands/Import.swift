@@ -25,7 +25,8 @@ struct Import: AsyncParsableCommand {
     @Argument(help: "olist, salesforce or hubspot.")
     var kind: Kind
 
-    @Option(help: ArgumentHelp("A JSON mapping of statuses and fields to events and reason codes (salesforce, hubspot).", valueName: "FILE"))
+    @Option(
+        help: ArgumentHelp("A JSON mapping of statuses and fields to events and reason codes (salesforce, hubspot).", valueName: "FILE"))
     var mapping: String?
 
     @Argument(help: "Files or, for olist, the folder holding both CSVs.")
@@ -64,7 +65,8 @@ struct Import: AsyncParsableCommand {
             }
             if outcome.starterTaxonomyCodes > 0 {
                 FileHandle.standardError.write(
-                    Data("the ledger had no reason codes: loaded the starter taxonomy (\(outcome.starterTaxonomyCodes) codes) first\n".utf8))
+                    Data("the ledger had no reason codes: loaded the starter taxonomy (\(outcome.starterTaxonomyCodes) codes) first\n".utf8)
+                )
             }
             for report in outcome.reports { print(Self.summary(report), terminator: "") }
             print(Self.summary(outcome))
@@ -95,7 +97,8 @@ struct Import: AsyncParsableCommand {
     }
 
     static func summary(_ report: ImportReport) -> String {
-        var out = "imported \(report.format): " + report.files.map { "\($0.file) (\(Format.count($0.rows)) rows)" }.joined(separator: ", ") + "\n"
+        var out =
+            "imported \(report.format): " + report.files.map { "\($0.file) (\(Format.count($0.rows)) rows)" }.joined(separator: ", ") + "\n"
         var table = TextTable(["event type", "events"], rightAligned: [1])
         for (type, count) in report.eventsByType.sorted(by: { $0.key < $1.key }) { table.add([type, Format.count(count)]) }
         out += table.render()
@@ -105,7 +108,9 @@ struct Import: AsyncParsableCommand {
             out += "\n"
         }
         if !report.skipped.isEmpty {
-            out += "skipped \(report.skipped.count) rows:\n" + report.skipped.prefix(10).map { "  \($0.file) line \($0.line): \($0.reason)\n" }.joined()
+            out +=
+                "skipped \(report.skipped.count) rows:\n"
+                + report.skipped.prefix(10).map { "  \($0.file) line \($0.line): \($0.reason)\n" }.joined()
         }
         return out
     }

@@ -33,7 +33,8 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             try await runReporting {
                 guard let scope = APIScope(rawValue: scope) else {
-                    throw CLIError(exitCode: .usage, "--scope must be \(APIScope.allCases.map(\.rawValue).joined(separator: ", ")), not \(scope)")
+                    throw CLIError(
+                        exitCode: .usage, "--scope must be \(APIScope.allCases.map(\.rawValue).joined(separator: ", ")), not \(scope)")
                 }
                 let ledger = try options.open(create: true)
                 defer { ledger.close() }
@@ -72,7 +73,9 @@ struct Keys: AsyncParsableCommand {
                     let separator = format == .csv ? "," : "  "
                     print(["id", "scope", "source", "created", "revoked"].joined(separator: separator))
                     for key in keys {
-                        print([key.id, key.scope.rawValue, key.source ?? "-", key.createdAt, key.revokedAt ?? "-"].joined(separator: separator))
+                        print(
+                            [key.id, key.scope.rawValue, key.source ?? "-", key.createdAt, key.revokedAt ?? "-"].joined(
+                                separator: separator))
                     }
                 }
             }

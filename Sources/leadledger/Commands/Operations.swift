@@ -80,7 +80,8 @@ struct Stats: AsyncParsableCommand {
             let leads = try ledger.leadCount()
             if json { return try printJSON(s) }
             func mib(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
-            print("""
+            print(
+                """
                 ledger     \(ledger.path)
                 events     \(Format.count(s.records))
                 leads      \(Format.count(leads))

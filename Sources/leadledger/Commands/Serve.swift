@@ -35,13 +35,16 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-connections"), help: "The most client connections open at once.")
     var maxConnections = 512
 
-    @Option(name: .customLong("idle-timeout"), help: "Seconds a client may stay silent in the middle of a request, or leave a stream unread.")
+    @Option(
+        name: .customLong("idle-timeout"), help: "Seconds a client may stay silent in the middle of a request, or leave a stream unread.")
     var idleTimeout = 60.0
 
     @Option(name: .customLong("analysis-width"), help: "Analyses (trends, impact, what-if, audits) run at once; default: cores - 1.")
     var analysisWidth = ServerConfiguration.defaultAnalysisWidth
 
-    @Flag(name: .customLong("behind-tls"), help: "Clients reach the server through a TLS-terminating proxy: session cookies are marked Secure.")
+    @Flag(
+        name: .customLong("behind-tls"),
+        help: "Clients reach the server through a TLS-terminating proxy: session cookies are marked Secure.")
     var behindTLS = false
 
     @Option(
@@ -57,10 +60,12 @@ struct Serve: AsyncParsableCommand {
             else {
                 throw CLIError(
                     exitCode: .usage,
-                    "--max-connections must be 1…1000000, --analysis-width 1…256, --idle-timeout 0.1…86400 seconds, --max-body 1…1073741824 bytes, --port 0…65535")
+                    "--max-connections must be 1…1000000, --analysis-width 1…256, --idle-timeout 0.1…86400 seconds, --max-body 1…1073741824 bytes, --port 0…65535"
+                )
             }
             if allowAnonymous, !ServerConfiguration(host: host).isLoopback {
-                throw CLIError(exitCode: .usage, "--allow-anonymous only binds to a loopback address (127.0.0.1, ::1, localhost); \(host) is not one")
+                throw CLIError(
+                    exitCode: .usage, "--allow-anonymous only binds to a loopback address (127.0.0.1, ::1, localhost); \(host) is not one")
             }
             let mode: EventLog.Durability
             switch durability {

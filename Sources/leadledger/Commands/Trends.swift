@@ -51,7 +51,10 @@ struct TrendsCommand: AsyncParsableCommand {
         let grouped = report.query.groupBy != nil
         var headers = [report.query.bucket.rawValue]
         if let by = report.query.groupBy { headers.append(by.rawValue) }
-        headers += ["handed off", "accepted", "rejected", "recycled", "pending", "acceptance (95% CI)", "rejection (95% CI)", "accept h p50", "p90", "top rejection reason"]
+        headers += [
+            "handed off", "accepted", "rejected", "recycled", "pending", "acceptance (95% CI)", "rejection (95% CI)", "accept h p50", "p90",
+            "top rejection reason",
+        ]
         let offset = grouped ? 2 : 1
         var table = TextTable(headers, rightAligned: Set((offset..<(offset + 9)).map { $0 }))
         for row in report.rows + [report.total] {
@@ -73,14 +76,16 @@ struct TrendsCommand: AsyncParsableCommand {
         var csv = CSVWriter()
         csv.add([
             "start", "group", "handedOff", "accepted", "rejected", "recycled", "pending", "acceptanceRate", "acceptanceRateLow",
-            "acceptanceRateHigh", "rejectionRate", "rejectionRateLow", "rejectionRateHigh", "timeToAcceptMedianHours", "timeToAcceptP90Hours",
+            "acceptanceRateHigh", "rejectionRate", "rejectionRateLow", "rejectionRateHigh", "timeToAcceptMedianHours",
+            "timeToAcceptP90Hours",
         ])
         for row in report.rows {
             csv.add([
                 row.start ?? "", row.group ?? "", String(row.handedOff), String(row.accepted), String(row.rejected), String(row.recycled),
                 String(row.pending), Format.raw(row.acceptanceRate), Format.raw(row.acceptanceRateInterval?.low),
                 Format.raw(row.acceptanceRateInterval?.high), Format.raw(row.rejectionRate), Format.raw(row.rejectionRateInterval?.low),
-                Format.raw(row.rejectionRateInterval?.high), Format.raw(row.timeToAccept.medianHours), Format.raw(row.timeToAccept.p90Hours),
+                Format.raw(row.rejectionRateInterval?.high), Format.raw(row.timeToAccept.medianHours),
+                Format.raw(row.timeToAccept.p90Hours),
             ])
         }
         return csv.text

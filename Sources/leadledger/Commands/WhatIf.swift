@@ -76,20 +76,32 @@ struct WhatIfCommand: AsyncParsableCommand {
         for c in report.candidates {
             out += "candidate “\(c.name)”\n"
             for line in c.changes { out += "  • \(line)\n" }
-            var table = TextTable(["segment", "leads", "episodes", "accepted", "rejected", "recycled", "pending", "won", "rejection rate (95% CI)"], rightAligned: Set(1...8))
+            var table = TextTable(
+                ["segment", "leads", "episodes", "accepted", "rejected", "recycled", "pending", "won", "rejection rate (95% CI)"],
+                rightAligned: Set(1...8))
             for (label, s) in [("both (kept)", c.both), ("dropped", c.dropped)] {
-                table.add([label, Format.count(s.leads), Format.count(s.episodes), Format.count(s.accepted), Format.count(s.rejected), Format.count(s.recycled), Format.count(s.pending), Format.count(s.won), Format.rate(s.rejectionRate, s.rejectionRateInterval)])
+                table.add([
+                    label, Format.count(s.leads), Format.count(s.episodes), Format.count(s.accepted), Format.count(s.rejected),
+                    Format.count(s.recycled), Format.count(s.pending), Format.count(s.won),
+                    Format.rate(s.rejectionRate, s.rejectionRateInterval),
+                ])
             }
             table.add(["added (unobserved)", Format.count(c.added.leads), "–", "–", "–", "–", "–", "–", "unobserved"])
             out += table.render().split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
-            out += "  rejections avoided \(Format.count(c.rejectionsAvoided)), acceptances lost \(Format.count(c.acceptancesLost)), wins lost \(Format.count(c.winsLost))\n"
+            out +=
+                "  rejections avoided \(Format.count(c.rejectionsAvoided)), acceptances lost \(Format.count(c.acceptancesLost)), wins lost \(Format.count(c.winsLost))\n"
             out += "  observed rejection rate (kept leads): \(Format.rate(c.observedRejectionRate, c.observedRejectionRateInterval))\n"
-            out += "  whole candidate population, bounds: \(Format.percent(c.bounds.low)) (every added lead accepted) … \(Format.percent(c.bounds.high)) (every added lead rejected)\n"
+            out +=
+                "  whole candidate population, bounds: \(Format.percent(c.bounds.low)) (every added lead accepted) … \(Format.percent(c.bounds.high)) (every added lead rejected)\n"
             out += "  ESTIMATE (not observed): \(Format.percent(c.estimate.rejectionRate)) — \(c.estimate.method)\n\n"
         }
-        var bands = TextTable(["score band", "leads", "share of leads", "share of acceptances", "share of wins", "acceptance rate"], rightAligned: Set(1...5))
+        var bands = TextTable(
+            ["score band", "leads", "share of leads", "share of acceptances", "share of wins", "acceptance rate"], rightAligned: Set(1...5))
         for b in report.scoreBands {
-            bands.add([b.band, Format.count(b.leads), Format.percent(b.shareOfLeads), Format.percent(b.shareOfAcceptances), Format.percent(b.shareOfWins), Format.percent(b.acceptanceRate)])
+            bands.add([
+                b.band, Format.count(b.leads), Format.percent(b.shareOfLeads), Format.percent(b.shareOfAcceptances),
+                Format.percent(b.shareOfWins), Format.percent(b.acceptanceRate),
+            ])
         }
         return out + "score-band back-test of real hand-offs (score at hand-off)\n" + bands.render()
     }
@@ -99,7 +111,10 @@ struct WhatIfCommand: AsyncParsableCommand {
         csv.add(["candidate", "segment", "leads", "episodes", "accepted", "rejected", "recycled", "pending", "won", "rejectionRate"])
         for c in report.candidates {
             for (label, s) in [("both", c.both), ("dropped", c.dropped)] {
-                csv.add([c.name, label, String(s.leads), String(s.episodes), String(s.accepted), String(s.rejected), String(s.recycled), String(s.pending), String(s.won), Format.raw(s.rejectionRate)])
+                csv.add([
+                    c.name, label, String(s.leads), String(s.episodes), String(s.accepted), String(s.rejected), String(s.recycled),
+                    String(s.pending), String(s.won), Format.raw(s.rejectionRate),
+                ])
             }
             csv.add([c.name, "added", String(c.added.leads), "", "", "", "", "", "", ""])
         }

@@ -17,11 +17,14 @@ struct DemoStory {
         let ledger = try options.open(create: true)
         defer { ledger.close() }
         section("1. A year of hand-offs")
-        let outcome = try await ledger.appendInBatches(history.events) { done, all in Progress(label: "appending", total: all).update(done) }
+        let outcome = try await ledger.appendInBatches(history.events) { done, all in Progress(label: "appending", total: all).update(done)
+        }
         Progress(label: "appending", total: 0).finish()
         let (appended, duplicates) = (outcome.appended, outcome.duplicates)
         let elapsed = clock.now - started
-        print("generated and appended \(Format.count(appended)) events for \(Format.count(leads)) leads (\(Format.count(duplicates)) were already there) in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))")
+        print(
+            "generated and appended \(Format.count(appended)) events for \(Format.count(leads)) leads (\(Format.count(duplicates)) were already there) in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))"
+        )
         print("ledger: \(ledger.path)")
 
         section("2. The monthly trend  (leadledger trends --bucket month)")
@@ -35,7 +38,9 @@ struct DemoStory {
             name: "score ≥ 70, no free mail",
             rules: .all([
                 .comparison(RuleComparison(field: "score", .gte(.number(70)))),
-                .not(.comparison(RuleComparison(field: "email_domain", .in([.string("gmail.com"), .string("yahoo.com"), .string("hotmail.com")])))),
+                .not(
+                    .comparison(
+                        RuleComparison(field: "email_domain", .in([.string("gmail.com"), .string("yahoo.com"), .string("hotmail.com")])))),
             ]))
         print(WhatIfCommand.text(try ledger.whatIf(WhatIfQuery(candidates: [candidate]))), terminator: "")
 

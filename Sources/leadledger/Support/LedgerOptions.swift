@@ -7,7 +7,8 @@ import Projections
 
 /// `--ledger PATH` and `--map-size SIZE`, shared by every subcommand that opens a ledger.
 struct LedgerOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The ledger directory (default: $LEADLEDGER_PATH, else ./leadledger.ledger).", valueName: "PATH"))
+    @Option(
+        name: .long, help: ArgumentHelp("The ledger directory (default: $LEADLEDGER_PATH, else ./leadledger.ledger).", valueName: "PATH"))
     var ledger: String?
 
     @Option(
@@ -60,7 +61,10 @@ struct ByteSize: ExpressibleByArgument {
 
     init?(argument: String) {
         let text = argument.trimmingCharacters(in: .whitespaces).uppercased()
-        let units: [(String, Int)] = [("TIB", 40), ("GIB", 30), ("MIB", 20), ("KIB", 10), ("TB", 40), ("GB", 30), ("MB", 20), ("KB", 10), ("T", 40), ("G", 30), ("M", 20), ("K", 10), ("B", 0)]
+        let units: [(String, Int)] = [
+            ("TIB", 40), ("GIB", 30), ("MIB", 20), ("KIB", 10), ("TB", 40), ("GB", 30), ("MB", 20), ("KB", 10), ("T", 40), ("G", 30),
+            ("M", 20), ("K", 10), ("B", 0),
+        ]
         var shift = 0
         var digits = Substring(text)
         if let unit = units.first(where: { text.hasSuffix($0.0) }) {

@@ -11,10 +11,14 @@ struct RangeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Last hand-off day included (YYYY-MM-DD).", valueName: "DATE"))
     var to: String?
 
-    @Option(name: .customLong("as-of-recorded"), help: ArgumentHelp("Replay only what the ledger had recorded by then (knowledge time; RFC 3339 or YYYY-MM-DD).", valueName: "TIME"))
+    @Option(
+        name: .customLong("as-of-recorded"),
+        help: ArgumentHelp("Replay only what the ledger had recorded by then (knowledge time; RFC 3339 or YYYY-MM-DD).", valueName: "TIME"))
     var asOfRecorded: String?
 
-    @Option(name: .customLong("as-of-occurred"), help: ArgumentHelp("Replay only what had happened by then (business time; RFC 3339 or YYYY-MM-DD).", valueName: "TIME"))
+    @Option(
+        name: .customLong("as-of-occurred"),
+        help: ArgumentHelp("Replay only what had happened by then (business time; RFC 3339 or YYYY-MM-DD).", valueName: "TIME"))
     var asOfOccurred: String?
 
     func validate() throws {
@@ -28,14 +32,17 @@ struct RangeOptions: ParsableArguments {
     }
 
     func cut() throws -> ReplayCut {
-        do throws(QueryInputError) { return try QueryInput.cut(asOfRecorded: asOfRecorded, asOfOccurred: asOfOccurred) } catch { throw validationError(error) }
+        do throws(QueryInputError) { return try QueryInput.cut(asOfRecorded: asOfRecorded, asOfOccurred: asOfOccurred) } catch {
+            throw validationError(error)
+        }
     }
 
     /// The library's complaint about a range or a cut, worded with this command's options.
     func validationError(_ error: QueryInputError) -> ValidationError {
         switch error {
         case .notADay(let field, let found): ValidationError("\(Self.option(field)): expected a date like 2026-03-02, found \"\(found)\"")
-        case .notAnInstant(let field, let found): ValidationError("\(Self.option(field)): expected \(ReplayCut.instantForms), found \"\(found)\"")
+        case .notAnInstant(let field, let found):
+            ValidationError("\(Self.option(field)): expected \(ReplayCut.instantForms), found \"\(found)\"")
         case .toBeforeFrom: ValidationError("--to \(to ?? "") is before --from \(from ?? "")")
         case .bothCuts: ValidationError("give --as-of-recorded or --as-of-occurred, not both")
         }

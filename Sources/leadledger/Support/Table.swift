@@ -33,9 +33,11 @@ struct TextTable {
 struct CSVWriter {
     var lines: [String] = []
     mutating func add(_ cells: [String]) {
-        lines.append(cells.map { cell in
-            cell.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : cell
-        }.joined(separator: ","))
+        lines.append(
+            cells.map { cell in
+                cell.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
+                    ? "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : cell
+            }.joined(separator: ","))
     }
     var text: String { lines.joined(separator: "\n") + "\n" }
 }

@@ -10,19 +10,32 @@ enum Fixtures {
 
     /// One JSON line per event type, each exercising its optional fields.
     static let lines: [EventType: String] = [
-        .leadCaptured: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a01","type":"lead.captured","lead":"00Q1","occurredAt":"2026-03-01T09:00:00+01:00","source":"hubspot","actor":"form:demo","correlationId":"c-1","data":{"channel":"paid_search","campaign":"spring","attributes":{"country":"US","employees":120,"opted_in":true,"phone":null}}}"#,
-        .leadAttributesObserved: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a02","type":"lead.attributes_observed","lead":"00Q1","occurredAt":"2026-03-01T10:00:00Z","source":"hubspot","data":{"attributes":{"title":"VP Sales","country":null}}}"#,
-        .leadScored: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a03","type":"lead.scored","lead":"00Q1","occurredAt":"2026-03-01T10:05:00.250Z","source":"hubspot","data":{"score":72.5,"model":"v3"}}"#,
-        .leadHandedOff: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a04","type":"lead.handed_off","lead":"00Q1","occurredAt":"2026-03-01T11:00:00Z","source":"hubspot","data":{"owner":"rep:jsmith","definition":3}}"#,
-        .leadAccepted: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a05","type":"lead.accepted","lead":"00Q1","occurredAt":"2026-03-02T08:00:00-05:00","source":"salesforce","data":{"by":"rep:jsmith","auto":false}}"#,
-        .leadRejected: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a06","type":"lead.rejected","lead":"00Q5e00000AbCdE","occurredAt":"2026-03-02T14:05:00Z","source":"salesforce","actor":"rep:jsmith","data":{"reason":"FIT_COMPANY.TOO_SMALL","note":"12 employees","by":"rep:jsmith"}}"#,
-        .leadRecycled: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a07","type":"lead.recycled","lead":"00Q1","occurredAt":"2026-03-03T14:05:00Z","source":"salesforce","data":{"reason":"INTENT_TIMING.NOT_NOW","note":"call in Q3"}}"#,
-        .leadConverted: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a08","type":"lead.converted","lead":"00Q1","occurredAt":"2026-03-04T14:05:00Z","source":"salesforce","data":{"opportunity":"006A1","amount":12000,"currency":"EUR"}}"#,
-        .leadClosed: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a09","type":"lead.closed","lead":"00Q1","occurredAt":"2026-04-04T14:05:00Z","source":"salesforce","data":{"won":false,"amount":0,"reason":"LOST.PRICE"}}"#,
-        .leadRejectionCorrected: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a0a","type":"lead.rejection_corrected","lead":"00Q5e00000AbCdE","occurredAt":"2026-03-05T14:05:00Z","source":"salesforce","data":{"event":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a06","reason":"DUPLICATE.EXISTING_LEAD","note":"merged"}}"#,
-        .reasonDefined: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a0b","type":"reason.defined","occurredAt":"2026-01-01T00:00:00Z","source":"revops","data":{"code":"OTHER.OTHER","label":"Other","category":"OTHER","requiresNote":true}}"#,
-        .reasonRetired: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a0c","type":"reason.retired","occurredAt":"2026-02-01T00:00:00Z","source":"revops","data":{"code":"FIT.SMALL","replacedBy":"FIT_COMPANY.TOO_SMALL"}}"#,
-        .definitionPublished: #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a0d","type":"definition.published","occurredAt":"2026-02-15T00:00:00Z","source":"revops","actor":"user:ana","data":{"version":3,"name":"Q1 tightening","rules":{"all":[{"field":"score","gte":60},{"field":"country","in":["US","CA","GB"]},{"not":{"field":"email_domain","in":["gmail.com","yahoo.com"]}},{"any":[{"field":"employees","gte":50},{"field":"title","contains":"VP"}]}]},"effectiveAt":"2026-03-01T00:00:00+01:00","rationale":"too many small companies"}}"#,
+        .leadCaptured:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a01","type":"lead.captured","lead":"00Q1","occurredAt":"2026-03-01T09:00:00+01:00","source":"hubspot","actor":"form:demo","correlationId":"c-1","data":{"channel":"paid_search","campaign":"spring","attributes":{"country":"US","employees":120,"opted_in":true,"phone":null}}}"#,
+        .leadAttributesObserved:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a02","type":"lead.attributes_observed","lead":"00Q1","occurredAt":"2026-03-01T10:00:00Z","source":"hubspot","data":{"attributes":{"title":"VP Sales","country":null}}}"#,
+        .leadScored:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a03","type":"lead.scored","lead":"00Q1","occurredAt":"2026-03-01T10:05:00.250Z","source":"hubspot","data":{"score":72.5,"model":"v3"}}"#,
+        .leadHandedOff:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a04","type":"lead.handed_off","lead":"00Q1","occurredAt":"2026-03-01T11:00:00Z","source":"hubspot","data":{"owner":"rep:jsmith","definition":3}}"#,
+        .leadAccepted:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a05","type":"lead.accepted","lead":"00Q1","occurredAt":"2026-03-02T08:00:00-05:00","source":"salesforce","data":{"by":"rep:jsmith","auto":false}}"#,
+        .leadRejected:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a06","type":"lead.rejected","lead":"00Q5e00000AbCdE","occurredAt":"2026-03-02T14:05:00Z","source":"salesforce","actor":"rep:jsmith","data":{"reason":"FIT_COMPANY.TOO_SMALL","note":"12 employees","by":"rep:jsmith"}}"#,
+        .leadRecycled:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a07","type":"lead.recycled","lead":"00Q1","occurredAt":"2026-03-03T14:05:00Z","source":"salesforce","data":{"reason":"INTENT_TIMING.NOT_NOW","note":"call in Q3"}}"#,
+        .leadConverted:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a08","type":"lead.converted","lead":"00Q1","occurredAt":"2026-03-04T14:05:00Z","source":"salesforce","data":{"opportunity":"006A1","amount":12000,"currency":"EUR"}}"#,
+        .leadClosed:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a09","type":"lead.closed","lead":"00Q1","occurredAt":"2026-04-04T14:05:00Z","source":"salesforce","data":{"won":false,"amount":0,"reason":"LOST.PRICE"}}"#,
+        .leadRejectionCorrected:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a0a","type":"lead.rejection_corrected","lead":"00Q5e00000AbCdE","occurredAt":"2026-03-05T14:05:00Z","source":"salesforce","data":{"event":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a06","reason":"DUPLICATE.EXISTING_LEAD","note":"merged"}}"#,
+        .reasonDefined:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a0b","type":"reason.defined","occurredAt":"2026-01-01T00:00:00Z","source":"revops","data":{"code":"OTHER.OTHER","label":"Other","category":"OTHER","requiresNote":true}}"#,
+        .reasonRetired:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a0c","type":"reason.retired","occurredAt":"2026-02-01T00:00:00Z","source":"revops","data":{"code":"FIT.SMALL","replacedBy":"FIT_COMPANY.TOO_SMALL"}}"#,
+        .definitionPublished:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a0d","type":"definition.published","occurredAt":"2026-02-15T00:00:00Z","source":"revops","actor":"user:ana","data":{"version":3,"name":"Q1 tightening","rules":{"all":[{"field":"score","gte":60},{"field":"country","in":["US","CA","GB"]},{"not":{"field":"email_domain","in":["gmail.com","yahoo.com"]}},{"any":[{"field":"employees","gte":50},{"field":"title","contains":"VP"}]}]},"effectiveAt":"2026-03-01T00:00:00+01:00","rationale":"too many small companies"}}"#,
     ]
 
     static func event(_ type: EventType) -> LeadEvent {
@@ -63,8 +76,11 @@ struct RandomEvents {
         var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
         bytes[6] = bytes[6] & 0x0F | 0x40
         bytes[8] = bytes[8] & 0x3F | 0x80
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            ))
     }
 
     mutating func timestamp() -> Timestamp {
@@ -123,8 +139,9 @@ struct RandomEvents {
         case .reasonRetired: .reasonRetired(.init(code: code(), replacedBy: maybe { $0.code() }))
         case .definitionPublished:
             .definitionPublished(
-                .init(version: int(1...1000), name: nonEmpty(), rules: rule(), effectiveAt: timestamp(),
-                      rationale: maybe { $0.text() }))
+                .init(
+                    version: int(1...1000), name: nonEmpty(), rules: rule(), effectiveAt: timestamp(),
+                    rationale: maybe { $0.text() }))
         }
     }
 

@@ -22,7 +22,10 @@ struct GeneratedEvents {
     static let countries = ["US", "CA", "GB", "FR", "DE", "BR"]
     static let domains = ["acme.com", "gmail.com", "corp.io", "yahoo.com", "bigco.com"]
     static let industries = ["saas", "retail", "finance", "health"]
-    static let codes = ["FIT.SMALL", "FIT.INDUSTRY", "TIMING.LATER", "BUDGET.NONE", "CONTACT.BAD_EMAIL", "OLD.NO_RESPONSE", "OLD.DUPLICATE", "DATA.DUPLICATE", "OTHER.MISC"]
+    static let codes = [
+        "FIT.SMALL", "FIT.INDUSTRY", "TIMING.LATER", "BUDGET.NONE", "CONTACT.BAD_EMAIL", "OLD.NO_RESPONSE", "OLD.DUPLICATE",
+        "DATA.DUPLICATE", "OTHER.MISC",
+    ]
 
     init(seed: UInt64, leads: Int) {
         var rng = SplitMix64(seed: seed)
@@ -30,7 +33,10 @@ struct GeneratedEvents {
         base = at("2025-01-06T00:00:00Z")  // a Monday
         days = 360
         let day = microsPerDay
-        effective = [(1, base - 30 * day), (2, base + 90 * day), (3, base + 180 * day), (4, base + 270 * day), (5, base + 330 * day), (6, base + 330 * day)]
+        effective = [
+            (1, base - 30 * day), (2, base + 90 * day), (3, base + 180 * day), (4, base + 270 * day), (5, base + 330 * day),
+            (6, base + 330 * day),
+        ]
         var items: [(Int64, LeadEvent)] = []
         func add(_ e: LeadEvent, appendAt: Int64? = nil) { items.append((appendAt ?? e.occurredAt.microseconds, e)) }
 
@@ -85,7 +91,9 @@ struct GeneratedEvents {
                 for _ in 0..<n {
                     t += minutes(10, 3 * 24 * 60)
                     if chance(0.1) { t -= t % microsPerHour }
-                    let e = chance(0.55) ? f.observed(lead, t, attributes(true)) : f.scored(lead, t, Double(Int.random(in: 0...1000, using: &rng)) / 10)
+                    let e =
+                        chance(0.55)
+                        ? f.observed(lead, t, attributes(true)) : f.scored(lead, t, Double(Int.random(in: 0...1000, using: &rng)) / 10)
                     add(e, appendAt: chance(0.03) ? t + lateness() : nil)
                 }
             }
@@ -102,7 +110,9 @@ struct GeneratedEvents {
                 episodes += 1
                 t += minutes(60, 10 * 24 * 60)
                 let named: Int? = chance(0.4) ? (chance(0.85) ? inForce(t) : Int.random(in: 1...6, using: &rng)) : nil
-                add(f.handedOff(lead, t, owner: pick(Self.owners), definition: named, source: pick(Self.sources)), appendAt: chance(0.01) ? t + lateness() : nil)
+                add(
+                    f.handedOff(lead, t, owner: pick(Self.owners), definition: named, source: pick(Self.sources)),
+                    appendAt: chance(0.01) ? t + lateness() : nil)
                 if chance(0.03) { continue }  // handed off again over the open episode
                 let roll = Double.random(in: 0..<1, using: &rng)
                 if roll < 0.08 { break }  // pending
@@ -122,11 +132,15 @@ struct GeneratedEvents {
                     if chance(0.12) {
                         // Usually days later; sometimes stamped minutes before the rejection by a skewed clock.
                         let c1 = chance(0.08) ? t - minutes(1, 30) : t + minutes(60, 5 * 24 * 60)
-                        add(f.corrected(lead, c1, rejection: rejection.id, reason: pick(Self.codes)), appendAt: max(c1, stored) + microsPerSecond)
+                        add(
+                            f.corrected(lead, c1, rejection: rejection.id, reason: pick(Self.codes)),
+                            appendAt: max(c1, stored) + microsPerSecond)
                         if chance(0.2) {
                             // A second correction, stored after the first but not always later in business time.
                             let c2 = c1 + minutes(-2 * 24 * 60, 2 * 24 * 60)
-                            add(f.corrected(lead, c2, rejection: rejection.id, reason: pick(Self.codes)), appendAt: max(c1, c2, stored) + 2 * microsPerSecond)
+                            add(
+                                f.corrected(lead, c2, rejection: rejection.id, reason: pick(Self.codes)),
+                                appendAt: max(c1, c2, stored) + 2 * microsPerSecond)
                         }
                     }
                 } else {
@@ -180,7 +194,8 @@ struct GeneratedLedger: Sendable {
         guard try ledger.log.head().position == UInt64(stored.count) else { throw GeneratedLedgerError.mismatch("head") }
         for i in stride(from: 0, to: stored.count, by: 997) {
             let record = try ledger.log.record(at: stored[i].position)
-            guard record?.id == stored[i].event.id, record?.recordedAt == stored[i].recordedAt, record?.streamNumber == stored[i].streamNumber
+            guard record?.id == stored[i].event.id, record?.recordedAt == stored[i].recordedAt,
+                record?.streamNumber == stored[i].streamNumber
             else { throw GeneratedLedgerError.mismatch("record \(i + 1)") }
         }
         return GeneratedLedger(ledger: ledger, stored: stored, batchTimes: times, base: generated.base)
@@ -188,12 +203,15 @@ struct GeneratedLedger: Sendable {
 
     /// The candidate definitions the what-if comparisons try.
     static let candidates = [
-        CandidateDefinition(name: "strict", rules: .all([field("score", .gte(.number(65))), field("country", .in([.string("US"), .string("GB")]))])),
+        CandidateDefinition(
+            name: "strict", rules: .all([field("score", .gte(.number(65))), field("country", .in([.string("US"), .string("GB")]))])),
         CandidateDefinition(name: "big or hot", rules: .any([field("employees", .gte(.number(1000))), field("score", .gt(.number(85)))])),
-        CandidateDefinition(name: "no free mail", rules: .all([
-            .not(field("email_domain", .in([.string("gmail.com"), .string("yahoo.com")]))), field("industry", .exists(true)),
-            field("campaign", .ne(.string("expo"))),
-        ])),
+        CandidateDefinition(
+            name: "no free mail",
+            rules: .all([
+                .not(field("email_domain", .in([.string("gmail.com"), .string("yahoo.com")]))), field("industry", .exists(true)),
+                field("campaign", .ne(.string("expo"))),
+            ])),
     ]
 }
 

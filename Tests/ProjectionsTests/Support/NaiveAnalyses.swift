@@ -170,7 +170,9 @@ extension NaiveLedger {
 
 extension NaiveSegment {
     init(_ s: ObservedSegment) {
-        self.init(leads: s.leads, episodes: s.episodes, accepted: s.accepted, rejected: s.rejected, recycled: s.recycled, pending: s.pending, won: s.won)
+        self.init(
+            leads: s.leads, episodes: s.episodes, accepted: s.accepted, rejected: s.rejected, recycled: s.recycled, pending: s.pending,
+            won: s.won)
     }
 }
 

@@ -64,14 +64,16 @@ struct NaiveLedger {
             switch e.event.payload {
             case .reasonDefined(let d):
                 let old = reasons[d.code]
-                reasons[d.code] = NaiveReason(label: d.label, category: d.category, retired: old?.retired ?? false, replacedBy: old?.replacedBy)
+                reasons[d.code] = NaiveReason(
+                    label: d.label, category: d.category, retired: old?.retired ?? false, replacedBy: old?.replacedBy)
             case .reasonRetired(let r):
                 var info = reasons[r.code] ?? NaiveReason(label: r.code, category: "OTHER")
                 info.retired = true
                 info.replacedBy = r.replacedBy
                 reasons[r.code] = info
             case .definitionPublished(let p):
-                definitions[p.version] = NaiveDefinition(version: p.version, name: p.name, effectiveAt: p.effectiveAt.microseconds, rules: p.rules)
+                definitions[p.version] = NaiveDefinition(
+                    version: p.version, name: p.name, effectiveAt: p.effectiveAt.microseconds, rules: p.rules)
             default:
                 if let lead = e.event.lead { leadEvents[lead, default: []].append(e) }
             }
@@ -90,10 +92,11 @@ struct NaiveLedger {
                 case .leadScored(let s):
                     score = s.score
                 case .handedOff(let h):
-                    episodes.append(NaiveEpisode(
-                        lead: lead, handOffPosition: e.position, handedOffAt: e.occurredAt, owner: h.owner, source: e.event.source,
-                        channel: channel, campaign: campaign, namedDefinition: h.definition, scoreAtHandOff: score,
-                        definition: h.definition ?? definitionInForce(at: e.occurredAt)))
+                    episodes.append(
+                        NaiveEpisode(
+                            lead: lead, handOffPosition: e.position, handedOffAt: e.occurredAt, owner: h.owner, source: e.event.source,
+                            channel: channel, campaign: campaign, namedDefinition: h.definition, scoreAtHandOff: score,
+                            definition: h.definition ?? definitionInForce(at: e.occurredAt)))
                     open = episodes.count - 1
                 case .accepted:
                     guard let i = open else { break }
@@ -245,7 +248,9 @@ extension NaiveLedger {
             if let until = q.until, e.handedOffAt >= until { continue }
             let day = e.handedOffAt.dividedRoundingDown(by: microsPerDay)
             let start: String
-            if let cached = startCache[day] { start = cached } else {
+            if let cached = startCache[day] {
+                start = cached
+            } else {
                 start = Naive.bucketStart(q.bucket, e.handedOffAt)
                 startCache[day] = start
             }

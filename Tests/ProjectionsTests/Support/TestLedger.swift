@@ -67,7 +67,8 @@ final class TestLedger: Sendable {
     /// Every stored event with its position and knowledge time, read back from the log.
     func storedEvents() throws -> [StoredEvent] {
         try log.records().map {
-            StoredEvent(position: $0.position, recordedAt: $0.recordedAt, streamNumber: $0.streamNumber, event: try LeadEvent(binary: $0.payload))
+            StoredEvent(
+                position: $0.position, recordedAt: $0.recordedAt, streamNumber: $0.streamNumber, event: try LeadEvent(binary: $0.payload))
         }
     }
 }
@@ -95,8 +96,11 @@ struct EventFactory {
         withUnsafeBytes(of: counter.bigEndian) { bytes.replaceSubrange(8..<16, with: $0) }
         bytes[6] = (bytes[6] & 0x0F) | 0x40
         bytes[8] = (bytes[8] & 0x3F) | 0x80
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            ))
     }
 
     mutating func lead(_ lead: String, _ t: Int64, _ payload: EventPayload, source: String = "hubspot", actor: String? = nil) -> LeadEvent {
@@ -107,7 +111,9 @@ struct EventFactory {
         LeadEvent(id: nextID(), occurredAt: Timestamp(microseconds: t), source: "admin", actor: "ops:revops", payload: payload)
     }
 
-    mutating func captured(_ lead: String, _ t: Int64, channel: String, campaign: String? = nil, attributes: [String: AttributeValue]? = nil) -> LeadEvent {
+    mutating func captured(
+        _ lead: String, _ t: Int64, channel: String, campaign: String? = nil, attributes: [String: AttributeValue]? = nil
+    ) -> LeadEvent {
         self.lead(lead, t, .leadCaptured(.init(channel: channel, campaign: campaign, attributes: attributes)))
     }
 
@@ -119,7 +125,9 @@ struct EventFactory {
         self.lead(lead, t, .leadScored(.init(score: score, model: "fit-v1")))
     }
 
-    mutating func handedOff(_ lead: String, _ t: Int64, owner: String = "rep:ana", definition: Int? = nil, source: String = "hubspot") -> LeadEvent {
+    mutating func handedOff(
+        _ lead: String, _ t: Int64, owner: String = "rep:ana", definition: Int? = nil, source: String = "hubspot"
+    ) -> LeadEvent {
         self.lead(lead, t, .handedOff(.init(owner: owner, definition: definition)), source: source)
     }
 
@@ -143,7 +151,9 @@ struct EventFactory {
         self.lead(lead, t, .closed(.init(won: won)), source: "salesforce")
     }
 
-    mutating func corrected(_ lead: String, _ t: Int64, rejection: UUID, reason: String, note: String? = nil, actor: String? = nil) -> LeadEvent {
+    mutating func corrected(
+        _ lead: String, _ t: Int64, rejection: UUID, reason: String, note: String? = nil, actor: String? = nil
+    ) -> LeadEvent {
         self.lead(lead, t, .rejectionCorrected(.init(event: rejection, reason: reason, note: note)), source: "salesforce", actor: actor)
     }
 
@@ -156,9 +166,12 @@ struct EventFactory {
     }
 
     mutating func published(_ t: Int64, version: Int, effectiveAt: Int64, rules: MQLRule, name: String? = nil) -> LeadEvent {
-        catalog(t, .definitionPublished(.init(
-            version: version, name: name ?? "v\(version)", rules: rules, effectiveAt: Timestamp(microseconds: effectiveAt),
-            rationale: "version \(version)")))
+        catalog(
+            t,
+            .definitionPublished(
+                .init(
+                    version: version, name: name ?? "v\(version)", rules: rules, effectiveAt: Timestamp(microseconds: effectiveAt),
+                    rationale: "version \(version)")))
     }
 }
 

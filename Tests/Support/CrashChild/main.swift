@@ -19,8 +19,9 @@ do {
 var batch = first
 while true {
     let records = (0..<size).map { i in
-        NewRecord(id: crashTestID(batch: batch, index: i), stream: "lead-\((batch * 7 + i) % 97)",
-                  payload: Array(repeating: UInt8(truncatingIfNeeded: batch &+ i), count: 80 + (batch + i) % 120))
+        NewRecord(
+            id: crashTestID(batch: batch, index: i), stream: "lead-\((batch * 7 + i) % 97)",
+            payload: Array(repeating: UInt8(truncatingIfNeeded: batch &+ i), count: 80 + (batch + i) % 120))
     }
     do {
         _ = try log.appendAndWait(AppendBatch(records: records))
@@ -38,6 +39,9 @@ func crashTestID(batch: Int, index: Int) -> UUID {
     var bytes = [UInt8](repeating: 0, count: 16)
     withUnsafeBytes(of: a) { bytes.replaceSubrange(0..<8, with: $0) }
     withUnsafeBytes(of: b) { bytes.replaceSubrange(8..<16, with: $0) }
-    return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                       bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    return UUID(
+        uuid: (
+            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+        ))
 }

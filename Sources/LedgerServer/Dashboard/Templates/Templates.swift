@@ -7,93 +7,93 @@ enum Templates {
     /// Every template by name; each can use the others as partials (`{{>csrf}}`).
     static let sources: [String: String] = [
         "page": """
-            <!doctype html>
-            <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>{{title}} · LeadLedger</title>
-            <style>{{{style}}}</style></head>
-            <body><header><h1>LeadLedger</h1><span class="sub">{{title}}</span>{{#nav}}<nav><a href="/">Dashboard</a><form method="post" action="/logout">{{>csrf}}<button class="link">Sign out</button></form></nav>{{/nav}}</header>
-            <main>{{{content}}}</main></body></html>
-            """,
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>{{title}} · LeadLedger</title>
+        <style>{{{style}}}</style></head>
+        <body><header><h1>LeadLedger</h1><span class="sub">{{title}}</span>{{#nav}}<nav><a href="/">Dashboard</a><form method="post" action="/logout">{{>csrf}}<button class="link">Sign out</button></form></nav>{{/nav}}</header>
+        <main>{{{content}}}</main></body></html>
+        """,
         "csrf": #"{{#csrf}}<input type="hidden" name="{{name}}" value="{{token}}">{{/csrf}}"#,
         "login": """
-            <section style="max-width:520px"><h2>Sign in</h2>
-            <p class="note">The dashboard needs an API key with the <code>read</code> scope (create one with
-            <code>leadledger keys add --scope read</code>). Signing in opens a session for this site; the key itself is not kept by the browser.</p>{{#message}}<p class="error">{{.}}</p>{{/message}}
-            <form method="post" action="/login"><label for="key">API key</label>
-            <input type="password" id="key" name="key" autocomplete="off"><button>Sign in</button></form></section>
-            """,
+        <section style="max-width:520px"><h2>Sign in</h2>
+        <p class="note">The dashboard needs an API key with the <code>read</code> scope (create one with
+        <code>leadledger keys add --scope read</code>). Signing in opens a session for this site; the key itself is not kept by the browser.</p>{{#message}}<p class="error">{{.}}</p>{{/message}}
+        <form method="post" action="/login"><label for="key">API key</label>
+        <input type="password" id="key" name="key" autocomplete="off"><button>Sign in</button></form></section>
+        """,
         "error": """
-            <section class="error"><h2>{{heading}}</h2><p>{{message}}</p>{{#hasProblems}}<ul>{{#problems}}<li>{{#field}}{{.}}: {{/field}}{{message}}</li>{{/problems}}</ul>{{/hasProblems}}</section>
-            """,
+        <section class="error"><h2>{{heading}}</h2><p>{{message}}</p>{{#hasProblems}}<ul>{{#problems}}<li>{{#field}}{{.}}: {{/field}}{{message}}</li>{{/problems}}</ul>{{/hasProblems}}</section>
+        """,
         "dashboard": """
-            <section><div class="stats">
-            <div class="stat"><b>{{events}}</b><span>events</span></div>
-            <div class="stat"><b>{{leads}}</b><span>leads seen</span></div>
-            <div class="stat"><b>{{handedOff}}</b><span>hand-offs</span></div>
-            <div class="stat"><b>{{acceptanceRate}}</b><span>accepted ({{accepted}})</span></div>
-            <div class="stat"><b>{{rejectionRate}}</b><span>rejected ({{rejected}})</span></div>
-            <div class="stat"><b>{{pending}}</b><span>pending</span></div>
-            </div><p class="note" style="margin-top:8px">Head hash <code>{{headHash}}…</code> ·
-            map {{mapUsed}} used</p></section>
-            <section><h2>Acceptance and rejection rate, weekly</h2><p class="note">By hand-off cohort (ISO week).</p>{{{ratesChart}}}</section>
-            <section><h2>Rejections by reason</h2><p class="note">Per weekly cohort, after corrections.</p>{{{reasonsChart}}}</section>
-            {{#impact}}{{>impact}}{{/impact}}
-            <div class="grid">{{>whatIfForm}}{{>lookupForm}}</div>
-            """,
+        <section><div class="stats">
+        <div class="stat"><b>{{events}}</b><span>events</span></div>
+        <div class="stat"><b>{{leads}}</b><span>leads seen</span></div>
+        <div class="stat"><b>{{handedOff}}</b><span>hand-offs</span></div>
+        <div class="stat"><b>{{acceptanceRate}}</b><span>accepted ({{accepted}})</span></div>
+        <div class="stat"><b>{{rejectionRate}}</b><span>rejected ({{rejected}})</span></div>
+        <div class="stat"><b>{{pending}}</b><span>pending</span></div>
+        </div><p class="note" style="margin-top:8px">Head hash <code>{{headHash}}…</code> ·
+        map {{mapUsed}} used</p></section>
+        <section><h2>Acceptance and rejection rate, weekly</h2><p class="note">By hand-off cohort (ISO week).</p>{{{ratesChart}}}</section>
+        <section><h2>Rejections by reason</h2><p class="note">Per weekly cohort, after corrections.</p>{{{reasonsChart}}}</section>
+        {{#impact}}{{>impact}}{{/impact}}
+        <div class="grid">{{>whatIfForm}}{{>lookupForm}}</div>
+        """,
         "impact": """
-            <section><h2>Impact of each definition change</h2>
-            <p class="note">Rejection rate of episodes under the old definition in the {{windowDays}} days before each change and under the new one in the {{windowDays}} days after; difference with its 95 % interval and two-proportion p-value.</p>
-            <table><thead><tr><th>Change</th><th>Effective</th><th class="num">Before</th><th class="num">After</th><th class="num">Difference</th><th class="num">p</th><th>Reasons rising / falling</th><th>Rules changed</th></tr></thead>
-            <tbody>{{#changes}}<tr><td>v{{from}} → v{{to}}<br><small>{{name}}</small></td>
-            <td class="date">{{effective}}</td>
-            <td class="num">{{before}} <small>({{beforeCounts}})</small></td>
-            <td class="num">{{after}} <small>({{afterCounts}})</small></td>
-            <td class="num {{direction}}">{{difference}}<br><small>{{interval}}</small></td>
-            <td class="num">{{pValue}}</td>
-            <td><small class="up">{{rising}}</small><br><small class="down">{{falling}}</small></td>
-            <td><small>{{rules}}</small></td></tr>{{/changes}}{{^changes}}<tr><td colspan="8">No definition change yet: publish a second MQL definition to see its impact.</td></tr>{{/changes}}</tbody></table></section>
-            """,
+        <section><h2>Impact of each definition change</h2>
+        <p class="note">Rejection rate of episodes under the old definition in the {{windowDays}} days before each change and under the new one in the {{windowDays}} days after; difference with its 95 % interval and two-proportion p-value.</p>
+        <table><thead><tr><th>Change</th><th>Effective</th><th class="num">Before</th><th class="num">After</th><th class="num">Difference</th><th class="num">p</th><th>Reasons rising / falling</th><th>Rules changed</th></tr></thead>
+        <tbody>{{#changes}}<tr><td>v{{from}} → v{{to}}<br><small>{{name}}</small></td>
+        <td class="date">{{effective}}</td>
+        <td class="num">{{before}} <small>({{beforeCounts}})</small></td>
+        <td class="num">{{after}} <small>({{afterCounts}})</small></td>
+        <td class="num {{direction}}">{{difference}}<br><small>{{interval}}</small></td>
+        <td class="num">{{pValue}}</td>
+        <td><small class="up">{{rising}}</small><br><small class="down">{{falling}}</small></td>
+        <td><small>{{rules}}</small></td></tr>{{/changes}}{{^changes}}<tr><td colspan="8">No definition change yet: publish a second MQL definition to see its impact.</td></tr>{{/changes}}</tbody></table></section>
+        """,
         "whatIfForm": """
-            <section><h2>What if the definition were…</h2>
-            <p class="note">A candidate <code>{"name":…,"rules":{…}}</code> (or a bare rules object), evaluated over the whole log. Outcomes of leads it would add are unobserved.</p>
-            <form method="post" action="/what-if">{{>csrf}}<label for="candidate">Candidate</label>
-            <textarea id="candidate" name="candidate">{{candidate}}</textarea>
-            <div class="row"><div><label for="from">From (hand-off day)</label><input type="date" id="from" name="from"></div>
-            <div><label for="to">To (inclusive)</label><input type="date" id="to" name="to"></div></div>
-            <button>Run what-if</button></form></section>
-            """,
+        <section><h2>What if the definition were…</h2>
+        <p class="note">A candidate <code>{"name":…,"rules":{…}}</code> (or a bare rules object), evaluated over the whole log. Outcomes of leads it would add are unobserved.</p>
+        <form method="post" action="/what-if">{{>csrf}}<label for="candidate">Candidate</label>
+        <textarea id="candidate" name="candidate">{{candidate}}</textarea>
+        <div class="row"><div><label for="from">From (hand-off day)</label><input type="date" id="from" name="from"></div>
+        <div><label for="to">To (inclusive)</label><input type="date" id="to" name="to"></div></div>
+        <button>Run what-if</button></form></section>
+        """,
         "lookupForm": """
-            <section><h2>Why was this lead rejected?</h2><p class="note">Every event of a lead, each episode with the definition in force and the rules' verdicts at hand-off.</p>
-            <form method="get" action="/leads"><label for="lead">Lead id</label><input type="text" id="lead" name="lead" placeholder="00Q5e00000AbCdE"><button>Look up</button></form></section>
-            """,
+        <section><h2>Why was this lead rejected?</h2><p class="note">Every event of a lead, each episode with the definition in force and the rules' verdicts at hand-off.</p>
+        <form method="get" action="/leads"><label for="lead">Lead id</label><input type="text" id="lead" name="lead" placeholder="00Q5e00000AbCdE"><button>Look up</button></form></section>
+        """,
         "whatIfResult": """
-            <section><h2>What-if result</h2><p class="note">Range: {{from}} – {{to}}. Observed figures come from real outcomes; the estimate is labelled as one.</p>
-            {{#candidates}}<h3>{{name}}</h3>
-            <p class="note">{{changes}}</p>
-            <table><thead><tr><th>Segment</th><th class="num">Leads</th><th class="num">Episodes</th><th class="num">Accepted</th><th class="num">Rejected</th><th class="num">Won</th><th class="num">Rejection rate</th></tr></thead><tbody>
-            {{#segments}}<tr><td>{{label}}</td><td class="num">{{leads}}</td><td class="num">{{episodes}}</td><td class="num">{{accepted}}</td><td class="num">{{rejected}}</td><td class="num">{{won}}</td><td class="num">{{rejectionRate}}</td></tr>
-            {{/segments}}<tr><td>added (qualifying, never handed off)</td><td class="num">{{addedLeads}}</td><td colspan="5">outcome {{addedOutcome}}</td></tr>
-            </tbody></table>
-            <div class="stats" style="margin-top:10px">
-            <div class="stat"><b>{{observedRate}}</b><span>observed rejection rate{{observedInterval}}</span></div>
-            <div class="stat"><b>{{boundsLow}} – {{boundsHigh}}</b><span>bounds with added leads</span></div>
-            <div class="stat"><b>{{estimate}}</b><span>estimate ({{estimateMethod}})</span></div>
-            <div class="stat"><b>{{rejectionsAvoided}}</b><span>rejections avoided</span></div>
-            <div class="stat"><b>{{acceptancesLost}}</b><span>acceptances lost</span></div>
-            <div class="stat"><b>{{winsLost}}</b><span>wins lost</span></div></div>
-            {{/candidates}}</section>
-            """,
+        <section><h2>What-if result</h2><p class="note">Range: {{from}} – {{to}}. Observed figures come from real outcomes; the estimate is labelled as one.</p>
+        {{#candidates}}<h3>{{name}}</h3>
+        <p class="note">{{changes}}</p>
+        <table><thead><tr><th>Segment</th><th class="num">Leads</th><th class="num">Episodes</th><th class="num">Accepted</th><th class="num">Rejected</th><th class="num">Won</th><th class="num">Rejection rate</th></tr></thead><tbody>
+        {{#segments}}<tr><td>{{label}}</td><td class="num">{{leads}}</td><td class="num">{{episodes}}</td><td class="num">{{accepted}}</td><td class="num">{{rejected}}</td><td class="num">{{won}}</td><td class="num">{{rejectionRate}}</td></tr>
+        {{/segments}}<tr><td>added (qualifying, never handed off)</td><td class="num">{{addedLeads}}</td><td colspan="5">outcome {{addedOutcome}}</td></tr>
+        </tbody></table>
+        <div class="stats" style="margin-top:10px">
+        <div class="stat"><b>{{observedRate}}</b><span>observed rejection rate{{observedInterval}}</span></div>
+        <div class="stat"><b>{{boundsLow}} – {{boundsHigh}}</b><span>bounds with added leads</span></div>
+        <div class="stat"><b>{{estimate}}</b><span>estimate ({{estimateMethod}})</span></div>
+        <div class="stat"><b>{{rejectionsAvoided}}</b><span>rejections avoided</span></div>
+        <div class="stat"><b>{{acceptancesLost}}</b><span>acceptances lost</span></div>
+        <div class="stat"><b>{{winsLost}}</b><span>wins lost</span></div></div>
+        {{/candidates}}</section>
+        """,
         "audit": """
-            <section><h2>Lead {{lead}}</h2><p class="note">{{eventCount}} events, {{episodeCount}} episodes; as of position {{head}}.</p>
-            <h3>Episodes</h3><table><thead><tr><th class="num">#</th><th>Handed off</th><th>Definition and verdicts</th><th>Outcome</th><th>Reason</th></tr></thead><tbody>{{#episodes}}
-            <tr><td class="num">{{number}}</td><td>{{handedOffAt}}<br><small>to {{owner}}</small></td>
-            <td>{{definition}} {{definitionName}}<br><small>{{qualified}}</small><ul>{{#verdicts}}<li class="{{verdictClass}}">{{mark}} <code>{{rule}}</code> saw {{seen}}</li>{{/verdicts}}</ul></td>
-            <td><b>{{outcome}}</b>{{#decidedAt}}<br><small>{{.}}</small>{{/decidedAt}}{{#decidedBy}}<br><small>by {{.}}</small>{{/decidedBy}}</td>
-            <td>{{reason}}{{#episodeNote}}<br><small>{{.}}</small>{{/episodeNote}}<ul>{{#corrections}}<li>corrected to {{code}} at {{occurredAt}}{{#correctionNote}}: {{.}}{{/correctionNote}}</li>{{/corrections}}</ul></td></tr>{{/episodes}}</tbody></table>
-            <h3>Events, in business-time order</h3><table><thead><tr><th class="num">Pos</th><th>Occurred</th><th>Recorded</th><th>Type</th><th>Source</th><th>Data</th></tr></thead><tbody>{{#events}}
-            <tr><td class="num">{{position}}</td><td>{{occurredAt}}{{#late}} <small>(late)</small>{{/late}}</td><td><small>{{recordedAt}}</small></td>
-            <td>{{type}}</td><td>{{source}}{{#actor}}<br><small>{{.}}</small>{{/actor}}</td><td><pre>{{data}}</pre></td></tr>{{/events}}</tbody></table></section>
-            """,
+        <section><h2>Lead {{lead}}</h2><p class="note">{{eventCount}} events, {{episodeCount}} episodes; as of position {{head}}.</p>
+        <h3>Episodes</h3><table><thead><tr><th class="num">#</th><th>Handed off</th><th>Definition and verdicts</th><th>Outcome</th><th>Reason</th></tr></thead><tbody>{{#episodes}}
+        <tr><td class="num">{{number}}</td><td>{{handedOffAt}}<br><small>to {{owner}}</small></td>
+        <td>{{definition}} {{definitionName}}<br><small>{{qualified}}</small><ul>{{#verdicts}}<li class="{{verdictClass}}">{{mark}} <code>{{rule}}</code> saw {{seen}}</li>{{/verdicts}}</ul></td>
+        <td><b>{{outcome}}</b>{{#decidedAt}}<br><small>{{.}}</small>{{/decidedAt}}{{#decidedBy}}<br><small>by {{.}}</small>{{/decidedBy}}</td>
+        <td>{{reason}}{{#episodeNote}}<br><small>{{.}}</small>{{/episodeNote}}<ul>{{#corrections}}<li>corrected to {{code}} at {{occurredAt}}{{#correctionNote}}: {{.}}{{/correctionNote}}</li>{{/corrections}}</ul></td></tr>{{/episodes}}</tbody></table>
+        <h3>Events, in business-time order</h3><table><thead><tr><th class="num">Pos</th><th>Occurred</th><th>Recorded</th><th>Type</th><th>Source</th><th>Data</th></tr></thead><tbody>{{#events}}
+        <tr><td class="num">{{position}}</td><td>{{occurredAt}}{{#late}} <small>(late)</small>{{/late}}</td><td><small>{{recordedAt}}</small></td>
+        <td>{{type}}</td><td>{{source}}{{#actor}}<br><small>{{.}}</small>{{/actor}}</td><td><pre>{{data}}</pre></td></tr>{{/events}}</tbody></table></section>
+        """,
     ]
 
     /// The templates, parsed once; a template that does not parse is a bug the tests catch.

@@ -119,14 +119,17 @@ struct WhatIfResultView {
             Candidate(
                 name: candidate.name, changes: candidate.changes.joined(separator: "; "),
                 segments: [
-                    Segment("both (handed off and qualifying)", candidate.both), Segment("dropped (handed off, not qualifying)", candidate.dropped),
+                    Segment("both (handed off and qualifying)", candidate.both),
+                    Segment("dropped (handed off, not qualifying)", candidate.dropped),
                 ],
                 addedLeads: "\(candidate.added.leads)", addedOutcome: candidate.added.outcome,
                 observedRate: HTML.percent(candidate.observedRejectionRate),
-                observedInterval: candidate.observedRejectionRateInterval.map { " [\(HTML.percent($0.low)), \(HTML.percent($0.high))]" } ?? "",
+                observedInterval: candidate.observedRejectionRateInterval.map { " [\(HTML.percent($0.low)), \(HTML.percent($0.high))]" }
+                    ?? "",
                 boundsLow: HTML.percent(candidate.bounds.low), boundsHigh: HTML.percent(candidate.bounds.high),
                 estimate: HTML.percent(candidate.estimate.rejectionRate), estimateMethod: candidate.estimate.method,
-                rejectionsAvoided: "\(candidate.rejectionsAvoided)", acceptancesLost: "\(candidate.acceptancesLost)", winsLost: "\(candidate.winsLost)")
+                rejectionsAvoided: "\(candidate.rejectionsAvoided)", acceptancesLost: "\(candidate.acceptancesLost)",
+                winsLost: "\(candidate.winsLost)")
         }
     }
 }
@@ -179,13 +182,17 @@ struct AuditView {
                     Verdict(verdictClass: $0.passed ? "pass" : "fail", mark: $0.passed ? "✓" : "✗", rule: $0.rule, seen: $0.seen)
                 },
                 outcome: episode.outcome, decidedAt: episode.decidedAt, decidedBy: episode.decidedBy,
-                reason: episode.reason.map { "\($0.code)\($0.label.map { " — \($0)" } ?? "")\($0.category.map { " (\($0))" } ?? "")" } ?? "",
+                reason: episode.reason.map { "\($0.code)\($0.label.map { " — \($0)" } ?? "")\($0.category.map { " (\($0))" } ?? "")" }
+                    ?? "",
                 episodeNote: episode.note,
-                corrections: episode.corrections.map { Correction(code: $0.reason.code, occurredAt: $0.occurredAt, correctionNote: $0.note) })
+                corrections: episode.corrections.map {
+                    Correction(code: $0.reason.code, occurredAt: $0.occurredAt, correctionNote: $0.note)
+                })
         }
         events = audit.events.map { event in
             Event(
-                position: "\(event.position)", occurredAt: event.occurredAt, late: event.late, recordedAt: event.recordedAt, type: event.type,
+                position: "\(event.position)", occurredAt: event.occurredAt, late: event.late, recordedAt: event.recordedAt,
+                type: event.type,
                 source: event.source, actor: event.actor, data: json(event.data))
         }
     }
