@@ -303,7 +303,14 @@ public final class EventLog: Sendable {
 
     /// Runs `body` with one read snapshot of the log, for several reads that must agree.
     public func withSnapshot<R>(_ body: (borrowing LogSnapshot) throws -> R) throws -> R {
-        try env.read { txn in try withUnsafeTransaction(txn) { try body(LogSnapshot(txn: $0, dbs: dbs)) } }
+        try env.read { txn in
+            try withUnsafeTransaction(txn) { pointer in
+                // Bound to a local first: Swift 6.3's optimizer crashes specializing a temporary
+                // non-copyable value passed straight as a borrowed argument (as in `withCursor`).
+                let snapshot = LogSnapshot(txn: pointer, dbs: dbs)
+                return try body(snapshot)
+            }
+        }
     }
 
     /// Up to `limit` records from `position` on, copied.
