@@ -27,21 +27,6 @@ public enum HubSpotHistoryImporter {
     }
 
     static func importTable(_ table: CSVTable, mapping: HubSpotMapping) throws(ImportError) -> ImportResult {
-        let rules = try mapping.rules()
-        let recordColumn = try table.column("Record ID")
-        let propertyColumn = try table.column("Property")
-        let valueColumn = try table.column("Value")
-        let timeColumn = try table.column("Timestamp")
-        let sourceColumn = table.optionalColumn("Source")
-        var rows: [HistoryRow] = []
-        rows.reserveCapacity(table.rows.count)
-        for row in table.rows {
-            rows.append(
-                try HistoryRow(
-                    table: table, row: row, lead: recordColumn, field: propertyColumn, value: valueColumn,
-                    time: timeColumn, actor: sourceColumn, timeExample: rules.timeExample))
-        }
-        var replay = HistoryReplay(rules: rules, file: table.file, rowsRead: table.rows.count)
-        return try replay.run(rows)
+        try mapping.rules().importTable(table)
     }
 }

@@ -202,8 +202,9 @@ public struct HubSpotMapping: Sendable, Codable, Hashable {
         let channelTable = MappingFile.channelTable(channels)
         return HistoryRules(
             format: "hubspot-property-history", source: source, roles: roles, channels: channelTable,
-            reasonCodes: reasonCodes, defaultReason: defaultRejectionReason, valueColumn: "Value",
-            timeColumn: "Timestamp", timeExample: "2024-03-01T14:05:00Z", ownerFromActor: false)
+            reasonCodes: reasonCodes, defaultReason: defaultRejectionReason, leadColumn: "Record ID", fieldColumn: "Property",
+            valueColumn: "Value", timeColumn: "Timestamp", timeExample: "2024-03-01T14:05:00Z", actorColumn: "Source",
+            ownerFromActor: false)
     }
 
     /// Every reason code this mapping can put on a rejection.

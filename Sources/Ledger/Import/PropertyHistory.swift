@@ -35,11 +35,17 @@ struct HistoryRules {
     var channels: [String: String]
     var reasonCodes: [String: String]
     var defaultReason: String
+    /// The export's column naming the lead (the record).
+    var leadColumn: String
+    /// The export's column naming the changed field (property).
+    var fieldColumn: String
     /// The name of the column the new value is in, for messages.
     var valueColumn: String
     /// The name of the column the time is in, for messages.
     var timeColumn: String
     var timeExample: String
+    /// The optional column naming who made the change.
+    var actorColumn: String
     /// Whether a hand-off with no known owner goes to the row's actor (Salesforce's `CreatedById`)
     /// rather than to `unassigned` (HubSpot's `Source` names a system, not a person).
     var ownerFromActor: Bool
@@ -397,5 +403,57 @@ struct HistoryReplay {
             emit(&state, "closed|\(key)", row.at, actor: row.actor, .closed(EventPayload.Closed(won: true)))
             state.closed = true
         }
+    }
+}
+
+extension HistoryRules {
+    /// Reads every row of an export in this mapping's column names and replays them into events.
+    func importTable(_ table: CSVTable) throws(ImportError) -> ImportResult {
+        let leadIndex = try table.column(leadColumn)
+        let fieldIndex = try table.column(fieldColumn)
+        let valueIndex = try table.column(valueColumn)
+        let timeIndex = try table.column(timeColumn)
+        let actorIndex = table.optionalColumn(actorColumn)
+        var rows: [HistoryRow] = []
+        rows.reserveCapacity(table.rows.count)
+        for row in table.rows {
+            rows.append(
+                try HistoryRow(
+                    table: table, row: row, lead: leadIndex, field: fieldIndex, value: valueIndex, time: timeIndex,
+                    actor: actorIndex, timeExample: timeExample))
+        }
+        var replay = HistoryReplay(rules: self, file: table.file, rowsRead: table.rows.count)
+        return try replay.run(rows)
+    }
+}
+
+extension HistoryRow {
+    /// Reads one CSV row, refusing an empty lead or field and an unreadable time.
+    init(
+        table: CSVTable, row: CSVRow, lead: Int, field: Int, value: Int, time: Int, actor: Int?, timeExample: String
+    ) throws(ImportError) {
+        let leadText = row.fields[lead].trimmingCharacters(in: .whitespaces)
+        guard !leadText.isEmpty, leadText.utf8.count <= EventDecoder.Limits.leadBytes else {
+            throw ImportError(
+                file: table.file, line: row.line, column: table.header[lead],
+                message: leadText.isEmpty
+                    ? "expected a lead id, found an empty cell"
+                    : "expected a lead id of at most \(EventDecoder.Limits.leadBytes) bytes, found \(leadText.utf8.count) bytes")
+        }
+        let fieldText = row.fields[field].trimmingCharacters(in: .whitespaces)
+        guard !fieldText.isEmpty else {
+            throw ImportError(
+                file: table.file, line: row.line, column: table.header[field],
+                message: "expected a field name, found an empty cell")
+        }
+        guard let at = ImportDate.parse(row.fields[time]) else {
+            throw ImportError(
+                file: table.file, line: row.line, column: table.header[time],
+                message: "expected a date like \(timeExample), found \"\(row.fields[time])\"")
+        }
+        let actorText = actor.map { row.fields[$0].trimmingCharacters(in: .whitespaces) } ?? ""
+        self.init(
+            lead: leadText, field: fieldText, value: row.fields[value].trimmingCharacters(in: .whitespacesAndNewlines),
+            at: at, actor: actorText.isEmpty ? nil : actorText, line: row.line)
     }
 }

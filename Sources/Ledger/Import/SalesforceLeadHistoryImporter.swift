@@ -28,52 +28,7 @@ public enum SalesforceLeadHistoryImporter {
     }
 
     static func importTable(_ table: CSVTable, mapping: SalesforceMapping) throws(ImportError) -> ImportResult {
-        let rules = try mapping.rules()
-        let leadColumn = try table.column("LeadId")
-        let fieldColumn = try table.column("Field")
-        let valueColumn = try table.column("NewValue")
-        let dateColumn = try table.column("CreatedDate")
-        let byColumn = table.optionalColumn("CreatedById")
-        var rows: [HistoryRow] = []
-        rows.reserveCapacity(table.rows.count)
-        for row in table.rows {
-            rows.append(
-                try HistoryRow(
-                    table: table, row: row, lead: leadColumn, field: fieldColumn, value: valueColumn, time: dateColumn,
-                    actor: byColumn, timeExample: rules.timeExample))
-        }
-        var replay = HistoryReplay(rules: rules, file: table.file, rowsRead: table.rows.count)
-        return try replay.run(rows)
+        try mapping.rules().importTable(table)
     }
 }
 
-extension HistoryRow {
-    /// Reads one CSV row, refusing an empty lead or field and an unreadable time.
-    init(
-        table: CSVTable, row: CSVRow, lead: Int, field: Int, value: Int, time: Int, actor: Int?, timeExample: String
-    ) throws(ImportError) {
-        let leadText = row.fields[lead].trimmingCharacters(in: .whitespaces)
-        guard !leadText.isEmpty, leadText.utf8.count <= EventDecoder.Limits.leadBytes else {
-            throw ImportError(
-                file: table.file, line: row.line, column: table.header[lead],
-                message: leadText.isEmpty
-                    ? "expected a lead id, found an empty cell"
-                    : "expected a lead id of at most \(EventDecoder.Limits.leadBytes) bytes, found \(leadText.utf8.count) bytes")
-        }
-        let fieldText = row.fields[field].trimmingCharacters(in: .whitespaces)
-        guard !fieldText.isEmpty else {
-            throw ImportError(
-                file: table.file, line: row.line, column: table.header[field],
-                message: "expected a field name, found an empty cell")
-        }
-        guard let at = ImportDate.parse(row.fields[time]) else {
-            throw ImportError(
-                file: table.file, line: row.line, column: table.header[time],
-                message: "expected a date like \(timeExample), found \"\(row.fields[time])\"")
-        }
-        let actorText = actor.map { row.fields[$0].trimmingCharacters(in: .whitespaces) } ?? ""
-        self.init(
-            lead: leadText, field: fieldText, value: row.fields[value].trimmingCharacters(in: .whitespacesAndNewlines),
-            at: at, actor: actorText.isEmpty ? nil : actorText, line: row.line)
-    }
-}

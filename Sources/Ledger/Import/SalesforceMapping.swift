@@ -172,8 +172,9 @@ public struct SalesforceMapping: Sendable, Codable, Hashable {
         let channelTable = MappingFile.channelTable(channels)
         return HistoryRules(
             format: "salesforce-lead-history", source: source, roles: roles, channels: channelTable,
-            reasonCodes: reasonCodes, defaultReason: defaultRejectionReason, valueColumn: "NewValue",
-            timeColumn: "CreatedDate", timeExample: "2024-03-01T14:05:00.000+0000", ownerFromActor: true)
+            reasonCodes: reasonCodes, defaultReason: defaultRejectionReason, leadColumn: "LeadId", fieldColumn: "Field",
+            valueColumn: "NewValue", timeColumn: "CreatedDate", timeExample: "2024-03-01T14:05:00.000+0000",
+            actorColumn: "CreatedById", ownerFromActor: true)
     }
 
     /// Every reason code this mapping can put on a rejection.
