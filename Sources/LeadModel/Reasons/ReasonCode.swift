@@ -1,5 +1,5 @@
 /// What the ledger knows of one reason code.
-public struct ReasonCode: Sendable, Hashable {
+public struct ReasonCode: Sendable, Hashable, Codable {
     /// The code, e.g. `FIT_COMPANY.TOO_SMALL`.
     public var code: String
     /// The label people read.

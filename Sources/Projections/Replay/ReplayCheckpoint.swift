@@ -24,7 +24,7 @@ public enum ReplayCheckpoint {
         var position: UInt64
         var headHash: String
         var channels: [String], owners: [String], campaigns: [String], sources: [String], reasons: [String]
-        var reasonInfo: [Int32: ReasonInfo]
+        var reasonInfo: [Int32: ReasonCode]
         var definitionPositions: [UInt64]
         var corrections: [[UInt64]]
         var voidCount: Int
@@ -278,7 +278,7 @@ public enum ReplayCheckpoint {
         }
         var rows: [Row]
         var leads: [UInt32: [Bool]]
-        var reasons: [String: ReasonInfo]
+        var reasons: [String: ReasonCode]
         var definitions: [Int: UInt64]
         var position: UInt64
 
@@ -295,7 +295,7 @@ public enum ReplayCheckpoint {
             var leads: [UInt32: [Bool]] = [:]
             for (i, lead) in s.leads.enumerated() where lead.seen { leads[UInt32(i)] = [lead.won, lead.converted] }
             self.leads = leads
-            var reasons: [String: ReasonInfo] = [:]
+            var reasons: [String: ReasonCode] = [:]
             for (number, info) in s.reasonInfo { reasons[s.reasons.name(number) ?? ""] = info }
             self.reasons = reasons
             definitions = s.definitions.mapValues(\.position)

@@ -311,14 +311,13 @@ public enum ReplayEngine {
         switch event.payload {
         case .reasonDefined(let defined):
             let number = state.reasons.intern(defined.code)
-            state.reasonInfo[number] = ReasonInfo(
-                EpisodeMachine.reason(afterDefining: defined, existing: state.reasonInfo[number]?.reasonCode))
+            state.reasonInfo[number] = EpisodeMachine.reason(afterDefining: defined, existing: state.reasonInfo[number])
         case .reasonRetired(let retired):
             let number = state.reasons.intern(retired.code)
             // A log written without validation may retire a code it never defined: the reports still
             // show the code, retired, under its own name.
-            let existing = state.reasonInfo[number]?.reasonCode ?? ReasonCode(code: retired.code, label: retired.code, category: "OTHER")
-            if let code = EpisodeMachine.reason(afterRetiring: retired, existing: existing) { state.reasonInfo[number] = ReasonInfo(code) }
+            let existing = state.reasonInfo[number] ?? ReasonCode(code: retired.code, label: retired.code, category: "OTHER")
+            if let code = EpisodeMachine.reason(afterRetiring: retired, existing: existing) { state.reasonInfo[number] = code }
         case .definitionPublished(let published):
             state.definitions[published.version] = DefinitionInfo(
                 version: published.version, name: published.name, effectiveAt: published.effectiveAt.microseconds,
@@ -326,20 +325,6 @@ public enum ReplayEngine {
         default:
             break
         }
-    }
-}
-
-extension ReasonInfo {
-    /// The record as the catalog rules read it.
-    var reasonCode: ReasonCode {
-        ReasonCode(code: code, label: label, category: category, requiresNote: requiresNote, retired: retired, replacedBy: replacedBy)
-    }
-
-    /// The record a replay keeps for a reason code.
-    init(_ reason: ReasonCode) {
-        self.init(
-            code: reason.code, label: reason.label, category: reason.category, requiresNote: reason.requiresNote, retired: reason.retired,
-            replacedBy: reason.replacedBy)
     }
 }
 

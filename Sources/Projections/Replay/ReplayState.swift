@@ -75,22 +75,6 @@ struct LeadState: Sendable {
     var outOfOrder = false
 }
 
-/// A reason code as the catalog holds it.
-public struct ReasonInfo: Sendable, Hashable, Codable {
-    /// The code.
-    public var code: String
-    /// Its label.
-    public var label: String
-    /// Its category.
-    public var category: String
-    /// Whether a rejection with it needs a note.
-    public var requiresNote: Bool
-    /// Whether it was retired.
-    public var retired: Bool
-    /// The code that replaced it, when retired.
-    public var replacedBy: String?
-}
-
 /// A published MQL definition.
 public struct DefinitionInfo: Sendable, Hashable {
     /// Version.
@@ -148,7 +132,7 @@ public struct ReplayState: Sendable {
     /// Channels, owners, campaigns, sources and reason codes, by number.
     public internal(set) var channels = Interner(), owners = Interner(), campaigns = Interner(), sources = Interner(), reasons = Interner()
     /// Reason catalog by reason number.
-    public internal(set) var reasonInfo: [Int32: ReasonInfo] = [:]
+    public internal(set) var reasonInfo: [Int32: ReasonCode] = [:]
     /// Published definitions, by version.
     public internal(set) var definitions: [Int: DefinitionInfo] = [:] {
         didSet {
