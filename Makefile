@@ -3,7 +3,7 @@ SWIFT ?= swift
 SWIFT_FLAGS ?=
 DEMO_LEDGER ?= demo.ledger
 
-.PHONY: demo test setup build release bench soak format clean
+.PHONY: demo test setup build release bench soak format docs clean
 
 setup:
 	@./scripts/setup.sh
@@ -40,6 +40,20 @@ bench: setup
 # Lays out the sources as .swift-format says (the formatter ships with the Swift toolchain).
 format:
 	$(SWIFT) format --in-place --recursive --configuration .swift-format Sources Tests Benchmarks Package.swift
+
+# The DocC catalogs (EventLog's LMDB rules, LMDB), built with the toolchain's docc into .build/docs;
+# an unresolved link is an error.
+DOC_MODULES = EventLog LMDB
+DOCC ?= docc
+docs: build
+	$(SWIFT) package dump-symbol-graph --minimum-access-level public $(SWIFT_FLAGS) >/dev/null
+	@set -e; graphs=$$($(SWIFT) build --show-bin-path)/../symbolgraph; for m in $(DOC_MODULES); do \
+		rm -rf .build/docs/$$m.symbols && mkdir -p .build/docs/$$m.symbols; \
+		cp $$graphs/$$m.symbols.json $$graphs/$$m@*.symbols.json .build/docs/$$m.symbols/ 2>/dev/null || true; \
+		$(DOCC) convert Sources/$$m/$$m.docc --additional-symbol-graph-dir .build/docs/$$m.symbols \
+			--output-path .build/docs/$$m.doccarchive --fallback-display-name $$m \
+			--fallback-bundle-identifier org.leadledger.$$m --warnings-as-errors; \
+	done
 
 clean:
 	rm -rf .build $(DEMO_LEDGER)

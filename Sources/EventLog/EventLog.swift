@@ -31,7 +31,7 @@ public final class EventLog: Sendable {
         /// writer thread starts, appends and meta writes fail. Works on read-only copies and media.
         public var readOnly: Bool
         /// Walk every B-tree of the file with bounds-checked reads before LMDB follows any of it
-        /// (``LMDB/Environment/checkStructure()``): costs a read of the whole file, so only `verify`
+        /// (`LMDB.Environment.checkStructure()`): costs a read of the whole file, so only `verify`
         /// asks for it. Damage found is ``LogOpenError/damaged(_:_:)``.
         public var checksStructure: Bool
 

@@ -82,7 +82,7 @@ public final class Environment: @unchecked Sendable {
     public let staleReadersCleared: Int
     /// Whether the data file existed (and was checked) before this open, rather than being created by it.
     public let existedBefore: Bool
-    /// Serialises this process's writes and excludes other processes' (see ``WriteGuard``);
+    /// Serialises this process's writes and excludes other processes' (see `WriteGuard`);
     /// `nil` for a read-only environment.
     let writeGuard: WriteGuard?
 
@@ -176,7 +176,7 @@ public final class Environment: @unchecked Sendable {
     /// Whether the environment was opened read-only: it then never writes to its files.
     public var isReadOnly: Bool { flags.contains(.readOnly) }
 
-    /// Why this process may no longer write, or `nil` while it may (see ``WriteGuard``).
+    /// Why this process may no longer write, or `nil` while it may (see `WriteGuard`).
     /// Checks the lock file now, so a deletion is noticed before the next write.
     public var writeProblem: String? { writeGuard?.check() }
 
@@ -215,7 +215,7 @@ public final class Environment: @unchecked Sendable {
     /// Only one write transaction exists at a time per environment; this call waits for it. It must
     /// end on the thread that began it, which the closure guarantees: never suspend inside.
     ///
-    /// Every write transaction runs under the ``WriteGuard``: an advisory lock on the data file that
+    /// Every write transaction runs under the `WriteGuard`: an advisory lock on the data file that
     /// excludes any other process's writes, even one that opened the environment through another lock
     /// file, and a check that this process's lock file is still the one it opened. A read-only
     /// environment throws `permissionDenied` without beginning anything.

@@ -3,14 +3,14 @@
 ///
 /// The log calls these methods on its single writer thread only (``EventLog/isOnWriterThread`` is
 /// true in each), in this order for each group of batches it commits together:
-/// ``beginGroup(head:log:)``, then ``admit(_:context:isNew:)`` once per batch,
+/// ``beginGroup(head:log:tables:)``, then ``admit(_:context:isNew:tables:)`` once per batch,
 /// then ``commitGroup(head:)`` once the transaction is durable or ``abortGroup()`` when it is not.
 /// An implementation keeps staged effects apart until `commitGroup`, so an aborted group leaves its
 /// state as it was.
 public protocol AppendPolicy: AnyObject, Sendable {
     /// What a batch carries for this policy to judge it (for LeadLedger, the decoded events). The log
     /// hands it over typed: a batch whose ``AppendBatch/context`` is of another type, or absent,
-    /// reaches ``admit(_:context:isNew:)`` with nil.
+    /// reaches ``admit(_:context:isNew:tables:)`` with nil.
     associatedtype Context: Sendable = Never
 
     /// The names of the tables the policy keeps in the log's file (see ``PolicyTables``); they are

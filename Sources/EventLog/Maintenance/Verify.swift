@@ -47,7 +47,7 @@ extension EventLog {
     /// Checks everything a read relies on, in one snapshot, and names the first problem:
     ///
     /// 1. the file's structure: every B-tree walked with bounds-checked reads before LMDB follows
-    ///    any of it (``LMDB/Environment/checkStructure()``);
+    ///    any of it (`LMDB.Environment.checkStructure()`);
     /// 2. the format entry;
     /// 3. the stream tables both ways: numbers dense from 1, each number's name mapping back to it,
     ///    as many names as numbers;

@@ -3,7 +3,7 @@ import Foundation
 /// What LeadLedger needs of an event store, whatever keeps the records: an append-only log of
 /// records in positions 1, 2, 3…, each in an optional stream, sealed by a chain of SHA-256 hashes.
 ///
-/// The contract, which ``EventStoreConformance``-style tests check for every implementation:
+/// The contract, which conformance tests (`EventStoreConformance` in the test suite) check for every implementation:
 /// - ``append(_:)`` is atomic: every new record of the batch, or none; a refused batch changes nothing.
 /// - Idempotency: a record whose id is stored with the same stream and payload is a duplicate (it
 ///   takes no new position, its outcome names the stored one); with other content, the batch is
