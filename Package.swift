@@ -37,7 +37,9 @@ let package = Package(
         ),
         .target(name: "LeadModel"),
         .target(name: "Projections", dependencies: ["EventLog", "LeadModel"]),
-        .target(name: "Ledger", dependencies: ["EventLog", "LeadModel", "Projections"]),
+        .target(
+            name: "Ledger",
+            dependencies: ["EventLog", "LeadModel", "Projections", .product(name: "Crypto", package: "swift-crypto")]),
         // The seeded demo history: a generator of events, apart from the library users deploy.
         .target(name: "LedgerDemo", dependencies: ["LeadModel"]),
         .target(
@@ -88,6 +90,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
     ]

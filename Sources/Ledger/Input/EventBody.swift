@@ -61,6 +61,18 @@ public struct EventBody: Sendable {
     /// The NDJSON line of each decoded event, or its index + 1 in an array: what the ledger's
     /// validation calls its line.
     let lines: [Int]
+    /// Ledger field names as the body's own format spells them (`lead` is a CloudEvent's
+    /// `subject`), so that a refusal names the field its sender wrote.
+    let fieldNames: [String: String]
+
+    /// A body already decoded by a front end of another format (CloudEvents, a webhook).
+    init(layout: Layout, events: [LeadEvent], problems: [BatchProblem], lines: [Int], fieldNames: [String: String]) {
+        self.layout = layout
+        self.events = events
+        self.problems = problems
+        self.lines = lines
+        self.fieldNames = fieldNames
+    }
 
     /// How many events a body holds, counted from its bytes before anything is decoded; nil as
     /// soon as the count passes `limit`. A few megabytes of `{}` must not become a million decoded
@@ -89,6 +101,7 @@ public struct EventBody: Sendable {
         }
         self.events = events
         self.problems = problems
+        fieldNames = [:]
         switch layout {
         case .array:
             lines = eventItems.map { $0 + 1 }
@@ -120,7 +133,21 @@ public struct EventBody: Sendable {
     public func problem(at index: Int, field: String, _ message: String) -> BatchProblem {
         BatchProblem(
             line: layout == .array ? nil : lines[index], item: layout == .array ? index : nil,
-            eventId: events[index].id.uuidString.lowercased(), field: field, message: "\(place(of: index)): \(message)")
+            eventId: events[index].id.uuidString.lowercased(), field: senderField(field), message: "\(place(of: index)): \(message)")
+    }
+
+    /// `field` as the sender's format names it.
+    func senderField(_ field: String?) -> String? {
+        guard let field, !fieldNames.isEmpty else { return field }
+        let head = field.prefix { $0 != "." }
+        guard let renamed = fieldNames[String(head)] else { return field }
+        return renamed + field.dropFirst(head.count)
+    }
+
+    /// A message with its `field "lead"` spelled as the sender's format spells it.
+    func senderMessage(_ message: String, field: String?) -> String {
+        guard let field, let renamed = senderField(field), renamed != field else { return message }
+        return message.replacingOccurrences(of: "field \"\(field)\"", with: "field \"\(renamed)\"")
     }
 
     /// The problems of a batch the ledger refused, placed in this body's terms.
@@ -129,10 +156,12 @@ public struct EventBody: Sendable {
             if layout == .array, let line = problem.line, line > 0 {
                 let item = line - 1
                 return BatchProblem(
-                    item: item, eventId: problem.eventId, field: problem.field,
-                    message: BatchProblem.itemMessage(problem.message, line: line, item: item))
+                    item: item, eventId: problem.eventId, field: senderField(problem.field),
+                    message: BatchProblem.itemMessage(senderMessage(problem.message, field: problem.field), line: line, item: item))
             }
-            return BatchProblem(line: problem.line, eventId: problem.eventId, field: problem.field, message: problem.message)
+            return BatchProblem(
+                line: problem.line, eventId: problem.eventId, field: senderField(problem.field),
+                message: senderMessage(problem.message, field: problem.field))
         }
     }
 

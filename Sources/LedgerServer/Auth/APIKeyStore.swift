@@ -33,6 +33,9 @@ public struct APIKey: Sendable, Hashable, Codable {
     public var revokedAt: String?
     /// Lower-case hex SHA-256 of the whole secret; the secret itself is never stored.
     public var secretHash: String
+    /// Standard Webhooks secrets (`whsec_…`), newest first, when senders sign with this key: two
+    /// during a rotation. Kept as they are, unlike the key's secret: checking an HMAC needs it.
+    public var signingSecrets: [String]?
 
     /// Whether it still opens the door.
     public var isActive: Bool { revokedAt == nil }
@@ -49,10 +52,15 @@ public struct APIKey: Sendable, Hashable, Codable {
         public var createdAt: String
         /// When it was revoked (RFC 3339), if it was.
         public var revokedAt: String?
+        /// How many Standard Webhooks signing secrets are valid (0: senders do not sign).
+        public var signingSecrets: Int
     }
 
     /// The key as lists show it.
-    public var summary: Summary { Summary(id: id, scope: scope, source: source, createdAt: createdAt, revokedAt: revokedAt) }
+    public var summary: Summary {
+        Summary(
+            id: id, scope: scope, source: source, createdAt: createdAt, revokedAt: revokedAt, signingSecrets: signingSecrets?.count ?? 0)
+    }
 }
 
 /// Why a key operation failed.
@@ -78,15 +86,44 @@ public final class APIKeyStore: Sendable {
 
     /// Creates a key; the returned secret is shown once and cannot be recovered.
     public func add(scope: APIScope, source: String? = nil) throws -> (id: String, secret: String) {
+        let (id, secret, _) = try add(scope: scope, source: source, signing: false)
+        return (id, secret)
+    }
+
+    /// Creates a key, with a Standard Webhooks signing secret when `signing`; both are shown once.
+    public func add(scope: APIScope, source: String? = nil, signing: Bool) throws -> (id: String, secret: String, signingSecret: String?) {
         if let source, !Self.isValidSource(source) {
             throw APIKeyError(description: "invalid source \(source.debugDescription): use 1–64 characters of [a-z0-9_.-]")
         }
         let id = Self.randomHex(bytes: 6)
         let secret = "llk_\(id)_\(Self.randomHex(bytes: 24))"
+        let signingSecret = signing ? StandardWebhooks.newSecret() : nil
         let key = APIKey(
-            id: id, scope: scope, source: source, createdAt: Self.now(), revokedAt: nil, secretHash: Self.hash(secret))
+            id: id, scope: scope, source: source, createdAt: Self.now(), revokedAt: nil, secretHash: Self.hash(secret),
+            signingSecrets: signingSecret.map { [$0] })
         try modify { $0.append(key) }
-        return (id, secret)
+        return (id, secret, signingSecret)
+    }
+
+    /// Gives an active key a new signing secret and returns it. The newest earlier secret stays
+    /// valid beside it, so senders can switch without a refused message, until the next rotation
+    /// or until `dropPrevious` retires it; older ones are retired at once.
+    public func rotateSigningSecret(_ id: String, dropPrevious: Bool = false) throws -> String {
+        try modify { keys in
+            guard let index = keys.firstIndex(where: { $0.id == id && $0.isActive }) else {
+                throw APIKeyError(description: "no active key has the id \(id)")
+            }
+            let secret = StandardWebhooks.newSecret()
+            let previous = dropPrevious ? [] : Array((keys[index].signingSecrets ?? []).prefix(1))
+            keys[index].signingSecrets = [secret] + previous
+            return secret
+        }
+    }
+
+    /// The active key with this id, or nil.
+    public func activeKey(id: String) throws -> APIKey? {
+        guard let entry = try load()[id], entry.key.isActive else { return nil }
+        return entry.key
     }
 
     /// Every key, revoked ones included, oldest first.

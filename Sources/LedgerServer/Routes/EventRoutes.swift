@@ -20,7 +20,8 @@ enum EventsController: LedgerController {
     static func register(_ routes: inout RouteRegistrar) {
         // Every append is counted, refusals by kind, including those of authentication.
         routes.add(
-            .post, "/v1/events", statuses: [201, 400, 401, 403, 409, 413, 415, 503], access: .scopes([.append, .catalog]),
+            // The handler authorizes: a Standard Webhooks sender's key is proved by its body's signature.
+            .post, "/v1/events", statuses: [201, 400, 401, 403, 409, 413, 415, 503], access: .open,
             middleware: { AppendMetricsMiddleware(metrics: $0.metrics) }
         ) { server, request, context in try await server.appendEvents(request, context) }
         routes.add(.get, "/v1/events", statuses: [200, 400, 401, 403], access: .scopes([.read])) { server, request, context in
@@ -67,12 +68,24 @@ extension LedgerHTTPServer {
     // MARK: POST /v1/events
 
     func appendEvents(_ request: Request, _ context: LedgerRequestContext) async throws -> Response {
-        let principal = try auth.authorize([.append, .catalog], context)
+        // A Standard Webhooks sender proves its key by signing the body, which must be read first;
+        // every other request shows its key before its body is read.
+        let signed = request.headers[.webhookSignature] != nil
+        var principal: Principal = signed ? .anonymous : try auth.authorize([.append, .catalog], context)
+        let headerNames = request.headers.map(\.name.canonicalName)
+        let binaryCloudEvent = CloudEvents.isBinary(headerNames)
         let mediaType = request.headers[.contentType].map(Self.mediaType)
-        guard mediaType == "application/json" || mediaType == "application/x-ndjson" else {
+        let format: BodyFormat
+        switch mediaType {
+        case _ where binaryCloudEvent: format = .cloudEventBinary
+        case CloudEvents.structuredMediaType: format = .cloudEvent
+        case CloudEvents.batchMediaType: format = .cloudEventBatch
+        case "application/json", "application/x-ndjson": format = .ledger
+        default:
             throw APIError(
                 .unsupportedMediaType,
-                "send events as application/json (an array) or application/x-ndjson (one per line), not \(mediaType ?? "no content type")")
+                "send events as application/json (an array), application/x-ndjson (one per line), \(CloudEvents.structuredMediaType), \(CloudEvents.batchMediaType) or a binary-mode CloudEvent (ce-* headers), not \(mediaType ?? "no content type")"
+            )
         }
         let limit = configuration.maxBodySize
         let length = request.headers[.contentLength].flatMap({ Int($0) })
@@ -90,17 +103,33 @@ extension LedgerHTTPServer {
             throw APIError(.contentTooLarge, "the body is larger than the \(limit) bytes this server accepts")
         }
         let data = body.withUnsafeReadableBytes { Data($0) }
+        if signed {
+            principal = try verifyStandardWebhook(request, context, body: data)
+        }
 
         // Counted before anything is decoded: a few megabytes of `{}` must not become a million
         // decoded events and a million problems.
         let cap = configuration.maxEventsPerRequest
-        guard let count = EventBody.count(data, upTo: cap), count <= cap else {
-            throw APIError(
-                .contentTooLarge, "the batch holds more than \(cap) events; this server accepts at most \(cap) per request",
-                problems: [.init(message: "split the batch into requests of at most \(cap) events")])
+        if format == .ledger || format == .cloudEventBatch {
+            guard let count = EventBody.count(data, upTo: cap), count <= cap else {
+                throw APIError(
+                    .contentTooLarge, "the batch holds more than \(cap) events; this server accepts at most \(cap) per request",
+                    problems: [.init(message: "split the batch into requests of at most \(cap) events")])
+            }
         }
 
-        let batch = EventBody(decoding: data)
+        let batch: EventBody
+        switch format {
+        case .ledger:
+            batch = EventBody(decoding: data)
+        case .cloudEvent, .cloudEventBatch:
+            batch = CloudEvents.body(
+                data, batched: format == .cloudEventBatch, sources: configuration.cloudEventSources, boundSource: principal.boundSource)
+        case .cloudEventBinary:
+            batch = CloudEvents.body(
+                headers: request.headers.map { ($0.name.canonicalName, $0.value) }, contentType: request.headers[.contentType],
+                data: data, sources: configuration.cloudEventSources, boundSource: principal.boundSource)
+        }
         if !batch.problems.isEmpty {
             var problems = ProblemList(limit: configuration.maxProblemsPerResponse)
             for problem in batch.problems { problems.append(problem) }
@@ -144,6 +173,18 @@ extension LedgerHTTPServer {
         }
         metrics.accepted(receipt, latency: ContinuousClock.now - started)
         return JSONResponse.make(status: .created, bytes: Self.receiptJSON(receipt))
+    }
+
+    /// The layouts `POST /v1/events` reads.
+    enum BodyFormat {
+        /// The ledger's own: a JSON array or NDJSON.
+        case ledger
+        /// `application/cloudevents+json`.
+        case cloudEvent
+        /// `application/cloudevents-batch+json`.
+        case cloudEventBatch
+        /// Attributes in `ce-*` headers, the data in the body.
+        case cloudEventBinary
     }
 
     /// `{"duplicates":[…],"head":{…},"positions":[…]}`, written by hand: this is the hot path.

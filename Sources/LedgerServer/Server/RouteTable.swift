@@ -116,6 +116,7 @@ extension LedgerHTTPServer {
     /// Every controller's routes: one controller per concern.
     static func registerRoutes(_ registrar: inout RouteRegistrar) {
         EventsController.register(&registrar)
+        WebhooksController.register(&registrar)
         AnalysesController.register(&registrar)
         KeysController.register(&registrar)
         OperationsController.register(&registrar)

@@ -1,4 +1,5 @@
 import Foundation
+import Ledger
 import NIOCore
 
 /// How the server listens and what it accepts.
@@ -41,6 +42,10 @@ public struct ServerConfiguration: Sendable {
     public var sessionLifetimeSeconds: Double
     /// Whether clients reach the server over TLS (a terminating proxy in front): cookies are then `Secure`.
     public var servedOverTLS: Bool
+    /// Where CloudEvents sources land among the ledger's sources.
+    public var cloudEventSources: CloudEventSources = CloudEventSources()
+    /// HubSpot webhooks at `POST /v1/hooks/hubspot`; nil answers them 404.
+    public var hubSpot: HubSpotWebhookConfiguration?
 
     /// The defaults: 127.0.0.1:8080, 8 MiB bodies, keys required, and limits sized for one machine.
     public init(

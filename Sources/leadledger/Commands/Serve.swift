@@ -53,6 +53,32 @@ struct Serve: AsyncParsableCommand {
             valueName: "MODE"))
     var durability = "full"
 
+    @Option(
+        name: .customLong("hubspot-secret-file"),
+        help: ArgumentHelp("Accept HubSpot webhooks at /v1/hooks/hubspot, signed with the app secret in this file.", valueName: "PATH"))
+    var hubSpotSecretFile: String?
+
+    @Option(
+        name: .customLong("public-url"),
+        help: ArgumentHelp(
+            "The URL HubSpot calls, scheme and host (and any prefix a proxy removes): HubSpot signs that URI.", valueName: "URL"))
+    var publicURL: String?
+
+    @Flag(
+        name: .customLong("hubspot-allow-v1"),
+        help: "Also accept HubSpot's v1 signatures (no timestamp: a captured request can be replayed). Off by default.")
+    var hubSpotAllowV1 = false
+
+    @Option(
+        name: .customLong("hubspot-mapping"),
+        help: ArgumentHelp("A HubSpot mapping file (as for `import hubspot`) for the webhooks.", valueName: "PATH"))
+    var hubSpotMapping: String?
+
+    @Option(
+        name: .customLong("cloudevents-sources"),
+        help: ArgumentHelp("A JSON object mapping CloudEvents `source` URIs to ledger sources.", valueName: "PATH"))
+    var cloudEventsSources: String?
+
     func run() async throws {
         try await runReporting {
             guard (1...1_000_000).contains(maxConnections), (1...256).contains(analysisWidth), (0.1...86_400).contains(idleTimeout),
@@ -66,6 +92,40 @@ struct Serve: AsyncParsableCommand {
             if allowAnonymous, !ServerConfiguration(host: host).isLoopback {
                 throw CLIError(
                     exitCode: .usage, "--allow-anonymous only binds to a loopback address (127.0.0.1, ::1, localhost); \(host) is not one")
+            }
+            var hubSpot: HubSpotWebhookConfiguration? = nil
+            if let hubSpotSecretFile {
+                guard let publicURL, let url = URL(string: publicURL), url.scheme == "https" || url.scheme == "http", url.host != nil else {
+                    throw CLIError(
+                        exitCode: .usage,
+                        "--hubspot-secret-file needs --public-url, the URL HubSpot calls (https://hooks.example.com): its signature covers it")
+                }
+                let secret: String
+                do {
+                    secret = try String(contentsOfFile: hubSpotSecretFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                } catch {
+                    throw CLIError(exitCode: .notFound, "cannot read the HubSpot secret from \(hubSpotSecretFile): \(error.localizedDescription)")
+                }
+                guard !secret.isEmpty else { throw CLIError(exitCode: .usage, "the HubSpot secret file \(hubSpotSecretFile) is empty") }
+                var mapping = HubSpotMapping.default
+                if let hubSpotMapping {
+                    do {
+                        mapping = try HubSpotMapping.load(from: URL(fileURLWithPath: hubSpotMapping))
+                    } catch {
+                        throw CLIError(exitCode: .usage, "\(error)")
+                    }
+                }
+                hubSpot = HubSpotWebhookConfiguration(secret: secret, publicURL: publicURL, allowV1: hubSpotAllowV1, mapping: mapping)
+            } else if publicURL != nil || hubSpotAllowV1 || hubSpotMapping != nil {
+                throw CLIError(exitCode: .usage, "--public-url, --hubspot-allow-v1 and --hubspot-mapping go with --hubspot-secret-file")
+            }
+            var sources = CloudEventSources()
+            if let cloudEventsSources {
+                do {
+                    sources = try CloudEventSources.load(from: URL(fileURLWithPath: cloudEventsSources))
+                } catch {
+                    throw CLIError(exitCode: .usage, "--cloudevents-sources \(cloudEventsSources): \(error)")
+                }
             }
             let mode: EventLog.Durability
             switch durability {
@@ -85,11 +145,12 @@ struct Serve: AsyncParsableCommand {
                     throw CLIError(exitCode: .notFound, "cannot open the ledger at \(options.path): \(error)")
                 }
             }
-            let server = LedgerHTTPServer(
-                ledger: ledger,
-                configuration: ServerConfiguration(
-                    host: host, port: port, maxBodySize: maxBody, allowAnonymous: allowAnonymous, idleTimeoutSeconds: idleTimeout,
-                    maxConnections: maxConnections, analysisWidth: analysisWidth, servedOverTLS: behindTLS))
+            var configuration = ServerConfiguration(
+                host: host, port: port, maxBodySize: maxBody, allowAnonymous: allowAnonymous, idleTimeoutSeconds: idleTimeout,
+                maxConnections: maxConnections, analysisWidth: analysisWidth, servedOverTLS: behindTLS)
+            configuration.hubSpot = hubSpot
+            configuration.cloudEventSources = sources
+            let server = LedgerHTTPServer(ledger: ledger, configuration: configuration)
             do {
                 try server.checkStartup()
             } catch let error as APIKeyError {
