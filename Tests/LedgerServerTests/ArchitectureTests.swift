@@ -73,7 +73,7 @@ struct ServerArchitectureTests {
 
     @Test("the route table is what the controllers register, in the router's path form")
     func routeTable() {
-        #expect(RouteTable.all.count == 18)
+        #expect(RouteTable.all.count == 26)
         #expect(Set(RouteTable.all.map(\.description)).count == RouteTable.all.count)
         #expect(RouteRegistrar.routerPath("/v1/leads/{lead}") == "/v1/leads/:lead")
         #expect(RouteTable.methods(servingPath: "/v1/keys/abc") == ["DELETE"])

@@ -221,4 +221,35 @@ struct StandardWebhooksSocketTests {
             #expect(try ledger.head().position == 2)
         }
     }
+
+    @Test("events sent without an id take one from `webhook-id`: a re-delivered message is a duplicate, a new message a new event")
+    func webhookIDIsTheIdempotencyKey() async throws {
+        try await withTemporaryLedger { ledger, _ in
+            let server = testServer(ledger)
+            let (keyID, _, secret) = try server.keys.add(scope: .append, signing: true)
+            let signingSecret = try #require(secret)
+            let body = Array(
+                #"{"type":"lead.captured","lead":"N1","occurredAt":"2026-03-02T14:05:00Z","source":"webform","data":{"channel":"web"}}"#.utf8)
+            try await withRunningServer(server) { port in
+                try await HTTPConnection.with(port: port) { connection in
+                    func post(messageID: String) async throws -> HTTPReply {
+                        let now = nowSeconds()
+                        return try await connection.send(
+                            .POST, "/v1/events?key=\(keyID)",
+                            headers: [
+                                ("Content-Type", "application/x-ndjson"), ("webhook-id", messageID), ("webhook-timestamp", String(now)),
+                                ("webhook-signature", standardWebhookSignature(secret: signingSecret, id: messageID, timestamp: now, body: body)),
+                            ], body: body)
+                    }
+                    var reply = try await post(messageID: "msg_a")
+                    #expect(reply.status == 201, "\(reply.text)")
+                    reply = try await post(messageID: "msg_a")
+                    #expect(try reply.json()["duplicates"] as? [Bool] == [true])
+                    reply = try await post(messageID: "msg_b")
+                    #expect(try reply.json()["duplicates"] as? [Bool] == [false])
+                }
+            }
+            #expect(try ledger.head().position == 2)
+        }
+    }
 }

@@ -201,3 +201,47 @@ extension Ledger {
         try appendAndWait(body.events, lines: body.lines, expectedVersions: expectedVersions)
     }
 }
+
+extension EventBody {
+    /// `data` with an `id` given to every event object that has none: `id(index)` for the item at
+    /// `index` (from 0, counting non-blank NDJSON lines or array elements). A sender whose own
+    /// message id is its idempotency key (Standard Webhooks' `webhook-id`) then re-sends events that
+    /// are duplicates rather than new ones. Anything that does not parse is left as it is, for the
+    /// decoder to refuse in its usual words.
+    public static func assigningIDs(to data: Data, _ id: (Int) -> UUID) -> Data {
+        func completed(_ value: JSONValue, index: Int) -> JSONValue? {
+            guard case .object(let members) = value, !members.contains(where: { $0.key == "id" }) else { return nil }
+            return .object([JSONMember("id", .string(id(index).uuidString.lowercased()))] + members)
+        }
+        if EventDecoder.isArrayBatch(data) {
+            guard case .array(let items)? = try? JSONValue.parse(data) else { return data }
+            var changed = false
+            let filled = items.enumerated().map { index, item in
+                guard let filled = completed(item, index: index) else { return item }
+                changed = true
+                return filled
+            }
+            guard changed else { return data }
+            var out: [UInt8] = []
+            JSONValue.array(filled).write(to: &out)
+            return Data(out)
+        }
+        var out = Data()
+        out.reserveCapacity(data.count + 64)
+        var index = 0
+        var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)[...]
+        while let line = lines.popFirst() {
+            let isBlank = line.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+            if !isBlank, let value = try? JSONValue.parse(line), let filled = completed(value, index: index) {
+                var bytes: [UInt8] = []
+                filled.write(to: &bytes)
+                out.append(contentsOf: bytes)
+            } else {
+                out.append(contentsOf: line)
+            }
+            if !isBlank { index += 1 }
+            if !lines.isEmpty { out.append(0x0A) }
+        }
+        return out
+    }
+}

@@ -67,6 +67,27 @@ public final class ServerMetrics: Sendable {
         streamsOpen = registry.makeGauge(descriptor: Self.name("streams_open", "", "Event streams open."))
     }
 
+    /// Events of the ledger a subscription has not reached yet (head − cursor).
+    func outboundLag(_ subscription: String) -> Gauge {
+        registry.makeGauge(
+            descriptor: Self.name("outbound_lag", "events", "Positions between the ledger's head and a subscription's cursor."),
+            labels: [("subscription", subscription)])
+    }
+
+    /// Failed delivery attempts of a subscription.
+    func outboundFailures(_ subscription: String) -> Counter {
+        registry.makeCounter(
+            descriptor: Self.name("outbound_failures", "total", "Failed delivery attempts (no 2xx) per subscription."),
+            labels: [("subscription", subscription)])
+    }
+
+    /// Events delivered and acknowledged per subscription.
+    func outboundDelivered(_ subscription: String) -> Counter {
+        registry.makeCounter(
+            descriptor: Self.name("outbound_delivered", "total", "Events delivered and acknowledged per subscription."),
+            labels: [("subscription", subscription)])
+    }
+
     private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "leadledger", metricName: metric, unitName: unit, helpText: help)
     }

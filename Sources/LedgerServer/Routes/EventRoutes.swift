@@ -102,9 +102,14 @@ extension LedgerHTTPServer {
         } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "the body is larger than the \(limit) bytes this server accepts")
         }
-        let data = body.withUnsafeReadableBytes { Data($0) }
+        var data = body.withUnsafeReadableBytes { Data($0) }
         if signed {
             principal = try verifyStandardWebhook(request, context, body: data)
+            // The message id is the idempotency key of events sent without one of their own.
+            if format == .ledger, case .key(let key) = principal, let messageID = request.headers[.webhookID] {
+                let namespace = NameBasedUUID.v5(namespace: NameBasedUUID.urlNamespace, name: "leadledger:webhook:\(key.id)")
+                data = EventBody.assigningIDs(to: data) { NameBasedUUID.v5(namespace: namespace, name: "\(messageID)#\($0)") }
+            }
         }
 
         // Counted before anything is decoded: a few megabytes of `{}` must not become a million

@@ -95,13 +95,21 @@ public final class LedgerHTTPServer: Sendable {
     /// (an acknowledged append is already durable), and closes the ledger.
     public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         try checkStartup()
-        // Services shut down in reverse order: the HTTP server drains first, then the ledger closes.
+        // Services shut down in reverse order: the HTTP server drains first, then outbound delivery
+        // stops, then the ledger closes.
         let group = ServiceGroup(
             configuration: .init(
-                services: [LedgerCloser(ledger: ledger), application(onServerRunning: onServerRunning)],
+                services: [LedgerCloser(ledger: ledger), outboundDelivery(), application(onServerRunning: onServerRunning)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
+    }
+}
+
+extension LedgerHTTPServer {
+    /// The service that delivers outbound subscriptions; `run` starts it beside the HTTP server.
+    func outboundDelivery() -> some Service {
+        OutboundDelivery(ledger: ledger, metrics: metrics, settings: configuration.outbound, logger: logger)
     }
 }
 

@@ -119,6 +119,7 @@ extension LedgerHTTPServer {
         WebhooksController.register(&registrar)
         AnalysesController.register(&registrar)
         KeysController.register(&registrar)
+        SubscriptionsController.register(&registrar)
         OperationsController.register(&registrar)
         DashboardController.register(&registrar)
     }

@@ -46,6 +46,8 @@ public struct ServerConfiguration: Sendable {
     public var cloudEventSources: CloudEventSources = CloudEventSources()
     /// HubSpot webhooks at `POST /v1/hooks/hubspot`; nil answers them 404.
     public var hubSpot: HubSpotWebhookConfiguration?
+    /// How outbound subscriptions are delivered.
+    public var outbound: OutboundSettings = OutboundSettings()
 
     /// The defaults: 127.0.0.1:8080, 8 MiB bodies, keys required, and limits sized for one machine.
     public init(

@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// The subcommands of the HTTP server (`serve`, `keys`), registered here.
+/// The subcommands of the HTTP server (`serve`, `keys`, `subscriptions`), registered here.
 enum ServerCommands {
-    static let all: [any ParsableCommand.Type] = [Serve.self, Keys.self]
+    static let all: [any ParsableCommand.Type] = [Serve.self, Keys.self, Subscriptions.self]
 }
