@@ -246,6 +246,57 @@ struct OutboundTests {
             }
         }
     }
+
+    @Test("/v1/subscriptions: admin keys add, list, pause, resume, read parked, redeliver and remove; other keys get 403; bad bodies name the field")
+    func httpManagement() async throws {
+        try await withTemporaryLedger { ledger, _ in
+            let server = testServer(ledger)
+            let admin = try server.keys.add(scope: .admin).secret
+            let reader = try server.keys.add(scope: .read).secret
+            try await withRunningServer(server) { port in
+                try await HTTPConnection.with(port: port) { connection in
+                    let auth = [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")]
+                    var reply = try await connection.send(
+                        .POST, "/v1/subscriptions", headers: auth,
+                        body: Array(#"{"url":"https://hooks.example.com/x","types":["lead.rejected","definition.published"]}"#.utf8))
+                    #expect(reply.status == 201, "\(reply.text)")
+                    let id = try #require(try reply.json()["id"] as? String)
+                    #expect((try reply.json()["secret"] as? String)?.hasPrefix("whsec_") == true)
+
+                    for bad in [
+                        (#"{"url":"ftp://x","types":["lead.rejected"]}"#, nil as String?),
+                        (#"{"url":"https://x.example.com","types":["lead.nope"]}"#, "types[0]"),
+                        (#"{"url":"https://x.example.com","types":["lead.rejected"],"from":null}"#, "from"),
+                        (#"{"types":["lead.rejected"]}"#, "url"),
+                    ] {
+                        reply = try await connection.send(.POST, "/v1/subscriptions", headers: auth, body: Array(bad.0.utf8))
+                        #expect(reply.status == 400, "\(bad.0)")
+                        if let field = bad.1 {
+                            #expect((try reply.json()["problems"] as? [[String: Any]])?.first?["field"] as? String == field)
+                        }
+                    }
+                    reply = try await connection.send(.GET, "/v1/subscriptions", headers: [("Authorization", "Bearer \(reader)")])
+                    #expect(reply.status == 403)
+
+                    #expect(try await connection.send(.POST, "/v1/subscriptions/\(id)/pause", headers: auth).status == 204)
+                    reply = try await connection.send(.GET, "/v1/subscriptions", headers: auth)
+                    let listed = try JSONSerialization.jsonObject(with: Data(reply.body)) as? [[String: Any]]
+                    #expect(listed?.count == 1)
+                    #expect(listed?.first?["paused"] as? Bool == true)
+                    #expect(listed?.first?["secret"] == nil, "lists never show the secret")
+                    #expect(try await connection.send(.POST, "/v1/subscriptions/\(id)/resume", headers: auth).status == 204)
+                    #expect(try SubscriptionStore(ledger: ledger).subscription(id)?.paused == false)
+                    reply = try await connection.send(.GET, "/v1/subscriptions/\(id)/parked", headers: auth)
+                    #expect(reply.status == 200 && reply.text == "[]")
+                    reply = try await connection.send(.POST, "/v1/subscriptions/\(id)/redeliver", headers: auth)
+                    #expect(try reply.json()["requeued"] as? Int == 0)
+                    #expect(try await connection.send(.DELETE, "/v1/subscriptions/\(id)", headers: auth).status == 204)
+                    #expect(try await connection.send(.DELETE, "/v1/subscriptions/\(id)", headers: auth).status == 404)
+                    #expect(try SubscriptionStore(ledger: ledger).list().isEmpty)
+                }
+            }
+        }
+    }
 }
 
 /// A small deterministic generator, so a failing run can be replayed.

@@ -112,7 +112,7 @@ extension LedgerHTTPServer {
         }
         var from: UInt64?
         switch json["from"] {
-        case nil, .null?: break
+        case nil: break
         case .number(let value)? where value >= 0 && value <= Double(maxPosition) && value == value.rounded():
             from = UInt64(value)
         case let other?: problems.append(.init(field: "from", message: "expected a position, found \(other.shortDescription)"))
