@@ -4,6 +4,7 @@
 # latency, then checks how many events the ledger really holds.
 #   scripts/load-test.sh            # DURATION=15s CONNECTIONS=64 THREADS=2 DURABILITY=full by default
 #   DURABILITY=no-meta-sync scripts/load-test.sh
+#   SCRIPT=cloudevents-batch BATCH=100 CONNECTIONS=16 scripts/load-test.sh   # CloudEvents batches
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/serve-background.sh
@@ -29,8 +30,9 @@ trap cleanup EXIT
 KEY=$("$BIN" keys add --ledger "$LEDGER" --scope append 2>/dev/null)
 serve_in_background load-test "$BIN" "$WORK" --ledger "$LEDGER" --durability "${DURABILITY:-full}"
 
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, one lead.captured per POST, durability ${DURABILITY:-full}, $(nproc) cores"
-LEADLEDGER_KEY="$KEY" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s Benchmarks/wrk/append.lua "http://127.0.0.1:$PORT/v1/events"
+SCRIPT=${SCRIPT:-append}
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, Benchmarks/wrk/$SCRIPT.lua, durability ${DURABILITY:-full}, $(nproc) cores"
+LEADLEDGER_KEY="$KEY" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "Benchmarks/wrk/$SCRIPT.lua" "http://127.0.0.1:$PORT/v1/events"
 
 HEAD=$(curl -s "http://127.0.0.1:$PORT/health" | sed -n 's/.*"head":\([0-9]*\).*/\1/p')
 echo "events stored in the ledger: $HEAD"

@@ -16,6 +16,9 @@ struct Serve: AsyncParsableCommand {
             this machine only: it is refused with a non-loopback --host, and ends as soon as a key exists. SIGTERM or SIGINT stop taking requests, let appends in flight
             finish (an acknowledged append is already durable) and close the ledger.
             The first line on standard output names the address, also when --port 0 picks a free port.
+            This process also delivers the ledger's outbound subscriptions (`leadledger subscriptions`),
+            and accepts HubSpot webhooks with --hubspot-secret-file and --public-url:
+              leadledger serve --ledger crm.ledger --hubspot-secret-file hubspot.secret --public-url https://hooks.example.com
             """)
 
     @OptionGroup var options: LedgerOptions
