@@ -34,6 +34,10 @@ public final class EventLog: Sendable {
         /// (`LMDB.Environment.checkStructure()`): costs a read of the whole file, so only `verify`
         /// asks for it. Damage found is ``LogOpenError/damaged(_:_:)``.
         public var checksStructure: Bool
+        /// Maintain the Merkle tree over record hashes as records are appended (``MerkleTree``). Off
+        /// only to measure what it costs: a log appended to without it rebuilds the tree, once, at
+        /// its next append with it.
+        public var maintainsMerkleTree: Bool = true
 
         /// Creates options: the default map size (32 GiB, less under `ulimit -v`), full sync, created when missing.
         public init(

@@ -119,6 +119,8 @@ final class Writer: @unchecked Sendable {
         var hash: [UInt8]
         var nextStream: UInt32
         var streamCache: [String: UInt32] = [:]
+        /// The Merkle tree's right edge; nil when the log keeps no tree.
+        var tree: MerkleTree.Frontier?
     }
 
     private enum GroupFailure: Error {
@@ -151,6 +153,7 @@ final class Writer: @unchecked Sendable {
                 var state = try groupState(txn)
                 guard let policy, let log else {
                     for p in group { outcomes.append(try process(p.batch, txn, &state, nil, nil)) }
+                    try saveTree(state, txn)
                     return LogHead(position: state.position, hash: state.hash.hexString)
                 }
                 let databases: [String: Database]
@@ -169,6 +172,7 @@ final class Writer: @unchecked Sendable {
                     do { try policy.beginGroup(head: state.position, log: log, tables: tables) } catch { throw GroupFailure.policy(error) }
                     for p in group { outcomes.append(try process(p.batch, pointer.pointee, &state, policy, tables)) }
                     if outcomes.allSatisfy({ if case .failure = $0 { true } else { false } }) { throw GroupFailure.nothingToCommit }
+                    try saveTree(state, pointer.pointee)
                     return LogHead(position: state.position, hash: state.hash.hexString)
                 }
             }
@@ -231,7 +235,23 @@ final class Writer: @unchecked Sendable {
         let lastStream = try txn.withCursor(on: dbs.streamNumbers) { cursor in
             try cursor.move(.last).map { try StoredBytes.streamNumber($0.key, table: "stream-numbers") } ?? 0
         }
-        return GroupState(position: head.0, hash: head.1, nextStream: lastStream + 1)
+        var state = GroupState(position: head.0, hash: head.1, nextStream: lastStream + 1)
+        if options.maintainsMerkleTree {
+            let stored = try MerkleTree.loadFrontier(txn, meta: dbs.meta)
+            if let stored, stored.size == head.0 {
+                state.tree = stored
+            } else if let stored, stored.size > head.0 {
+                throw StoredDamage(table: "meta", message: "the Merkle tree covers \(stored.size) events, the log holds \(head.0)")
+            } else {
+                // A log written before the tree existed, or without it: built once, in this transaction.
+                state.tree = try MerkleTree.rebuild(txn, events: dbs.events, meta: dbs.meta, size: head.0)
+            }
+        }
+        return state
+    }
+
+    private func saveTree(_ state: GroupState, _ txn: borrowing Transaction) throws {
+        if let tree = state.tree { try MerkleTree.storeFrontier(tree, txn, meta: dbs.meta) }
     }
 
     /// Checks one batch, then writes it. A refusal is returned before anything is written, so the
@@ -310,6 +330,11 @@ final class Writer: @unchecked Sendable {
                         from: d)
                     state.hash.withUnsafeMutableBytes { $0.copyMemory(from: d) }
                 }
+            }
+        }
+        if state.tree != nil {
+            try state.tree!.append(leaf: MerkleTree.leafHash(state.hash)) { level, index, hash in
+                try MerkleTree.storeNode(level: level, index: index, hash: hash, txn, meta: dbs.meta)
             }
         }
     }

@@ -112,6 +112,13 @@ extension EventLog {
             var problem: VerifyReport.Problem?
             var withStream = 0
             var used = [Bool](repeating: false, count: streamCount + 1)
+            // The stored tree is checked as it is rebuilt: every stored node it completes, then its frontier.
+            let storedFrontier: MerkleTree.Frontier?
+            do { storedFrontier = try MerkleTree.loadFrontier(txn, meta: dbs.meta) } catch let damage as StoredDamage {
+                return tableProblem(damage.message)
+            }
+            var tree = MerkleTree.Frontier()
+            var treeProblem: String?
             try txn.withCursor(on: dbs.events) { cursor in
                 try cursor.forEach { entry in
                     guard entry.key.count == 8 else {
@@ -162,6 +169,17 @@ extension EventLog {
                         return fail(message)
                     }
                     previous = Array(view.hashBytes)
+                    if let storedFrontier, position <= storedFrontier.size {
+                        try tree.append(leaf: MerkleTree.leafHash(previous)) { level, index, hash in
+                            let stored = try MerkleTree.nodeKey(level: level, index: index).withUnsafeBytes { key in
+                                try txn.value(forKey: key, in: dbs.meta)
+                            }
+                            if stored != hash, treeProblem == nil {
+                                treeProblem = "the Merkle tree's node \(level)/\(index) does not match the records it covers"
+                            }
+                        }
+                        if let treeProblem { return fail(treeProblem) }
+                    }
                     expected += 1
                     if let progress, position % 65_536 == 0 { progress(position) }
                     return true
@@ -183,7 +201,95 @@ extension EventLog {
             if let unused = used.indices.dropFirst().first(where: { !used[$0] }) {
                 return countProblem("stream \(unused) (\"\(names[unused])\") is numbered but holds no record")
             }
+            if let storedFrontier {
+                if storedFrontier.size > checked {
+                    return countProblem("the Merkle tree covers \(storedFrontier.size) events, the log holds \(checked)")
+                }
+                if tree != storedFrontier { return countProblem("the Merkle tree's frontier does not match the records it covers") }
+            }
             return VerifyReport(records: checked, head: head, problem: nil)
+        }
+    }
+
+    /// Checks a signed receipt against the log, then only what was appended after it:
+    ///
+    /// 1. the receipt's signature, under `trustedKey` (hex; the ledger's own public key, so a receipt
+    ///    signed by any other key is refused);
+    /// 2. that the receipt's head is still in the chain: the record at its position has its hash,
+    ///    and the Merkle tree over the records through it has its root;
+    /// 3. every record after it: positions gapless, a sound header, the hash chain recomputed from
+    ///    the receipt's head hash, the id index.
+    ///
+    /// The work is proportional to what was appended since (and log₂ of the receipt's position);
+    /// damage before the receipt's position that left the hash at it alone is for a full ``verify(recordCheck:progress:)``.
+    /// `records` in the report counts the records walked after the receipt.
+    public func verify(since receipt: SignedReceipt, trustedKey: String) throws -> VerifyReport {
+        let empty = LogHead(position: 0, hash: LogRecordLayout.genesisHash.hexString)
+        if let problem = receipt.problem(trustedKey: trustedKey) {
+            return VerifyReport(records: 0, head: empty, problem: .init(position: 0, message: problem))
+        }
+        return try env.read { txn in
+            let start = receipt.position
+            let head = try Self.readHead(txn, dbs)
+            func refuse(_ message: String) -> VerifyReport {
+                VerifyReport(records: 0, head: head, problem: .init(position: start, message: message))
+            }
+            guard start <= head.position else {
+                return refuse("the receipt signs position \(start), but the ledger ends at \(head.position): events were removed")
+            }
+            var previous = LogRecordLayout.genesisHash
+            if start > 0 {
+                let stored: [UInt8]? = try txn.withValue(forKey: start, in: dbs.events) { bytes in
+                    try bytes.map { Array(try RecordView(checking: $0, at: start).hashBytes) }
+                }
+                guard let stored else { return refuse("the record the receipt signs is missing") }
+                previous = stored
+            }
+            guard previous.hexString == receipt.headHash.lowercased() else {
+                return refuse("the receipt's head is no longer in the chain: the record at its position has hash \(previous.hexString)")
+            }
+            let root = try withUnsafeTransaction(txn) { try MerkleReader(txn: $0, dbs: dbs).root(size: start) }
+            guard root.hexString == receipt.treeRoot.lowercased() else {
+                return refuse("the Merkle tree through the receipt's position no longer has the receipt's root")
+            }
+            var expected = start + 1
+            var problem: VerifyReport.Problem?
+            try txn.withCursor(on: dbs.events) { cursor in
+                var from = expected
+                try withUnsafeBytes(of: &from) { key in
+                    try cursor.forEach(from: .setRange, key: key) { entry in
+                        guard entry.key.count == 8 else {
+                            problem = .init(position: expected, message: "the events table has a key of \(entry.key.count) bytes")
+                            return false
+                        }
+                        let position = entry.key.loadUnaligned(as: UInt64.self)
+                        guard position == expected else {
+                            problem = .init(position: expected, message: "missing: the next stored position is \(position)")
+                            return false
+                        }
+                        guard let view = try? RecordView(checking: entry.value, at: position) else {
+                            problem = .init(position: position, message: "record header is damaged")
+                            return false
+                        }
+                        let digest = previous.withUnsafeBytes { LogRecordLayout.chainHash(previous: $0, position: position, record: view.bytes) }
+                        guard digest.withUnsafeBytes({ $0.elementsEqual(view.hashBytes) }) else {
+                            problem = .init(position: position, message: "hash mismatch: the record or an earlier one was altered")
+                            return false
+                        }
+                        let indexed = try txn.withValue(forKey: view.idBytes, in: dbs.ids) { value in
+                            value.flatMap { $0.count == 8 ? $0.loadUnaligned(as: UInt64.self) : nil }
+                        }
+                        guard indexed == position else {
+                            problem = .init(position: position, message: "the id index maps event \(view.id) to \(indexed.map(String.init) ?? "nothing")")
+                            return false
+                        }
+                        previous = Array(view.hashBytes)
+                        expected += 1
+                        return true
+                    }
+                }
+            }
+            return VerifyReport(records: expected - 1 - start, head: LogHead(position: expected - 1, hash: previous.hexString), problem: problem)
         }
     }
 

@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 import Hummingbird
 import LeadModel
@@ -12,6 +13,13 @@ enum OperationsController: LedgerController {
             buffer.writeBytes(server.metrics.render(ledger: server.ledger, analyses: server.analyses.load, streams: server.streams.count))
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: ResponseBody(byteBuffer: buffer))
+        }
+        routes.add(.get, "/v1/receipt", statuses: [200, 401, 403, 404], access: .scopes([.read])) { server, _, _ in
+            // Signed with the ledger's key, read from its 0600 file for each receipt: only the public
+            // half and the signature ever leave the process.
+            do { return JSONResponse.make(value: try server.ledger.receipt()) } catch let error as SigningKeyError {
+                throw APIError(.notFound, error.description.replacingOccurrences(of: server.ledger.path, with: "the ledger"))
+            }
         }
         routes.add(.get, "/health", statuses: [200, 503], access: .open) { server, _, _ in
             // Open to all: load balancers and orchestrators probe without keys. It says nothing secret.

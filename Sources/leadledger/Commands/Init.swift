@@ -1,4 +1,5 @@
 import ArgumentParser
+import EventLog
 import Foundation
 import LeadModel
 import Ledger
@@ -18,10 +19,28 @@ struct Init: AsyncParsableCommand {
     @Option(help: "Load a reason-code taxonomy: starter (DATA, DUPLICATE, FIT_COMPANY, … OTHER).")
     var taxonomy: Taxonomy?
 
+    @Option(help: "Use this Ed25519 signing key (a file of 32 raw bytes or 64 hex digits) instead of creating one.")
+    var signingKey: String?
+
     func run() async throws {
         try await runReporting {
             let ledger = try options.open(create: true)
             defer { ledger.close() }
+            var supplied: [UInt8]?
+            if let signingKey {
+                guard let data = FileManager.default.contents(atPath: signingKey) else {
+                    throw CLIError(exitCode: .notFound, "cannot read the signing key \(signingKey)")
+                }
+                supplied = Array(data)
+            }
+            do {
+                // The key signs receipts; only its public half is ever printed.
+                if let publicKey = try Ledger.installSigningKey(ledgerPath: ledger.path, supplied: supplied) {
+                    print("signing key created (\(LedgerSigningKey.fileName), mode 0600); public key \(publicKey)")
+                }
+            } catch let error as SigningKeyError {
+                throw CLIError(exitCode: .refused, error.description)
+            }
             if taxonomy == .starter {
                 let events = StarterTaxonomy.events(source: "leadledger", occurredAt: Timestamp(microseconds: 0), idSeed: "starter")
                 let receipt = try await ledger.append(events)

@@ -10,21 +10,43 @@ struct Verify: AsyncParsableCommand {
         abstract: "Walk the whole log, recompute the hash chain and check the indexes.",
         discussion: """
             Prints the head hash: a receipt an auditor can keep and compare later.
-            Exit code 4 names the first damaged position.
+            With --since RECEIPT (a file written by `leadledger receipt`), checks the receipt's
+            signature, that its head is still in the chain, and only the events appended after it.
+            Exit code 4 names the first damaged position, or a receipt that does not hold.
 
             Example:
               leadledger verify --ledger ./pipeline.ledger
+              leadledger verify --ledger ./pipeline.ledger --since receipt-2026-03-02.json
             """)
 
     @OptionGroup var options: LedgerOptions
     @Flag(help: "Print the report as JSON.")
     var json = false
+    @Option(help: "A receipt file: check only what was appended after it.")
+    var since: String?
 
     func run() async throws {
         try await runReporting {
-            let ledger = try options.openForReading(checkingStructure: true)
+            let ledger = try options.openForReading(checkingStructure: since == nil)
             defer { ledger.close() }
-            let report = try ledger.verify()
+            let report: VerifyReport
+            if let since {
+                guard let data = FileManager.default.contents(atPath: since) else { throw CLIError(exitCode: .notFound, "cannot read \(since)") }
+                let receipt: SignedReceipt
+                do { receipt = try SignedReceipt.decode(data) } catch { throw CLIError(exitCode: .refused, "\(since): \(error)") }
+                do { report = try ledger.verify(since: receipt) } catch let error as SigningKeyError {
+                    throw CLIError(exitCode: .refused, error.description)
+                }
+                if json { try printJSON(report) }
+                if let problem = report.problem { throw CLIError(exitCode: .damaged, "verification since the receipt failed at \(problem)") }
+                if !json {
+                    print(
+                        "intact since the receipt at position \(receipt.position): \(Format.count(Int(report.records))) events checked, head \(report.head.position) \(report.head.hash)"
+                    )
+                }
+                return
+            }
+            report = try ledger.verify()
             if json { try printJSON(report) }
             if let problem = report.problem {
                 throw CLIError(exitCode: .damaged, "verification failed at \(problem)")

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+
+private let pythonVerifier = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("scripts/check-proof.py").path
+
+/// Runs the auditors' Python verifier on a proof file; its exit status.
+private func python(_ arguments: [String]) throws -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", pythonVerifier] + arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    return process.terminationStatus
+}
+
+private func json(_ text: String) throws -> [String: Any] {
+    try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+}
+
+@Suite("Receipts and proofs on the command line", .serialized)
+struct ProofCommandLineTests {
+    @Test("init creates a 0600 signing key; a receipt verifies, verify --since checks what came after, a forged one is refused")
+    func receiptsAndVerifySince() throws {
+        let cli = CLI()
+        let created = try cli.run(["init"])
+        #expect(created.status == 0)
+        #expect(created.stdout.contains("public key"))
+        let keyPath = cli.ledger + "/signing.key"
+        #expect(try FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as? Int == 0o600)
+        let secret = try String(contentsOfFile: keyPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!created.stdout.contains(secret))
+
+        #expect(try cli.run(["append", "-"], stdin: history).status == 0)
+        let receipt = try cli.run(["receipt"])
+        #expect(receipt.status == 0)
+        #expect(!receipt.stdout.contains(secret))
+        #expect(try json(receipt.stdout)["position"] as? Int == 8)
+        let receiptFile = try cli.write(receipt.stdout, to: "receipt.json")
+
+        let more =
+            [
+                event(9, "lead.captured", lead: "00QC", at: "2026-03-05T09:00:00Z", data: #"{"channel":"email"}"#),
+                event(10, "lead.scored", lead: "00QC", at: "2026-03-05T09:10:00Z", data: #"{"score":40}"#),
+            ].joined(separator: "\n") + "\n"
+        #expect(try cli.run(["append", "-"], stdin: more).status == 0)
+        let since = try cli.run(["verify", "--since", receiptFile, "--json"])
+        #expect(since.status == 0, "\(since.stderr)")
+        #expect(try json(since.stdout)["records"] as? Int == 2)
+
+        var forged = try json(receipt.stdout)
+        forged["headHash"] = String(repeating: "0", count: 64)
+        let forgedFile = try cli.write(String(decoding: try JSONSerialization.data(withJSONObject: forged), as: UTF8.self), to: "forged.json")
+        let refused = try cli.run(["verify", "--since", forgedFile])
+        #expect(refused.status == 4)
+        #expect(refused.stderr.contains("signature"))
+
+        // A receipt of another ledger, however well signed, is not this ledger's.
+        let other = CLI()
+        _ = try other.run(["init"])
+        let foreign = try cli.write(try other.run(["receipt"]).stdout, to: "foreign.json")
+        let refusedForeign = try cli.run(["verify", "--since", foreign])
+        #expect(refusedForeign.status == 4)
+        #expect(refusedForeign.stderr.contains("not by the ledger's key"))
+    }
+
+    @Test("prove and check-proof round-trip; the Python verifier agrees on every proof, changed or not")
+    func proveAndCheck() throws {
+        let cli = CLI()
+        _ = try cli.run(["init"])
+        #expect(try cli.run(["append", "-"], stdin: history).status == 0)
+        let publicKey = try json(try cli.run(["receipt"]).stdout)["publicKey"] as! String
+        let proofFile = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString)-proof.json").path
+        let proved = try cli.run(["prove", "00QA", "--output", proofFile])
+        #expect(proved.status == 0, "\(proved.stderr)")
+        let checked = try cli.run(["check-proof", proofFile, "--public-key", publicKey], withLedger: false)
+        #expect(checked.status == 0, "\(checked.stderr)")
+        #expect(checked.stdout.contains("4 events of 00QA"))
+        #expect(try python([proofFile, "--public-key", publicKey]) == 0)
+        #expect(try cli.run(["check-proof", proofFile, "--public-key", String(repeating: "ab", count: 32)], withLedger: false).status == 4)
+        #expect(try python([proofFile, "--public-key", String(repeating: "ab", count: 32)]) == 1)
+
+        // Changed bytes: the two verifiers accept and refuse the same files.
+        let original = Array(try Data(contentsOf: URL(fileURLWithPath: proofFile)))
+        var generator = SystemRandomNumberGenerator()
+        var refusedBoth = 0
+        for _ in 0..<40 {
+            var bent = original
+            let at = Int.random(in: 0..<bent.count, using: &generator)
+            let hexDigits = Array("0123456789abcdef".utf8)
+            guard hexDigits.contains(bent[at]) else { continue }
+            bent[at] = bent[at] == UInt8(ascii: "1") ? UInt8(ascii: "2") : UInt8(ascii: "1")
+            let file = try cli.write(String(decoding: bent, as: UTF8.self), to: "bent.json")
+            let swift = try cli.run(["check-proof", file], withLedger: false).status
+            let py = try python([file])
+            #expect((swift == 0) == (py == 0), "byte \(at): swift \(swift), python \(py)")
+            if swift != 0 && py != 0 { refusedBoth += 1 }
+        }
+        #expect(refusedBoth > 0)
+
+        // The same records against another, later head: both refuse.
+        _ = try cli.run(["append", "-"], stdin: event(9, "lead.captured", lead: "00QC", at: "2026-03-05T09:00:00Z", data: #"{"channel":"email"}"#))
+        var moved = try JSONSerialization.jsonObject(with: Data(original)) as! [String: Any]
+        moved["receipt"] = try json(try cli.run(["receipt"]).stdout)
+        let movedFile = try cli.write(String(decoding: try JSONSerialization.data(withJSONObject: moved), as: UTF8.self), to: "moved.json")
+        #expect(try cli.run(["check-proof", movedFile], withLedger: false).status == 4)
+        #expect(try python([movedFile]) == 1)
+
+        #expect(try cli.run(["prove", "nobody"]).status == 3)
+    }
+}
