@@ -49,7 +49,8 @@ public final class Ledger: Sendable {
             options: .init(
                 mapSize: options.mapSize, durability: options.durability, createIfMissing: options.createIfMissing, clock: options.clock,
                 readOnly: options.readOnly, checksStructure: options.checksStructure))
-        log.setPolicy(ValidationPolicy(log: log))
+        let personal = PersonalData.attributes(setting: try log.metaValue(PersonalData.settingKey))
+        log.setPolicy(ValidationPolicy(log: log, personalAttributes: personal))
     }
 
     /// Commits what is pending and stops the writer.
@@ -119,7 +120,7 @@ public final class Ledger: Sendable {
 
     /// The audit of one lead; `nil` when the ledger has no event for it.
     public func audit(lead: String) throws -> LeadAudit? {
-        try LeadAudit.build(log, lead: lead)
+        try LeadAudit.build(log, lead: lead).map { try openingPersonalValues($0, lead: lead) }
     }
 
     // MARK: Operations
@@ -143,7 +144,14 @@ public final class Ledger: Sendable {
         }
         let tableProblem: String?
         do { tableProblem = try ValidationTables.audit(log) } catch { tableProblem = "they cannot be checked (\(error))" }
-        guard let tableProblem else { return report }
+        guard let tableProblem else {
+            let keyProblem: String?
+            do { keyProblem = try PersonalData.audit(log) } catch { keyProblem = "it cannot be checked (\(error))" }
+            guard let keyProblem else { return report }
+            return VerifyReport(
+                records: report.records, head: report.head,
+                problem: .init(position: 0, message: "the personal-data key table and the log disagree: \(keyProblem)"))
+        }
         return VerifyReport(
             records: report.records, head: report.head,
             problem: .init(position: 0, message: "the validation tables are damaged: \(tableProblem) (the records are intact)"))

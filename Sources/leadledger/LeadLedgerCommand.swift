@@ -15,7 +15,7 @@ struct LeadLedgerCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Init.self, Append.self, Import.self, TrendsCommand.self, Impact.self, WhatIfCommand.self, Audit.self,
-            Verify.self, Backup.self, Stats.self, Demo.self, ReceiptCommand.self, Prove.self, CheckProof.self,
+            Verify.self, Backup.self, Stats.self, Demo.self, ReceiptCommand.self, Prove.self, CheckProof.self, Forget.self,
         ] + ServerCommands.all
     )
 }

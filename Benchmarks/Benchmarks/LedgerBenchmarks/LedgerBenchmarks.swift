@@ -108,6 +108,7 @@ let benchmarks: @Sendable () -> Void = {
     modelBenchmarks()
     replayBenchmarks()
     firstAppendBenchmarks()
+    proofBenchmarks()
 }
 
 extension Array {

@@ -22,6 +22,13 @@ public protocol AppendPolicy: AnyObject, Sendable {
     /// tables are new), it catches up by reading `log`.
     func beginGroup(head: UInt64, log: EventLog, tables: PolicyTables) throws
 
+    /// Rewrites a batch's payloads before the log checks and writes it (LeadLedger seals personal
+    /// values with keys it reads from, or stages for, `tables`). Runs in the group's transaction
+    /// before ``admit(_:context:isNew:tables:)``; anything it stages for the tables it writes only
+    /// in `admit`, so a refused batch leaves them as they were. It must give the same payload for
+    /// an identical re-sent record, which the log compares with the stored one.
+    func prepare(_ batch: AppendBatch, context: Context?, tables: PolicyTables) throws -> AppendBatch
+
     /// Judges one batch with its context; `isNew[i]` is false for a record that is a duplicate of a
     /// stored one. Throw to refuse the whole batch; stage its effects otherwise.
     func admit(_ batch: AppendBatch, context: Context?, isNew: [Bool], tables: PolicyTables) throws
@@ -36,4 +43,7 @@ public protocol AppendPolicy: AnyObject, Sendable {
 extension AppendPolicy {
     /// No tables.
     public var tableNames: [String] { [] }
+
+    /// The batch as it is.
+    public func prepare(_ batch: AppendBatch, context: Context?, tables: PolicyTables) throws -> AppendBatch { batch }
 }

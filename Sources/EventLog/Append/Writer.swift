@@ -260,6 +260,12 @@ final class Writer: @unchecked Sendable {
         _ batch: AppendBatch, _ txn: borrowing Transaction, _ state: inout GroupState, _ policy: (any AppendPolicy)?,
         _ tables: PolicyTables?
     ) throws -> Result<[AppendOutcome], AppendError> {
+        var batch = batch
+        if let policy, let tables {
+            do { batch = try Self.prepare(batch, by: policy, tables: tables) } catch {
+                return .failure(AppendError(.refusedByPolicy, "\(error)", underlying: error))
+            }
+        }
         let records = batch.records
         var plan: BatchPlan
         switch try BatchPlan.make(
@@ -303,6 +309,10 @@ final class Writer: @unchecked Sendable {
             }
         }
         return .success(plan.finished())
+    }
+
+    private static func prepare<Policy: AppendPolicy>(_ batch: AppendBatch, by policy: Policy, tables: PolicyTables) throws -> AppendBatch {
+        try policy.prepare(batch, context: batch.context as? Policy.Context, tables: tables)
     }
 
     /// The one place a batch's context meets its policy's type.

@@ -18,13 +18,15 @@ import Foundation
 ///              lead, the type's strings (below), source, actor, correlationId
 ///              then, for captured (when flagged) and attributes_observed, the attributes block:
 ///              UInt16 count, then per attribute (names in UTF-8 byte order) a string slot for the name,
-///              a tag byte (0 null, 1 false, 2 true, 3 number + Float64, 4 string + string slot);
+///              a tag byte (0 null, 1 false, 2 true, 3 number + Float64, 4 string + string slot,
+///              5 sealed + a byte slot: a personal value encrypted by the ledger, opaque here and
+///              read as absent; its plaintext is the value's own tag and bytes);
 ///              for definition.published, a string slot with the rules as compact JSON.
 /// ```
 /// Type strings: captured channel, campaign · scored model · handed_off owner · accepted by ·
 /// rejected reason, note, by · recycled reason, note · converted opportunity, currency · closed reason ·
 /// rejection_corrected reason, note · reason.defined code, label, category · reason.retired code,
-/// replacedBy · definition.published name, rationale.
+/// replacedBy · definition.published name, rationale · forgotten reason.
 ///
 /// `lead` comes first and the type's hottest string (channel, owner, reason) second, so the replay
 /// path reads them after one or two length prefixes.
@@ -40,6 +42,8 @@ enum BinaryLayout {
     @usableFromInline static let flagBoolValue: UInt16 = 1 << 2
     @usableFromInline static let flagAttributes: UInt16 = 1 << 3
     @usableFromInline static let knownFlags: UInt16 = 0b1111
+    /// The attribute tag of a sealed (encrypted) personal value.
+    @usableFromInline static let sealedTag: UInt8 = 5
 
     /// Size of the fixed area after the header.
     @inlinable
@@ -57,7 +61,7 @@ enum BinaryLayout {
     static func payloadStringCount(_ type: EventType) -> Int {
         switch type {
         case .leadAttributesObserved: 0
-        case .leadScored, .leadHandedOff, .leadAccepted, .leadClosed: 1
+        case .leadScored, .leadHandedOff, .leadAccepted, .leadClosed, .leadForgotten: 1
         case .leadCaptured, .leadRecycled, .leadConverted, .leadRejectionCorrected, .reasonRetired,
             .definitionPublished:
             2
@@ -92,10 +96,51 @@ extension LeadEvent {
         return out
     }
 
+    /// The binary storage form with some attribute values sealed: `seal` gets each non-null
+    /// attribute's name and its value's encoded bytes (tag and data), and returns the sealed bytes
+    /// to store instead (attribute tag 5), or nil to store the value as it is.
+    public func binary(sealing seal: AttributeSealer) rethrows -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(160)
+        try encodeBinary(into: &out, sealing: seal)
+        return out
+    }
+
+    /// The sealed attributes of a binary record, in name order: what ``init(binary:)`` reads as absent.
+    public static func sealedAttributes(inBinary bytes: [UInt8]) throws(RecordDecodingError) -> [SealedAttribute] {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(RecordDecodingError) -> [SealedAttribute] in
+                var sealed: [SealedAttribute] = []
+                _ = try LeadEvent(binary: raw, sealed: &sealed)
+                return sealed
+            }
+        }
+        return try result.get()
+    }
+
+    /// The value a sealed attribute held, from its unsealed bytes (its tag and data).
+    public static func attributeValue(unsealed bytes: [UInt8]) throws(RecordDecodingError) -> AttributeValue {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(RecordDecodingError) -> AttributeValue in
+                var reader = BinaryReader(bytes: raw)
+                let value = try reader.attributeValue(tag: try reader.byte(), at: 0)
+                guard let value, reader.offset == raw.count else {
+                    throw RecordDecodingError(offset: reader.offset, reason: "a sealed value is not one attribute value")
+                }
+                return value
+            }
+        }
+        return try result.get()
+    }
+
     /// Appends the binary storage form.
     ///
     /// Every string must fit in 65,534 bytes; events read by `EventDecoder` always do.
     public func encodeBinary(into out: inout [UInt8]) {
+        encodeBinary(into: &out, sealing: { _, _ in nil })
+    }
+
+    func encodeBinary(into out: inout [UInt8], sealing seal: AttributeSealer) rethrows {
         var writer = BinaryWriter(out: out)
         out = []
         var flags: UInt16 = 0
@@ -144,13 +189,14 @@ extension LeadEvent {
         case .reasonDefined(let data): writer.string(data.code); writer.string(data.label); writer.string(data.category)
         case .reasonRetired(let data): writer.string(data.code); writer.string(data.replacedBy)
         case .definitionPublished(let data): writer.string(data.name); writer.string(data.rationale)
+        case .forgotten(let data): writer.string(data.reason)
         }
         writer.string(source)
         writer.string(actor)
         writer.string(correlationId)
         switch payload {
-        case .leadCaptured(let data): if let attributes = data.attributes { writer.attributes(attributes) }
-        case .attributesObserved(let data): writer.attributes(data.attributes)
+        case .leadCaptured(let data): if let attributes = data.attributes { try writer.attributes(attributes, sealing: seal) }
+        case .attributesObserved(let data): try writer.attributes(data.attributes, sealing: seal)
         case .definitionPublished(let data): writer.bytes(data.rulesJSON.jsonBytes)
         default: break
         }
@@ -162,8 +208,14 @@ extension LeadEvent {
         return BinaryLayout.flagBoolPresent | (value ? BinaryLayout.flagBoolValue : 0)
     }
 
-    /// Decodes the binary storage form, checking every length against the buffer.
+    /// Decodes the binary storage form, checking every length against the buffer. Sealed
+    /// attribute values read as absent.
     public init(binary bytes: UnsafeRawBufferPointer) throws(RecordDecodingError) {
+        var sealed: [SealedAttribute] = []
+        try self.init(binary: bytes, sealed: &sealed)
+    }
+
+    init(binary bytes: UnsafeRawBufferPointer, sealed: inout [SealedAttribute]) throws(RecordDecodingError) {
         var reader = BinaryReader(bytes: bytes)
         let version = try reader.byte()
         guard version == BinaryLayout.formatVersion else {
@@ -215,9 +267,9 @@ extension LeadEvent {
         let payload: EventPayload
         switch type {
         case .leadCaptured:
-            let attributes = flags & BinaryLayout.flagAttributes != 0 ? try reader.attributes() : nil
+            let attributes = flags & BinaryLayout.flagAttributes != 0 ? try reader.attributes(sealed: &sealed) : nil
             payload = .leadCaptured(.init(channel: try required(0), campaign: strings[1], attributes: attributes))
-        case .leadAttributesObserved: payload = .attributesObserved(.init(attributes: try reader.attributes()))
+        case .leadAttributesObserved: payload = .attributesObserved(.init(attributes: try reader.attributes(sealed: &sealed)))
         case .leadScored: payload = .leadScored(.init(score: fixedNumber, model: strings[0]))
         case .leadHandedOff:
             payload = .handedOff(.init(owner: try required(0), definition: hasNumber ? Int(fixedInteger) : nil))
@@ -235,6 +287,7 @@ extension LeadEvent {
             payload = .reasonDefined(
                 .init(code: try required(0), label: try required(1), category: try required(2), requiresNote: bool))
         case .reasonRetired: payload = .reasonRetired(.init(code: try required(0), replacedBy: strings[1]))
+        case .leadForgotten: payload = .forgotten(.init(reason: strings[0]))
         case .definitionPublished:
             let rulesOffset = reader.offset
             let rulesBytes = try reader.slot()
@@ -308,23 +361,46 @@ struct BinaryWriter {
         out.append(contentsOf: value.utf8)
     }
 
-    mutating func attributes(_ attributes: [String: AttributeValue]) {
+    mutating func attributes(_ attributes: [String: AttributeValue], sealing seal: AttributeSealer) rethrows {
         precondition(attributes.count <= Int(UInt16.max), "too many attributes for a record")
         integer(UInt16(attributes.count))
         for (name, value) in sortedAttributes(attributes) {
             string(name)
-            switch value {
-            case .null: byte(0)
-            case .bool(let flag): byte(flag ? 2 : 1)
-            case .number(let number):
-                byte(3)
-                integer(number.bitPattern)
-            case .string(let text):
-                byte(4)
-                string(text)
+            var plain = BinaryWriter(out: [])
+            plain.value(value)
+            if value != .null, let sealed = try seal(name, plain.out) {
+                byte(BinaryLayout.sealedTag)
+                bytes(sealed)
+            } else {
+                out.append(contentsOf: plain.out)
             }
         }
     }
+
+    mutating func value(_ value: AttributeValue) {
+        switch value {
+        case .null: byte(0)
+        case .bool(let flag): byte(flag ? 2 : 1)
+        case .number(let number):
+            byte(3)
+            integer(number.bitPattern)
+        case .string(let text):
+            byte(4)
+            string(text)
+        }
+    }
+}
+
+/// Given an attribute's name and its encoded value, the sealed bytes to store instead, or nil to
+/// store the value in clear.
+public typealias AttributeSealer = (_ name: String, _ value: [UInt8]) throws -> [UInt8]?
+
+/// An attribute whose value the ledger stored sealed: the bytes only the lead's key opens.
+public struct SealedAttribute: Sendable, Hashable {
+    /// The attribute's name (stored in clear).
+    public let name: String
+    /// The sealed bytes, as stored.
+    public let sealed: [UInt8]
 }
 
 /// Reads little-endian values with bounds checks.
@@ -378,7 +454,7 @@ struct BinaryReader {
         return text
     }
 
-    mutating func attributes() throws(RecordDecodingError) -> [String: AttributeValue] {
+    mutating func attributes(sealed: inout [SealedAttribute]) throws(RecordDecodingError) -> [String: AttributeValue] {
         let count = Int(try integer(UInt16.self))
         var attributes: [String: AttributeValue] = [:]
         attributes.reserveCapacity(count)
@@ -388,19 +464,30 @@ struct BinaryReader {
                 throw RecordDecodingError(offset: start, reason: "an attribute name is absent")
             }
             let tagOffset = offset
-            switch try byte() {
-            case 0: attributes[name] = .null
-            case 1: attributes[name] = .bool(false)
-            case 2: attributes[name] = .bool(true)
-            case 3: attributes[name] = .number(Double(bitPattern: try integer(UInt64.self)))
-            case 4:
-                guard let text = try string() else {
-                    throw RecordDecodingError(offset: tagOffset, reason: "an attribute string is absent")
-                }
-                attributes[name] = .string(text)
-            case let tag: throw RecordDecodingError(offset: tagOffset, reason: "unknown attribute tag \(tag)")
+            let tag = try byte()
+            if tag == BinaryLayout.sealedTag {
+                guard let bytes = try slot() else { throw RecordDecodingError(offset: tagOffset, reason: "a sealed value is absent") }
+                sealed.append(SealedAttribute(name: name, sealed: Array(bytes)))
+                continue
             }
+            attributes[name] = try attributeValue(tag: tag, at: tagOffset)
         }
         return attributes
+    }
+
+    /// The value after its tag; nil never (the tags are exhaustive) except for the sealed tag.
+    mutating func attributeValue(tag: UInt8, at tagOffset: Int) throws(RecordDecodingError) -> AttributeValue? {
+        switch tag {
+        case 0: return .null
+        case 1: return .bool(false)
+        case 2: return .bool(true)
+        case 3: return .number(Double(bitPattern: try integer(UInt64.self)))
+        case 4:
+            guard let text = try string() else {
+                throw RecordDecodingError(offset: tagOffset, reason: "an attribute string is absent")
+            }
+            return .string(text)
+        case let tag: throw RecordDecodingError(offset: tagOffset, reason: "unknown attribute tag \(tag)")
+        }
     }
 }

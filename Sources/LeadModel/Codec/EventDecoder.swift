@@ -543,6 +543,8 @@ struct FieldReader {
                 .init(
                     version: version, name: name, rules: rules, rulesJSON: rulesJSON, effectiveAt: effectiveAt,
                     rationale: rationale))
+        case .leadForgotten:
+            return .forgotten(.init(reason: try data.optionalString("reason", maxBytes: EventDecoder.Limits.noteBytes)))
         }
     }
 }

@@ -80,6 +80,8 @@ extension EventPayload {
             members.append(JSONMember("rules", data.rulesJSON))
             add("effectiveAt", data.effectiveAt.rfc3339)
             add("rationale", data.rationale)
+        case .forgotten(let data):
+            add("reason", data.reason)
         }
         return .object(members)
     }

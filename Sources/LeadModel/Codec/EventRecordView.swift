@@ -251,6 +251,12 @@ public struct RawAttributes: Sequence, IteratorProtocol {
         let tag = bytes[offset]
         offset += 1
         let value: RawAttributeValue
+        // A sealed personal value reads as absent: only the ledger, holding the lead's key, opens it.
+        if tag == BinaryLayout.sealedTag {
+            guard take() != nil else { return stop() }
+            left -= 1
+            return next()
+        }
         switch tag {
         case 0: value = .null
         case 1: value = .bool(false)

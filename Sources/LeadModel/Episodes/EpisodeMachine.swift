@@ -77,7 +77,7 @@ public enum EpisodeMachine {
         case .leadRecycled: return decision(.recycled, from: phase)
         case .leadRejectionCorrected: return .correctRejection
         case .leadCaptured, .leadAttributesObserved, .leadScored, .leadConverted, .leadClosed,
-            .reasonDefined, .reasonRetired, .definitionPublished:
+            .reasonDefined, .reasonRetired, .definitionPublished, .leadForgotten:
             return .none
         }
     }

@@ -28,6 +28,8 @@ public enum EventPayload: Sendable, Hashable {
     case reasonRetired(ReasonRetired)
     /// `definition.published`
     case definitionPublished(DefinitionPublished)
+    /// `lead.forgotten`
+    case forgotten(Forgotten)
 
     /// The event type this payload belongs to.
     @inlinable
@@ -46,6 +48,7 @@ public enum EventPayload: Sendable, Hashable {
         case .reasonDefined: .reasonDefined
         case .reasonRetired: .reasonRetired
         case .definitionPublished: .definitionPublished
+        case .forgotten: .leadForgotten
         }
     }
 }
@@ -223,6 +226,15 @@ extension EventPayload {
             self.code = code
             self.replacedBy = replacedBy
         }
+    }
+
+    /// The lead's personal data is erased: the ledger destroys the lead's key in the transaction
+    /// that appends this event, so its encrypted personal values can no longer be read.
+    public struct Forgotten: Sendable, Hashable {
+        /// Why, e.g. `GDPR art. 17 request 2026-031`.
+        public var reason: String?
+        /// Creates the payload.
+        public init(reason: String? = nil) { self.reason = reason }
     }
 
     /// A new version of the MQL definition.

@@ -26,6 +26,8 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
     case reasonRetired = "reason.retired"
     /// A new version of the MQL definition is published.
     case definitionPublished = "definition.published"
+    /// The lead's personal data is erased (its key destroyed); its other events stay.
+    case leadForgotten = "lead.forgotten"
 
     /// The stable one-byte code of the binary record; never renumber, only append.
     @inlinable
@@ -44,6 +46,8 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
         case .reasonDefined: 11
         case .reasonRetired: 12
         case .definitionPublished: 13
+        // 14–19 are left to the event types added beside this one.
+        case .leadForgotten: 20
         }
     }
 
@@ -64,11 +68,12 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
         case 11: self = .reasonDefined
         case 12: self = .reasonRetired
         case 13: self = .definitionPublished
+        case 20: self = .leadForgotten
         default: return nil
         }
     }
 
     /// Whether events of this type concern one lead (`lead.*`), and so carry `lead`.
     @inlinable
-    public var isLeadEvent: Bool { code <= 10 }
+    public var isLeadEvent: Bool { code <= 10 || self == .leadForgotten }
 }

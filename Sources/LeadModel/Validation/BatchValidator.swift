@@ -28,7 +28,7 @@ public struct BatchValidator: Sendable {
         let context = Context(line: line, eventId: event.id)
         let lead = event.lead ?? ""
         switch event.payload {
-        case .leadCaptured, .attributesObserved:
+        case .leadCaptured, .attributesObserved, .forgotten:
             return nil
         case .leadScored(let data):
             return rangeIssue(data.score, "data.score", limit: EventDecoder.Limits.scoreMagnitude, context: context)

@@ -24,10 +24,30 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
     private weak var writer: EventLog?
     /// The position the tables hold the effects through, within the group being committed.
     private var through: UInt64 = 0
+    /// The attributes whose values are sealed under their lead's key.
+    private let personal: Set<String>
+    /// Key changes staged by `prepare` for the batch it prepared, written by `admit`.
+    private var keyChanges: [KeyChange] = []
 
-    init(log: EventLog) { writer = log }
+    init(log: EventLog, personalAttributes: [String]) {
+        writer = log
+        personal = Set(personalAttributes)
+    }
 
-    var tableNames: [String] { ValidationTables.names }
+    var tableNames: [String] { ValidationTables.names + [PersonalData.keyTable] }
+
+    func prepare(_ batch: AppendBatch, context: ValidationContext?, tables: PolicyTables) throws -> AppendBatch {
+        assertOnWriterThread()
+        keyChanges = []
+        guard let context, context.events.count == batch.records.count else { return batch }
+        var sealer = PersonalSealer(personal: personal, tables: tables)
+        var sealed = batch
+        for (index, numbered) in context.events.enumerated() {
+            if let payload = try sealer.seal(numbered.event, index: index) { sealed.records[index].payload = payload }
+        }
+        keyChanges = sealer.changes
+        return sealed
+    }
 
     /// The state is the group's transaction: every callback must come from the one writer thread.
     private func assertOnWriterThread() {
@@ -70,6 +90,9 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
         switch result {
         case .success(let changes):
             for change in changes.changes { try state.apply(change) }
+            // Keys are made and destroyed with the events that need it, in this transaction.
+            try PersonalSealer.apply(keyChanges, isNew: isNew, to: tables)
+            keyChanges = []
             // The log writes exactly the new records of an admitted batch.
             through += UInt64(isNew.count { $0 })
             try state.setThrough(through)

@@ -147,6 +147,8 @@ extension LedgerHTTPServer {
                 try ledger.leadCount()
             )
         }
+        // The latest receipt, signed now; a ledger without a signing key shows none.
+        let receipt = try? ledger.receipt()
         let markers = impact.changes.compactMap { change in
             Timestamp(rfc3339: change.effectiveAt).map { Charts.Marker(micros: $0.microseconds, label: "v\(change.to)") }
         }
@@ -157,6 +159,9 @@ extension LedgerHTTPServer {
             acceptanceRate: HTML.percent(total.acceptanceRate), accepted: HTML.count(total.accepted),
             rejectionRate: HTML.percent(total.rejectionRate), rejected: HTML.count(total.rejected), pending: HTML.count(total.pending),
             headHash: String(stats.head.hash.prefix(16)),
+            receipt: receipt.map {
+                "position \(HTML.count($0.position)), Merkle root \($0.treeRoot.prefix(16))…, signed \($0.time) by key \($0.publicKey.prefix(16))…"
+            } ?? "none: the ledger has no signing key",
             mapUsed: HTML.percent(stats.mapSize > 0 ? Double(stats.usedBytes) / Double(stats.mapSize) : nil, digits: 3),
             ratesChart: Charts.rates(trends.rows, bucketMicros: week, markers: markers),
             reasonsChart: Charts.reasons(trends.rows, bucketMicros: week, markers: markers),

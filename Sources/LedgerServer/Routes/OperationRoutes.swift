@@ -21,6 +21,18 @@ enum OperationsController: LedgerController {
                 throw APIError(.notFound, error.description.replacingOccurrences(of: server.ledger.path, with: "the ledger"))
             }
         }
+        routes.add(.post, "/v1/leads/{lead}/forget", statuses: [200, 400, 401, 403, 404, 413], access: .scopes([.admin])) {
+            server, request, context in
+            let lead = try context.parameters.require("lead")
+            let body = try await server.collectBody(request, limit: 16 << 10)
+            let reason = try LedgerHTTPServer.forgetReason(Array(buffer: body))
+            let receipt: LedgerReceipt?
+            do { receipt = try await server.ledger.forget(lead: lead, reason: reason) } catch let error as LedgerError where error.kind == .invalid {
+                throw APIError(.badRequest, "the erasure was refused: " + error.problems.map(\.message).joined(separator: "; "))
+            }
+            guard let receipt else { throw APIError(.notFound, "the ledger has no event for lead `\(lead.prefix(128))`") }
+            return JSONResponse.make(bytes: EventsController.receiptJSON(receipt))
+        }
         routes.add(.get, "/health", statuses: [200, 503], access: .open) { server, _, _ in
             // Open to all: load balancers and orchestrators probe without keys. It says nothing secret.
             // It reads the head only (one short LMDB read, on the event loop): it must stay fast while
@@ -57,6 +69,25 @@ enum OperationsController: LedgerController {
 }
 
 extension LedgerHTTPServer {
+    /// The body of a forget request: empty, or `{"reason": TEXT}`.
+    static func forgetReason(_ bytes: [UInt8]) throws -> String? {
+        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return nil }
+        let expected = "expected an empty body or {\"reason\":TEXT}"
+        guard let json = try? JSONValue.parse(bytes), case .object(let members) = json else {
+            throw APIError(.badRequest, expected, problems: [.init(message: "the body is not a JSON object")])
+        }
+        var problems: [APIError.Problem] = []
+        var reason: String?
+        switch json["reason"] {
+        case nil: break
+        case .string(let text)? where text.utf8.count <= EventDecoder.Limits.noteBytes: reason = text
+        case let other?: problems.append(.init(field: "reason", message: "expected a text of at most \(EventDecoder.Limits.noteBytes) bytes, found \(other.shortDescription)"))
+        }
+        for member in members where member.key != "reason" { problems.append(.init(field: member.key, message: "unknown member")) }
+        guard problems.isEmpty else { throw APIError(.badRequest, expected, problems: problems) }
+        return reason
+    }
+
     /// `{"scope": SCOPE, "source": NAME?}`: every member checked, each problem naming its field;
     /// `source` is a name or absent, never null.
     static func newKey(_ bytes: [UInt8]) throws -> (scope: APIScope, source: String?) {

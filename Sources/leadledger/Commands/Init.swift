@@ -19,6 +19,11 @@ struct Init: AsyncParsableCommand {
     @Option(help: "Load a reason-code taxonomy: starter (DATA, DUPLICATE, FIT_COMPANY, … OTHER).")
     var taxonomy: Taxonomy?
 
+    @Option(
+        help: "The attributes whose values are personal, encrypted per lead and erasable (comma-separated; default email,name,first_name,last_name,phone; \"\" for none)."
+    )
+    var personalAttributes: String?
+
     @Option(help: "Use this Ed25519 signing key (a file of 32 raw bytes or 64 hex digits) instead of creating one.")
     var signingKey: String?
 
@@ -26,6 +31,13 @@ struct Init: AsyncParsableCommand {
         try await runReporting {
             let ledger = try options.open(create: true)
             defer { ledger.close() }
+            if let personalAttributes {
+                let names = personalAttributes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                do { try ledger.setPersonalAttributes(names) } catch let error as PersonalDataError {
+                    throw CLIError(exitCode: .refused, error.description)
+                }
+                print("personal attributes: \(names.isEmpty ? "none" : names.joined(separator: ", ")) (takes effect when the ledger is next opened)")
+            }
             var supplied: [UInt8]?
             if let signingKey {
                 guard let data = FileManager.default.contents(atPath: signingKey) else {

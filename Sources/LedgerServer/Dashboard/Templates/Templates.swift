@@ -34,7 +34,7 @@ enum Templates {
         <div class="stat"><b>{{rejectionRate}}</b><span>rejected ({{rejected}})</span></div>
         <div class="stat"><b>{{pending}}</b><span>pending</span></div>
         </div><p class="note" style="margin-top:8px">Head hash <code>{{headHash}}…</code> ·
-        map {{mapUsed}} used</p></section>
+        map {{mapUsed}} used</p><p class="note">Receipt: {{receipt}} (<code>GET /v1/receipt</code>)</p></section>
         <section><h2>Acceptance and rejection rate, weekly</h2><p class="note">By hand-off cohort (ISO week).</p>{{{ratesChart}}}</section>
         <section><h2>Rejections by reason</h2><p class="note">Per weekly cohort, after corrections.</p>{{{reasonsChart}}}</section>
         {{#impact}}{{>impact}}{{/impact}}

@@ -53,7 +53,10 @@ struct WhatIfFormView {
 /// The main page.
 struct DashboardView {
     let events, leads, handedOff, acceptanceRate, accepted, rejectionRate, rejected, pending: String
-    let headHash, mapUsed: String
+    let headHash: String
+    /// The latest signed receipt, in words (`GET /v1/receipt` gives it whole).
+    let receipt: String
+    let mapUsed: String
     let ratesChart, reasonsChart: String
     let impact: ImpactView
     let candidate: String

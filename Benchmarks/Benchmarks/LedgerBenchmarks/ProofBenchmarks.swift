@@ -1,0 +1,73 @@
+import Benchmark
+import EventLog
+import Foundation
+
+/// What the Merkle tree costs on append, and what a proof for one lead costs to make and carry.
+func proofBenchmarks() {
+    let bulk = Benchmark.Configuration(
+        metrics: [.wallClock, .throughput], warmupIterations: 0, scalingFactor: .mega, maxDuration: .seconds(60), maxIterations: 2)
+
+    // Beside "append 1M: EventLog (hash chain, id + lead indexes)", which keeps the tree.
+    Benchmark("append 1M: EventLog without the Merkle tree", configuration: bulk) { benchmark in
+        let batches = Workload.shared.records.chunked(10_000)
+        let path = scratchDirectory("log-no-tree")
+        defer { cleanUp(path) }
+        var options = EventLog.Options()
+        options.maintainsMerkleTree = false
+        let log = try EventLog(path: path, options: options)
+        benchmark.startMeasurement()
+        for batch in batches { _ = try log.appendAndWait(AppendBatch(records: batch)) }
+        benchmark.stopMeasurement()
+        log.close()
+    }
+
+    // A ledger of PROOF_EVENTS events (default 1M) over 100,000 leads: one lead's proof, signed.
+    let events = Int(ProcessInfo.processInfo.environment["PROOF_EVENTS"] ?? "") ?? 1_000_000
+    let proof = Benchmark.Configuration(
+        metrics: [.wallClock], warmupIterations: 1, scalingFactor: .one, maxDuration: .seconds(20), maxIterations: 50)
+    Benchmark("proof: one lead's signed proof in a \(events)-event ledger", configuration: proof) { benchmark in
+        let ledger = ProofLedger.shared(events: events)
+        var rng = SplitMix(seed: 7)
+        var bytes = 0
+        benchmark.startMeasurement()
+        let lead = "00Q\(String(Int.random(in: 0..<100_000, using: &rng), radix: 36))"
+        let made = try ledger.log.proof(stream: lead, signedBy: ledger.key)
+        benchmark.stopMeasurement()
+        if let made { bytes = try JSONEncoder().encode(made).count }
+        blackHole(bytes)
+        if ProcessInfo.processInfo.environment["PROOF_PRINT"] != nil, let made {
+            print("proof of \(lead): \(made.records.count) events, \(bytes) bytes, path length \(made.records.first?.path.count ?? 0)")
+        }
+    }
+}
+
+/// A ledger filled once per process for the proof benchmark.
+final class ProofLedger: @unchecked Sendable {
+    let log: EventLog
+    let key = LedgerSigningKey()
+    nonisolated(unsafe) private static var made: ProofLedger?
+
+    private init(events: Int) throws {
+        let path = scratchDirectory("proof")
+        log = try EventLog(path: path)
+        var rng = SplitMix(seed: 16)
+        var batch: [NewRecord] = []
+        for i in 0..<events {
+            var payload = [UInt8](repeating: 0, count: 150)
+            for j in 0..<150 { payload[j] = UInt8(truncatingIfNeeded: rng.next()) }
+            let lead = Int.random(in: 0..<100_000, using: &rng)
+            batch.append(NewRecord(id: UUID(), stream: "00Q\(String(lead, radix: 36))", payload: payload))
+            if batch.count == 100_000 || i == events - 1 {
+                _ = try log.appendAndWait(AppendBatch(records: batch))
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+
+    static func shared(events: Int) -> ProofLedger {
+        if let made { return made }
+        let ledger = try! ProofLedger(events: events)
+        made = ledger
+        return ledger
+    }
+}
