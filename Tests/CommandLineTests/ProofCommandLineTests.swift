@@ -111,3 +111,26 @@ struct ProofCommandLineTests {
         #expect(try cli.run(["prove", "nobody"]).status == 3)
     }
 }
+
+@Suite("Forgetting a lead on the command line")
+struct ForgetCommandLineTests {
+    @Test("forget erases the lead's personal values from the audit and the file; an unknown lead is exit 3")
+    func forget() throws {
+        let cli = CLI()
+        _ = try cli.run(["init"])
+        let email = "cli.\(UUID().uuidString.lowercased())@example.com"
+        let captured = event(1, "lead.captured", lead: "00QE", at: "2026-03-02T09:00:00Z", data: #"{"channel":"email","attributes":{"email":"\#(email)"}}"#)
+        #expect(try cli.run(["append", "-"], stdin: captured + "\n").status == 0)
+        #expect(try cli.run(["audit", "00QE", "--format", "json"]).stdout.contains(email))
+        let data = try Data(contentsOf: URL(fileURLWithPath: cli.ledger + "/data.mdb"))
+        #expect(data.range(of: Data(email.utf8)) == nil)
+
+        let forgot = try cli.run(["forget", "00QE", "--reason", "request 31"])
+        #expect(forgot.status == 0, "\(forgot.stderr)")
+        let audit = try cli.run(["audit", "00QE", "--format", "json"])
+        #expect(!audit.stdout.contains(email))
+        #expect(audit.stdout.contains("[erased]"))
+        #expect(try cli.run(["verify"]).status == 0)
+        #expect(try cli.run(["forget", "00QNOBODY"]).status == 3)
+    }
+}

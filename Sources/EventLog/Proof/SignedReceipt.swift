@@ -152,7 +152,8 @@ public struct LedgerSigningKey: Sendable {
 public struct SigningKeyError: Error, Sendable, CustomStringConvertible {
     /// What is wrong, naming the file.
     public let description: String
-    init(_ description: String) { self.description = description }
+    /// Creates the error.
+    public init(_ description: String) { self.description = description }
 }
 
 /// A receipt or proof that cannot be read as one.

@@ -159,9 +159,9 @@ struct PersonalSealer {
             keys[lead] = key
             changes.append(.create(lead: lead, key: key, event: index))
         }
-        let personal = self.personal
+        let sealed = self.personal
         return try event.binary { name, value in
-            personal.contains(name) ? try ValueSeal.seal(value, key: key, context: PersonalData.context(event: event.id, attribute: name)) : nil
+            sealed.contains(name) ? try ValueSeal.seal(value, key: key, context: PersonalData.context(event: event.id, attribute: name)) : nil
         }
     }
 

@@ -31,7 +31,7 @@ enum OperationsController: LedgerController {
                 throw APIError(.badRequest, "the erasure was refused: " + error.problems.map(\.message).joined(separator: "; "))
             }
             guard let receipt else { throw APIError(.notFound, "the ledger has no event for lead `\(lead.prefix(128))`") }
-            return JSONResponse.make(bytes: EventsController.receiptJSON(receipt))
+            return JSONResponse.make(bytes: LedgerHTTPServer.receiptJSON(receipt))
         }
         routes.add(.get, "/health", statuses: [200, 503], access: .open) { server, _, _ in
             // Open to all: load balancers and orchestrators probe without keys. It says nothing secret.

@@ -142,6 +142,7 @@ struct RandomEvents {
                 .init(
                     version: int(1...1000), name: nonEmpty(), rules: rule(), effectiveAt: timestamp(),
                     rationale: maybe { $0.text() }))
+        case .leadForgotten: .forgotten(.init(reason: maybe { $0.text() }))
         }
     }
 
