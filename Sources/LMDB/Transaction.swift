@@ -136,3 +136,30 @@ extension Transaction {
         try withUnsafeBytes(of: &k) { (kb) throws(LMDBError) in try put(value, forKey: kb, in: db, flags: flags) }
     }
 }
+
+extension Transaction {
+    /// Pages on LMDB's free list, as the free database records them: pages no longer in the tree,
+    /// which still hold what they held until a later write transaction reuses them. LMDB allows
+    /// this in a read-only transaction only.
+    public func freePageCount() throws(LMDBError) -> Int {
+        var cursor: OpaquePointer?
+        // Database 0 is LMDB's own free database (FREE_DBI); reading it is what `mdb_stat -f` does.
+        try check(mdb_cursor_open(handle, 0, &cursor), "mdb_cursor_open(free pages)")
+        defer { mdb_cursor_close(cursor) }
+        var k = MDB_val()
+        var v = MDB_val()
+        var total = 0
+        var rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST)
+        let word = MemoryLayout<Int>.size
+        while rc == MDB_SUCCESS {
+            // Each value is a list of page numbers led by its length; a length the value cannot hold is not counted.
+            if let data = v.mv_data, v.mv_size >= word {
+                let count = Int(bitPattern: UInt(data.loadUnaligned(as: UInt.self)))
+                if count >= 0, count <= v.mv_size / word - 1 { total += count }
+            }
+            rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)
+        }
+        if rc != MDB_NOTFOUND { try check(rc, "mdb_cursor_get(free pages)") }
+        return total
+    }
+}

@@ -21,10 +21,15 @@ private func rules(_ text: String) throws -> MQLRule {
     try RuleParser().parse(try JSONValue.parse(Array(text.utf8)))
 }
 
+/// The JSON of a report without the head it was read at (`asOf`, `head`): the erasure appends an
+/// event, so the head moves; everything else must stay byte for byte.
 private func json(_ value: some Encodable) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
+    var object = try JSONSerialization.jsonObject(with: try encoder.encode(value)) as! [String: Any]
+    object["asOf"] = nil
+    object["head"] = nil
+    return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
 }
 
 /// Every analysis the ledger answers, as JSON.
@@ -129,7 +134,8 @@ struct PersonalDataTests {
         #expect(try people.key(of: lead) == nil)
 
         #expect(try people.ledger.verify().isIntact)
-        #expect(try analyses(people.ledger) == before)
+        let after = try analyses(people.ledger)
+        #expect(after == before)
         #expect(try json(try #require(try people.ledger.audit(lead: "00QP8"))) == otherAudit)
         let auditAfter = try #require(try people.ledger.audit(lead: lead))
         #expect(attribute(auditAfter, "email") == [.string(PersonalData.erasedMarker)])
@@ -138,10 +144,8 @@ struct PersonalDataTests {
         #expect(attribute(auditAfter, "country") == [.string("US")])
         #expect(auditAfter.episodes == auditBefore.episodes)
 
-        // A few more commits, as a live ledger makes: LMDB reuses the pages the erasure freed.
-        for i in 0..<3 {
-            _ = try await people.ledger.append([event("00QX\(i)", "2026-04-01T09:00:00Z", .leadCaptured(.init(channel: "email")))])
-        }
+        // Right after the erasure: the key's old page was free but still held it (three ordinary
+        // commits later it often still does); forget overwrites the free pages before it returns.
         #expect(try !fileContains(people.path, Array(people.emails[lead]!.utf8)))
         #expect(try !fileContains(people.path, Array(people.names[lead]!.utf8)))
         #expect(try !fileContains(people.path, oldKey))

@@ -204,7 +204,10 @@ extension Ledger {
         let event = LeadEvent(
             id: id, occurredAt: occurredAt, source: source, actor: actor, lead: lead, correlationId: nil,
             payload: .forgotten(.init(reason: reason)))
-        return try await append([event])
+        let receipt = try await append([event])
+        // The key's old page is free but not yet overwritten: overwrite the free pages now.
+        do { try log.scrubFreePages() } catch { throw PersonalDataError("the lead was forgotten, but the free pages were not overwritten: \(error)") }
+        return receipt
     }
 
     /// The audit with the lead's personal values opened while its key exists, shown as erased after.
