@@ -66,11 +66,14 @@ public final class Ledger: Sendable {
         _ events: [LeadEvent], lines: [Int]? = nil, expectedVersions: [String: Int] = [:]
     ) async throws(LedgerError) -> LedgerReceipt {
         let (batch, numbered) = Self.batch(events, lines: lines, expectedVersions: expectedVersions)
+        let receipt: LedgerReceipt
         do {
-            return LedgerReceipt(try await log.append(batch))
+            receipt = LedgerReceipt(try await log.append(batch))
         } catch {
             throw LedgerError(error, events: numbered)
         }
+        try scrubAfterErasure(events)
+        return receipt
     }
 
     /// Appends and blocks the calling thread until durable. For synchronous tools and tests; async
@@ -80,11 +83,14 @@ public final class Ledger: Sendable {
         _ events: [LeadEvent], lines: [Int]? = nil, expectedVersions: [String: Int] = [:]
     ) throws(LedgerError) -> LedgerReceipt {
         let (batch, numbered) = Self.batch(events, lines: lines, expectedVersions: expectedVersions)
+        let receipt: LedgerReceipt
         do {
-            return LedgerReceipt(try log.appendAndWait(batch))
+            receipt = LedgerReceipt(try log.appendAndWait(batch))
         } catch {
             throw LedgerError(error, events: numbered)
         }
+        try scrubAfterErasure(events)
+        return receipt
     }
 
     private static func batch(

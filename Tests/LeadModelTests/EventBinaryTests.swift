@@ -22,11 +22,12 @@ struct EventBinaryTests {
 
     @Test("type codes are stable and invertible")
     func codes() {
-        #expect(EventType.allCases.map(\.code) == Array(1...13))
+        #expect(EventType.allCases.map(\.code) == Array(1...13) + [20])
         for type in EventType.allCases { #expect(EventType(code: type.code) == type) }
         #expect(EventType(code: 0) == nil)
         #expect(EventType(code: 14) == nil)
-        #expect(EventType.allCases.filter(\.isLeadEvent).count == 10)
+        #expect(EventType(code: 21) == nil)
+        #expect(EventType.allCases.filter(\.isLeadEvent).count == 11)
     }
 
     @Test("random events round-trip exactly and encode deterministically")

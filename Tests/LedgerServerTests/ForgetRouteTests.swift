@@ -44,3 +44,29 @@ struct ForgetRouteTests {
         }
     }
 }
+
+@Suite("lead.forgotten through POST /v1/events")
+struct ForgottenEventScopeTests {
+    @Test("an append key cannot erase a lead by sending lead.forgotten; an admin key can")
+    func appendKeyCannotErase() async throws {
+        try await withRouter { client, ledger, keys in
+            let captured =
+                #"{"id":"\#(UUID().uuidString.lowercased())","type":"lead.captured","lead":"00QG","occurredAt":"2026-03-02T14:05:00Z","source":"webform","data":{"channel":"web","attributes":{"email":"g@example.com"}}}"#
+            #expect(
+                try await client.execute(uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append), body: ByteBuffer(string: captured))
+                    .status == .created)
+            let forgotten =
+                #"{"id":"\#(UUID().uuidString.lowercased())","type":"lead.forgotten","lead":"00QG","occurredAt":"2026-03-03T14:05:00Z","source":"webform"}"#
+            let refused = try await client.execute(
+                uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.append), body: ByteBuffer(string: forgotten))
+            #expect(refused.status == .forbidden)
+            #expect((try problems(refused).first?["message"] as? String)?.contains("scope `admin`") == true)
+            #expect(try ledger.log.version(ofStream: "00QG") == 1)
+            let admitted = try await client.execute(
+                uri: "/v1/events", method: .post, headers: ndjsonHeaders(keys.admin), body: ByteBuffer(string: forgotten))
+            #expect(admitted.status == .created)
+            let audit = try await client.execute(uri: "/v1/leads/00QG", method: .get, headers: bearer(keys.read))
+            #expect(!String(buffer: audit.body).contains("g@example.com"))
+        }
+    }
+}

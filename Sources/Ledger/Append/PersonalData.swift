@@ -204,10 +204,25 @@ extension Ledger {
         let event = LeadEvent(
             id: id, occurredAt: occurredAt, source: source, actor: actor, lead: lead, correlationId: nil,
             payload: .forgotten(.init(reason: reason)))
-        let receipt = try await append([event])
-        // The key's old page is free but not yet overwritten: overwrite the free pages now.
-        do { try log.scrubFreePages() } catch { throw PersonalDataError("the lead was forgotten, but the free pages were not overwritten: \(error)") }
-        return receipt
+        return try await append([event])
+    }
+
+    /// After a batch with `lead.forgotten`, however it came (forget, the API, an import): the
+    /// destroyed key's old page is free but not yet overwritten, so the free pages are overwritten
+    /// now. Until they are, the erasure is not done: the caller hears of a failure and can send the
+    /// batch again (its events are then duplicates, and this runs again).
+    func scrubAfterErasure(_ events: [LeadEvent]) throws(LedgerError) {
+        guard events.contains(where: { $0.type == .leadForgotten }) else { return }
+        do { try log.scrubFreePages() } catch {
+            throw LedgerError(
+                kind: .storage,
+                problems: [
+                    .init(
+                        message:
+                            "the lead's key is destroyed, but the free pages that held it were not overwritten (\(error)); send the batch again"
+                    )
+                ])
+        }
     }
 
     /// The audit with the lead's personal values opened while its key exists, shown as erased after.

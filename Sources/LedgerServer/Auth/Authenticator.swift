@@ -23,6 +23,14 @@ public enum Principal: Sendable, Hashable {
         }
     }
 
+    /// Whether it may erase a lead's personal data (`lead.forgotten`): `admin` only.
+    var mayErase: Bool {
+        switch self {
+        case .anonymous: true
+        case .key(let key): key.scope.permits(.admin)
+        }
+    }
+
     /// The id streams are counted under.
     var streamOwner: String {
         if case .key(let key) = self { key.id } else { "anonymous" }

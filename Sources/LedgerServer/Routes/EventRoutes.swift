@@ -149,7 +149,12 @@ extension LedgerHTTPServer {
         var refused = ProblemList(limit: configuration.maxProblemsPerResponse)
         for index in events.indices {
             let catalog = !events[index].type.isLeadEvent
-            if !principal.mayAppend(catalogEvent: catalog) {
+            if events[index].type == .leadForgotten, !principal.mayErase {
+                refused.append(
+                    batch.problem(
+                        at: index, field: "type",
+                        "`lead.forgotten` erases a lead's personal data for good: it needs a key with scope `admin` (or POST /v1/leads/{lead}/forget)"))
+            } else if !principal.mayAppend(catalogEvent: catalog) {
                 refused.append(
                     batch.problem(
                         at: index, field: "type",

@@ -36,6 +36,8 @@ enum Fixtures {
             #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a0c","type":"reason.retired","occurredAt":"2026-02-01T00:00:00Z","source":"revops","data":{"code":"FIT.SMALL","replacedBy":"FIT_COMPANY.TOO_SMALL"}}"#,
         .definitionPublished:
             #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a0d","type":"definition.published","occurredAt":"2026-02-15T00:00:00Z","source":"revops","actor":"user:ana","data":{"version":3,"name":"Q1 tightening","rules":{"all":[{"field":"score","gte":60},{"field":"country","in":["US","CA","GB"]},{"not":{"field":"email_domain","in":["gmail.com","yahoo.com"]}},{"any":[{"field":"employees","gte":50},{"field":"title","contains":"VP"}]}]},"effectiveAt":"2026-03-01T00:00:00+01:00","rationale":"too many small companies"}}"#,
+        .leadForgotten:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a20","type":"lead.forgotten","lead":"00Q1","occurredAt":"2026-04-05T09:00:00Z","source":"leadledger","actor":"dpo:amartin","data":{"reason":"GDPR art. 17 request 2026-031"}}"#,
     ]
 
     static func event(_ type: EventType) -> LeadEvent {
