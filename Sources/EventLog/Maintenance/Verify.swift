@@ -248,7 +248,11 @@ extension EventLog {
             guard previous.hexString == receipt.headHash.lowercased() else {
                 return refuse("the receipt's head is no longer in the chain: the record at its position has hash \(previous.hexString)")
             }
-            let root = try withUnsafeTransaction(txn) { try MerkleReader(txn: $0, dbs: dbs).root(size: start) }
+            let root = try withUnsafeTransaction(txn) { pointer in
+                // Bound to a local first (see `withSnapshot`): the release optimizer and temporary non-copyable values.
+                let reader = MerkleReader(txn: pointer, dbs: dbs)
+                return try reader.root(size: start)
+            }
             guard root.hexString == receipt.treeRoot.lowercased() else {
                 return refuse("the Merkle tree through the receipt's position no longer has the receipt's root")
             }

@@ -261,7 +261,8 @@ extension EventLog {
             let head = try Self.readHead(txn, dbs).position
             guard treeSize <= head else { throw MerkleError("the ledger holds \(head) events; a tree of \(treeSize) does not exist") }
             return try withUnsafeTransaction(txn) { pointer in
-                try MerkleReader(txn: pointer, dbs: dbs).path(position - 1, size: treeSize)
+                let reader = MerkleReader(txn: pointer, dbs: dbs)
+                return try reader.path(position - 1, size: treeSize)
             }
         }
     }

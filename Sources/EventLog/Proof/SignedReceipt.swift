@@ -198,7 +198,8 @@ extension EventLog {
         let (head, root): (LogHead, [UInt8]) = try env.read { txn in
             let head = try Self.readHead(txn, dbs)
             return try withUnsafeTransaction(txn) { pointer in
-                (head, try MerkleReader(txn: pointer, dbs: dbs).root(size: head.position))
+                let reader = MerkleReader(txn: pointer, dbs: dbs)
+                return (head, try reader.root(size: head.position))
             }
         }
         return try SignedReceipt(position: head.position, headHash: head.hash, treeRoot: root.hexString, time: time, key: key)
