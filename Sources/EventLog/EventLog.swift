@@ -37,14 +37,16 @@ public final class EventLog: Sendable {
         /// Maintain the Merkle tree over record hashes as records are appended (``MerkleTree``). Off
         /// only to measure what it costs: a log appended to without it rebuilds the tree, once, at
         /// its next append with it.
-        public var maintainsMerkleTree: Bool = true
+        public var maintainsMerkleTree: Bool
 
         /// Creates options: the default map size (32 GiB, less under `ulimit -v`), full sync, created when missing.
         public init(
             mapSize: Int = Environment.defaultMapSize, maxReaders: UInt32 = 126, durability: Durability = .full,
             createIfMissing: Bool = true, maxPayloadSize: Int = 32 << 10, maxRecordsPerCommit: Int = 100_000,
-            clock: any LogClock = SystemLogClock(), readOnly: Bool = false, checksStructure: Bool = false
+            clock: any LogClock = SystemLogClock(), readOnly: Bool = false, checksStructure: Bool = false,
+            maintainsMerkleTree: Bool = true
         ) {
+            self.maintainsMerkleTree = maintainsMerkleTree
             self.readOnly = readOnly
             self.checksStructure = checksStructure
             self.mapSize = mapSize

@@ -22,6 +22,9 @@ public final class Ledger: Sendable {
         /// Walk the file's B-trees with bounds-checked reads before anything else reads them
         /// (for `verify`: a damaged page is then reported, never followed).
         public var checksStructure: Bool
+        /// Maintain the Merkle tree over record hashes on append (see ``EventLog/Options/maintainsMerkleTree``):
+        /// off only to measure what it costs.
+        public var maintainsMerkleTree = true
 
         /// Creates options: created when missing, the default map size (32 GiB, less under `ulimit -v`), full sync.
         public init(
@@ -48,7 +51,7 @@ public final class Ledger: Sendable {
             path: path,
             options: .init(
                 mapSize: options.mapSize, durability: options.durability, createIfMissing: options.createIfMissing, clock: options.clock,
-                readOnly: options.readOnly, checksStructure: options.checksStructure))
+                readOnly: options.readOnly, checksStructure: options.checksStructure, maintainsMerkleTree: options.maintainsMerkleTree))
         let personal = PersonalData.attributes(setting: try log.metaValue(PersonalData.settingKey))
         log.setPolicy(ValidationPolicy(log: log, personalAttributes: personal))
     }

@@ -109,6 +109,7 @@ let benchmarks: @Sendable () -> Void = {
     replayBenchmarks()
     firstAppendBenchmarks()
     proofBenchmarks()
+    personalAppendBenchmarks()
 }
 
 extension Array {

@@ -1,6 +1,8 @@
 import Benchmark
 import EventLog
 import Foundation
+import LeadModel
+import Ledger
 
 /// What the Merkle tree costs on append, and what a proof for one lead costs to make and carry.
 func proofBenchmarks() {
@@ -69,5 +71,59 @@ final class ProofLedger: @unchecked Sendable {
         let ledger = try! ProofLedger(events: events)
         made = ledger
         return ledger
+    }
+}
+
+/// 200,000 `lead.attributes_observed` events over 20,000 leads, each with an e-mail, a name and a
+/// country: two personal values to seal per event, the most any event of this shape asks.
+struct PersonalWorkload: Sendable {
+    let batches: [[LeadEvent]]
+    static let shared = PersonalWorkload(count: 200_000, leads: 20_000)
+
+    init(count: Int, leads: Int) {
+        var rng = SplitMix(seed: 86)
+        var events: [LeadEvent] = []
+        events.reserveCapacity(count)
+        for i in 0..<count {
+            let lead = Int.random(in: 0..<leads, using: &rng)
+            events.append(
+                LeadEvent(
+                    id: UUID(), occurredAt: Timestamp(microseconds: 1_767_225_600_000_000 + Int64(i) * 1_000_000), source: "hubspot",
+                    lead: "00Q\(String(lead, radix: 36))",
+                    payload: .attributesObserved(
+                        .init(attributes: [
+                            "email": .string("person.\(lead).\(i)@example.com"), "name": .string("Person \(lead) \(i)"),
+                            "country": .string(i % 2 == 0 ? "US" : "DE"),
+                        ]))))
+        }
+        batches = events.chunked(10_000)
+    }
+}
+
+/// The personal-data and Merkle costs on the ledger's own append path (validation included).
+func personalAppendBenchmarks() {
+    let config = Benchmark.Configuration(
+        metrics: [.wallClock], warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(60), maxIterations: 3)
+    for (name, personal, tree) in [
+        ("sealed personal values + Merkle tree", true, true),
+        ("no sealing, no Merkle tree", false, false),
+    ] {
+        Benchmark("ledger append 200K with personal values: \(name)", configuration: config) { benchmark in
+            let workload = PersonalWorkload.shared
+            let path = scratchDirectory("personal")
+            defer { cleanUp(path) }
+            var options = Ledger.Options()
+            options.maintainsMerkleTree = tree
+            if !personal {
+                let setup = try Ledger(path: path, options: options)
+                try setup.setPersonalAttributes([])
+                setup.close()
+            }
+            let ledger = try Ledger(path: path, options: options)
+            benchmark.startMeasurement()
+            for batch in workload.batches { _ = try ledger.appendAndWait(batch) }
+            benchmark.stopMeasurement()
+            ledger.close()
+        }
     }
 }

@@ -41,7 +41,7 @@ struct Verify: AsyncParsableCommand {
                 if let problem = report.problem { throw CLIError(exitCode: .damaged, "verification since the receipt failed at \(problem)") }
                 if !json {
                     print(
-                        "intact since the receipt at position \(receipt.position): \(Format.count(Int(report.records))) events checked, head \(report.head.position) \(report.head.hash)"
+                        "intact since the receipt at position \(receipt.position): \(Format.count(Int(report.records))) \(report.records == 1 ? "event" : "events") checked, head \(report.head.position) \(report.head.hash)"
                     )
                 }
                 return
