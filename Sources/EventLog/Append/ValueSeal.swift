@@ -5,8 +5,8 @@ import Foundation
 /// keep no crypto dependency of their own): LeadLedger seals a lead's personal attribute values
 /// with the lead's key, and erases them by destroying the key.
 ///
-/// Sealing is deterministic: the nonce is derived from the key and `context` (HMAC-SHA256, first
-/// 12 bytes), so the same value sealed again for the same context gives the same bytes, and a
+/// Sealing is deterministic: the nonce is derived from `context` (SHA-256, first 12 bytes), so the
+/// same value sealed again under the same key for the same context gives the same bytes, and a
 /// re-sent event compares equal to the stored one. A context is used for one value only (LeadLedger:
 /// event id ‖ attribute name), so a nonce never seals two different plaintexts that are stored.
 /// `context` is also the authenticated data: sealed bytes moved to another event or attribute do
@@ -25,11 +25,11 @@ public enum ValueSeal {
     /// `nonce ‖ ciphertext ‖ tag` of `value` under `key`, bound to `context`.
     public static func seal(_ value: [UInt8], key: [UInt8], context: [UInt8]) throws -> [UInt8] {
         guard key.count == keySize else { throw ValueSealError("a key of \(key.count) bytes; keys are \(keySize) bytes") }
-        let symmetric = SymmetricKey(data: key)
-        let mac = HMAC<SHA256>.authenticationCode(for: Array("leadledger-seal-nonce".utf8) + context, using: symmetric)
-        let nonce = try AES.GCM.Nonce(data: Array(mac).prefix(12))
-        let box = try AES.GCM.seal(value, using: symmetric, nonce: nonce, authenticating: context)
-        return Array(box.nonce) + Array(box.ciphertext) + Array(box.tag)
+        // The nonce needs to be unique per key, not secret: the context is (one value per context).
+        let nonce = try AES.GCM.Nonce(data: Array(SHA256.hash(data: context)).prefix(12))
+        let box = try AES.GCM.seal(value, using: SymmetricKey(data: key), nonce: nonce, authenticating: context)
+        guard let combined = box.combined else { throw ValueSealError("AES-GCM gave no combined form") }
+        return Array(combined)
     }
 
     /// The value inside `sealed`; throws when the key or context is not the one it was sealed with,
