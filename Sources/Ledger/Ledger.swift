@@ -122,6 +122,32 @@ public final class Ledger: Sendable {
         DefinitionImpact.compute(try replay(cut: cut), windowDays: windowDays, mapRetiredReasons: mapRetiredReasons)
     }
 
+    /// The funnel from hand-off to revenue per cohort (DESIGN §8.2). The query's `at` is the instant
+    /// open episodes are censored at: ``reportInstant(for:)`` gives the usual one.
+    public func funnel(_ query: CohortQuery, cut: ReplayCut = .everything) throws -> FunnelReport {
+        try FeedbackLoop.run(log, cut: cut, FeedbackLoopRequest(funnel: query)).funnel!
+    }
+
+    /// Service levels per cohort and per owner, with the breached episodes (DESIGN §8.2).
+    public func serviceLevels(
+        _ query: CohortQuery, cut: ReplayCut = .everything, maximumBreaches: Int = ServiceLevels.defaultMaximumBreaches
+    ) throws -> ServiceLevelReport {
+        try FeedbackLoop.run(log, cut: cut, FeedbackLoopRequest(serviceLevels: query, maximumBreaches: maximumBreaches)).serviceLevels!
+    }
+
+    /// The buyer profile: what accepted and won leads looked like at hand-off (DESIGN §8.2).
+    public func buyerProfile(_ query: ProfileQuery = ProfileQuery(), cut: ReplayCut = .everything) throws -> BuyerProfileReport {
+        try FeedbackLoop.run(log, cut: cut, FeedbackLoopRequest(profile: query)).profile!
+    }
+
+    /// Trends, funnel, service levels and profile, whichever are asked, from one replay.
+    public func feedbackLoop(_ request: FeedbackLoopRequest, cut: ReplayCut = .everything) throws -> FeedbackLoopReports {
+        try FeedbackLoop.run(log, cut: cut, request)
+    }
+
+    /// The instant a report under `cut` is judged at: the business-time cut when there is one, else now.
+    public func reportInstant(for cut: ReplayCut) -> Int64 { FeedbackLoop.reportInstant(for: cut, now: FeedbackLoop.now) }
+
     /// What-if for candidate definitions, in one pass.
     public func whatIf(_ query: WhatIfQuery) throws -> WhatIfReport {
         try WhatIf.run(log, query)

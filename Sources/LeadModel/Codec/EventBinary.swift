@@ -52,6 +52,8 @@ enum BinaryLayout {
         case .leadScored, .leadHandedOff, .leadConverted, .leadClosed: 8
         case .leadRejectionCorrected: 16
         case .definitionPublished: 20
+        case .leadTouched: 1
+        case .slaPublished: 36
         default: 0
         }
     }
@@ -61,9 +63,9 @@ enum BinaryLayout {
     static func payloadStringCount(_ type: EventType) -> Int {
         switch type {
         case .leadAttributesObserved: 0
-        case .leadScored, .leadHandedOff, .leadAccepted, .leadClosed, .leadForgotten: 1
+        case .leadScored, .leadHandedOff, .leadAccepted, .leadClosed, .leadForgotten, .leadTouched, .slaPublished: 1
         case .leadCaptured, .leadRecycled, .leadConverted, .leadRejectionCorrected, .reasonRetired,
-            .definitionPublished:
+            .definitionPublished, .leadAssigned:
             2
         case .leadRejected, .reasonDefined: 3
         }
@@ -172,6 +174,13 @@ extension LeadEvent {
             writer.integer(Int64(data.version))
             writer.integer(data.effectiveAt.microseconds)
             writer.integer(data.effectiveAt.utcOffsetSeconds)
+        case .touched(let data): writer.byte(data.activity.code)
+        case .slaPublished(let data):
+            writer.integer(Int64(data.version))
+            writer.integer(data.effectiveAt.microseconds)
+            writer.integer(data.effectiveAt.utcOffsetSeconds)
+            writer.integer((data.firstTouchWithin ?? 0).bitPattern)
+            writer.integer((data.decisionWithin ?? 0).bitPattern)
         default: break
         }
         writer.string(lead)
@@ -190,6 +199,9 @@ extension LeadEvent {
         case .reasonRetired(let data): writer.string(data.code); writer.string(data.replacedBy)
         case .definitionPublished(let data): writer.string(data.name); writer.string(data.rationale)
         case .forgotten(let data): writer.string(data.reason)
+        case .assigned(let data): writer.string(data.owner); writer.string(data.team)
+        case .touched(let data): writer.string(data.by)
+        case .slaPublished(let data): writer.string(data.name)
         }
         writer.string(source)
         writer.string(actor)
@@ -198,6 +210,7 @@ extension LeadEvent {
         case .leadCaptured(let data): if let attributes = data.attributes { try writer.attributes(attributes, sealing: seal) }
         case .attributesObserved(let data): try writer.attributes(data.attributes, sealing: seal)
         case .definitionPublished(let data): writer.bytes(data.rulesJSON.jsonBytes)
+        case .slaPublished(let data): writer.bytes(data.calendar.jsonObject.jsonBytes)
         default: break
         }
         out = writer.out
@@ -238,6 +251,8 @@ extension LeadEvent {
         var fixedInteger: Int64 = 0
         var fixedUUID = UUID.zero
         var effectiveAt = Timestamp(microseconds: 0)
+        var activityCode: UInt8 = 0
+        var limits = (firstTouch: 0.0, decision: 0.0)
         switch type {
         case .leadScored, .leadConverted, .leadClosed: fixedNumber = Double(bitPattern: try reader.integer(UInt64.self))
         case .leadHandedOff: fixedInteger = try reader.integer(Int64.self)
@@ -246,6 +261,12 @@ extension LeadEvent {
             fixedInteger = try reader.integer(Int64.self)
             effectiveAt = Timestamp(
                 microseconds: try reader.integer(Int64.self), utcOffsetSeconds: try reader.integer(Int32.self))
+        case .leadTouched: activityCode = try reader.byte()
+        case .slaPublished:
+            fixedInteger = try reader.integer(Int64.self)
+            effectiveAt = Timestamp(
+                microseconds: try reader.integer(Int64.self), utcOffsetSeconds: try reader.integer(Int32.self))
+            limits = (Double(bitPattern: try reader.integer(UInt64.self)), Double(bitPattern: try reader.integer(UInt64.self)))
         default: break
         }
         let lead = try reader.string()
@@ -308,6 +329,31 @@ extension LeadEvent {
                 .init(
                     version: Int(fixedInteger), name: try required(0), rules: rules, rulesJSON: rulesJSON,
                     effectiveAt: effectiveAt, rationale: strings[1]))
+        case .leadAssigned: payload = .assigned(.init(owner: try required(0), team: strings[1]))
+        case .leadTouched:
+            guard let activity = SalesActivity(code: activityCode) else {
+                throw RecordDecodingError(offset: BinaryLayout.headerSize, reason: "unknown activity code \(activityCode)")
+            }
+            payload = .touched(.init(activity: activity, by: strings[0]))
+        case .slaPublished:
+            let calendarOffset = reader.offset
+            guard let calendarBytes = try reader.slot() else {
+                throw RecordDecodingError(offset: calendarOffset, reason: "the calendar is absent")
+            }
+            let calendar: BusinessCalendar
+            do throws(EventInputError) {
+                guard case .object(let members) = try Self.parseJSON(calendarBytes) else {
+                    throw EventInputError(code: .wrongType, expected: "a calendar object", found: "another value")
+                }
+                calendar = try FieldReader(members: members, prefix: "calendar.", line: nil, eventId: nil).businessCalendar()
+            } catch {
+                throw RecordDecodingError(offset: calendarOffset, reason: "the calendar does not read: \(error)")
+            }
+            payload = .slaPublished(
+                .init(
+                    version: Int(clamping: fixedInteger), name: try required(0), effectiveAt: effectiveAt,
+                    firstTouchWithin: limits.firstTouch > 0 ? limits.firstTouch : nil,
+                    decisionWithin: limits.decision > 0 ? limits.decision : nil, calendar: calendar))
         }
         guard reader.offset == bytes.count else {
             throw RecordDecodingError(offset: reader.offset, reason: "\(bytes.count - reader.offset) trailing bytes")
@@ -319,6 +365,14 @@ extension LeadEvent {
         self.init(
             id: id, occurredAt: occurredAt, source: source, actor: actor, lead: lead, correlationId: correlationId,
             payload: payload)
+    }
+
+    private static func parseJSON(_ bytes: UnsafeRawBufferPointer) throws(EventInputError) -> JSONValue {
+        do throws(JSONParseError) {
+            return try JSONValue.parse(bytes)
+        } catch {
+            throw EventInputError(code: .malformedJSON, expected: "JSON", found: "\(error)")
+        }
     }
 
     /// Decodes the binary storage form from an array of bytes.

@@ -545,7 +545,122 @@ struct FieldReader {
                     rationale: rationale))
         case .leadForgotten:
             return .forgotten(.init(reason: try data.optionalString("reason", maxBytes: EventDecoder.Limits.noteBytes)))
+        case .leadAssigned:
+            return .assigned(.init(owner: try data.requiredString("owner"), team: try data.optionalString("team")))
+        case .leadTouched:
+            let expected = "one of " + SalesActivity.allCases.map(\.rawValue).joined(separator: ", ")
+            guard let activityValue = data.present("activity") else {
+                throw data.fail(.missingField, "activity", expected: expected, found: "nothing")
+            }
+            guard case .string(let activityName) = activityValue, let activity = SalesActivity(rawValue: activityName) else {
+                throw data.fail(
+                    { if case .string = activityValue { .invalidValue } else { .wrongType } }(), "activity", expected: expected,
+                    found: activityValue.shortDescription)
+            }
+            return .touched(.init(activity: activity, by: try data.optionalString("by")))
+        case .slaPublished:
+            return .slaPublished(try data.serviceLevel())
         }
+    }
+
+    /// Longest service-level limit, in business hours: a year of round-the-clock hours.
+    static let longestServiceLimitHours: Double = 8760
+
+    /// The `data` of `sla.published`.
+    func serviceLevel() throws(EventInputError) -> EventPayload.SLAPublished {
+        guard let version = try optionalVersion("version") else {
+            throw fail(.missingField, "version", expected: "an integer version", found: "nothing")
+        }
+        let name = try requiredString("name")
+        let effectiveAt = try timestamp("effectiveAt")
+        func limit(_ field: String) throws(EventInputError) -> Double? {
+            guard let hours = try optionalNumber(field) else { return nil }
+            guard hours > 0, hours <= Self.longestServiceLimitHours else {
+                throw fail(
+                    .invalidValue, field, expected: "business hours above 0 and at most \(Int(Self.longestServiceLimitHours))",
+                    found: JSONValue.number(hours).shortDescription)
+            }
+            return hours
+        }
+        let firstTouchWithin = try limit("firstTouchWithin")
+        let decisionWithin = try limit("decisionWithin")
+        guard firstTouchWithin != nil || decisionWithin != nil else {
+            throw fail(
+                .missingField, "firstTouchWithin", expected: "at least one limit: firstTouchWithin or decisionWithin (hours)",
+                found: "neither")
+        }
+        guard let calendarValue = present("calendar") else {
+            throw fail(.missingField, "calendar", expected: "an object with timeZone, workdays, start and end", found: "nothing")
+        }
+        guard case .object(let calendarMembers) = calendarValue else {
+            throw fail(.wrongType, "calendar", expected: "an object with timeZone, workdays, start and end", found: calendarValue.shortDescription)
+        }
+        let calendar = FieldReader(members: calendarMembers, prefix: prefix + "calendar.", line: line, eventId: eventId)
+        return EventPayload.SLAPublished(
+            version: version, name: name, effectiveAt: effectiveAt, firstTouchWithin: firstTouchWithin, decisionWithin: decisionWithin,
+            calendar: try calendar.businessCalendar())
+    }
+
+    /// A `calendar` object's members: the working hours of a service level.
+    func businessCalendar() throws(EventInputError) -> BusinessCalendar {
+        let calendar = self
+        let zoneName = try calendar.requiredString("timeZone", maxBytes: 64)
+        guard TimeZone(identifier: zoneName) != nil else {
+            throw calendar.fail(
+                .invalidValue, "timeZone", expected: "an IANA time zone name like Europe/Paris",
+                found: JSONValue.string(zoneName).shortDescription)
+        }
+        let workdaysExpected = "a non-empty array of distinct ISO weekdays, Monday = 1 to Sunday = 7"
+        guard let workdaysValue = calendar.present("workdays") else {
+            throw calendar.fail(.missingField, "workdays", expected: workdaysExpected, found: "nothing")
+        }
+        guard case .array(let dayValues) = workdaysValue, !dayValues.isEmpty, dayValues.count <= 7 else {
+            throw calendar.fail(
+                { if case .array = workdaysValue { .invalidValue } else { .wrongType } }(), "workdays", expected: workdaysExpected,
+                found: workdaysValue.shortDescription)
+        }
+        var workdays: [Int] = []
+        for (index, dayValue) in dayValues.enumerated() {
+            guard case .number(let day) = dayValue, day == day.rounded(), (1...7).contains(day), !workdays.contains(Int(day)) else {
+                throw calendar.fail(
+                    .invalidValue, "workdays[\(index)]", expected: workdaysExpected, found: dayValue.shortDescription)
+            }
+            workdays.append(Int(day))
+        }
+        func clock(_ field: String) throws(EventInputError) -> Int {
+            let text = try calendar.requiredString(field, maxBytes: 16)
+            guard let minute = BusinessCalendar.minute(parsing: text) else {
+                throw calendar.fail(
+                    .invalidValue, field, expected: "a local time HH:MM from 00:00 to 24:00",
+                    found: JSONValue.string(text).shortDescription)
+            }
+            return minute
+        }
+        let start = try clock("start")
+        let end = try clock("end")
+        guard end > start else {
+            throw calendar.fail(
+                .invalidValue, "end", expected: "a time after start (\(BusinessCalendar.clockText(start)))",
+                found: JSONValue.string(BusinessCalendar.clockText(end)).shortDescription)
+        }
+        var holidays: [String] = []
+        if let holidaysValue = calendar.present("holidays") {
+            guard case .array(let dates) = holidaysValue else {
+                throw calendar.fail(.wrongType, "holidays", expected: "an array of dates YYYY-MM-DD", found: holidaysValue.shortDescription)
+            }
+            guard dates.count <= BusinessCalendar.maximumHolidays else {
+                throw calendar.fail(
+                    .invalidValue, "holidays", expected: "at most \(BusinessCalendar.maximumHolidays) dates", found: "\(dates.count)")
+            }
+            for (index, dateValue) in dates.enumerated() {
+                guard case .string(let text) = dateValue, BusinessCalendar.dayNumber(parsing: text) != nil else {
+                    throw calendar.fail(
+                        .invalidValue, "holidays[\(index)]", expected: "a date YYYY-MM-DD", found: dateValue.shortDescription)
+                }
+                holidays.append(text)
+            }
+        }
+        return BusinessCalendar(timeZone: zoneName, workdays: workdays, startMinute: start, endMinute: end, holidays: holidays)
     }
 }
 

@@ -82,6 +82,19 @@ extension EventPayload {
             add("rationale", data.rationale)
         case .forgotten(let data):
             add("reason", data.reason)
+        case .assigned(let data):
+            add("owner", data.owner)
+            add("team", data.team)
+        case .touched(let data):
+            add("activity", data.activity.rawValue)
+            add("by", data.by)
+        case .slaPublished(let data):
+            add("version", data.version)
+            add("name", data.name)
+            add("effectiveAt", data.effectiveAt.rfc3339)
+            add("firstTouchWithin", data.firstTouchWithin)
+            add("decisionWithin", data.decisionWithin)
+            members.append(JSONMember("calendar", data.calendar.jsonObject))
         }
         return .object(members)
     }
@@ -96,4 +109,18 @@ func attributesJSON(_ attributes: [String: AttributeValue]) -> JSONValue {
 /// equivalent names and so is not a total order on distinct byte strings).
 func sortedAttributes(_ attributes: [String: AttributeValue]) -> [(key: String, value: AttributeValue)] {
     attributes.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+}
+
+extension BusinessCalendar {
+    /// The `calendar` object of `sla.published`; `holidays` omitted when there are none.
+    public var jsonObject: JSONValue {
+        var members = [
+            JSONMember("timeZone", .string(timeZone)),
+            JSONMember("workdays", .array(workdays.map { .number(Double($0)) })),
+            JSONMember("start", .string(Self.clockText(startMinute))),
+            JSONMember("end", .string(Self.clockText(endMinute))),
+        ]
+        if !holidays.isEmpty { members.append(JSONMember("holidays", .array(holidays.map { .string($0) }))) }
+        return .object(members)
+    }
 }

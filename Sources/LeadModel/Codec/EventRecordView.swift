@@ -65,9 +65,15 @@ public struct EventRecordView {
     @inlinable
     public var campaign: UnsafeRawBufferPointer? { isType(.leadCaptured) ? slot(2) : nil }
 
-    /// `lead.handed_off` owner.
+    /// The owner of `lead.handed_off` or `lead.assigned`.
     @inlinable
-    public var owner: UnsafeRawBufferPointer? { isType(.leadHandedOff) ? slot(1) : nil }
+    public var owner: UnsafeRawBufferPointer? { isType(.leadHandedOff) || isType(.leadAssigned) ? slot(1) : nil }
+
+    /// `lead.touched` activity; nil for other types or an unknown code.
+    @inlinable
+    public var activity: SalesActivity? {
+        isType(.leadTouched) ? SalesActivity(code: bytes[BinaryLayout.headerSize]) : nil
+    }
 
     /// The reason code of `lead.rejected`, `lead.rejection_corrected`, `lead.recycled` or `lead.closed`.
     @inlinable
@@ -87,11 +93,11 @@ public struct EventRecordView {
         }
     }
 
-    /// `by` of `lead.accepted` or `lead.rejected`.
+    /// `by` of `lead.accepted`, `lead.rejected` or `lead.touched`.
     @inlinable
     public var by: UnsafeRawBufferPointer? {
         switch type {
-        case .leadAccepted: slot(1)
+        case .leadAccepted, .leadTouched: slot(1)
         case .leadRejected: slot(3)
         default: nil
         }
@@ -136,6 +142,10 @@ public struct EventRecordView {
         (isType(.leadConverted) || isType(.leadClosed)) && flags & BinaryLayout.flagNumber != 0
             ? double(at: BinaryLayout.headerSize) : nil
     }
+
+    /// `lead.converted` currency.
+    @inlinable
+    public var currency: UnsafeRawBufferPointer? { isType(.leadConverted) ? slot(2) : nil }
 
     /// `lead.closed` won.
     @inlinable

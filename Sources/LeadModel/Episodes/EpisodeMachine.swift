@@ -77,7 +77,8 @@ public enum EpisodeMachine {
         case .leadRecycled: return decision(.recycled, from: phase)
         case .leadRejectionCorrected: return .correctRejection
         case .leadCaptured, .leadAttributesObserved, .leadScored, .leadConverted, .leadClosed,
-            .reasonDefined, .reasonRetired, .definitionPublished, .leadForgotten:
+            .reasonDefined, .reasonRetired, .definitionPublished, .leadForgotten,
+            .leadAssigned, .leadTouched, .slaPublished:
             return .none
         }
     }
@@ -108,4 +109,76 @@ public enum EpisodeMachine {
         code.replacedBy = data.replacedBy
         return code
     }
+
+    // MARK: Service levels (DESIGN §8.2)
+
+    /// Whether an event of `type` answers an open episode: the episode's first touch is the earliest
+    /// `lead.touched`, `lead.accepted` or `lead.rejected` at or after its hand-off while it is open
+    /// (a decision is a touch too; a recycle is not).
+    @inlinable
+    public static func countsAsTouch(_ type: EventType) -> Bool {
+        type == .leadTouched || type == .leadAccepted || type == .leadRejected
+    }
+
+    /// Whether an event of `type` changes who owns the lead's open episode from then on.
+    @inlinable
+    public static func changesOwner(_ type: EventType) -> Bool { type == .leadAssigned }
+
+    /// Whether a conversion or a close at `t` belongs to the lead's latest episode, handed off at
+    /// `handedOffAt`: at or after the hand-off (and, by the order events apply in, before the next).
+    @inlinable
+    public static func outcomeBelongs(at t: Int64, toEpisodeHandedOffAt handedOffAt: Int64) -> Bool { t >= handedOffAt }
+
+    /// The index in `policies` of the policy in force at `t`: the greatest `effectiveAt ≤ t`, ties by
+    /// the greater version; nil before the first. `policies` may be in any order.
+    public static func policyInForce(_ policies: [(effectiveAt: Int64, version: Int)], at t: Int64) -> Int? {
+        var best: Int?
+        for (index, policy) in policies.enumerated() where policy.effectiveAt <= t {
+            if let current = best {
+                let chosen = policies[current]
+                if (policy.effectiveAt, policy.version) > (chosen.effectiveAt, chosen.version) { best = index }
+            } else {
+                best = index
+            }
+        }
+        return best
+    }
+
+    /// The status of one limit of an episode's service level.
+    ///
+    /// - Parameters:
+    ///   - deadline: when the limit runs out (nil: the calendar has no working time, so never).
+    ///   - answeredAt: the first touch (for `firstTouchWithin`) or the decision (for `decisionWithin`).
+    ///   - recycledAt: when the episode was recycled, if it was.
+    ///   - reportAt: the report's instant.
+    public static func serviceLevelStatus(
+        deadline: Int64?, answeredAt: Int64?, recycledAt: Int64?, reportAt: Int64
+    ) -> ServiceLevelStatus {
+        guard let deadline else { return answeredAt == nil && recycledAt == nil ? .open : (answeredAt != nil ? .met : .withdrawn) }
+        if let answeredAt { return answeredAt <= deadline ? .met : .breached }
+        if let recycledAt { return recycledAt < deadline ? .withdrawn : .breached }
+        return deadline <= reportAt ? .breached : .open
+    }
+
+    /// Who is responsible for a limit: the hand-off's owner, replaced by each assignment after the
+    /// hand-off and at or before the deadline (`assignments` in business-time order).
+    public static func ownerAtDeadline<Owner>(
+        handOffOwner: Owner, assignments: some Sequence<(at: Int64, owner: Owner)>, deadline: Int64?
+    ) -> Owner {
+        var owner = handOffOwner
+        for assignment in assignments where deadline.map({ assignment.at <= $0 }) ?? true { owner = assignment.owner }
+        return owner
+    }
+}
+
+/// Where one limit of a service level stands for an episode (DESIGN §8.2).
+public enum ServiceLevelStatus: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Touched or decided at or before the deadline.
+    case met
+    /// Touched or decided after the deadline, or not at all with the deadline passed.
+    case breached
+    /// Not yet, and the deadline is still ahead.
+    case open
+    /// Recycled before the deadline without it: counted in neither met nor breached.
+    case withdrawn
 }

@@ -30,6 +30,12 @@ public enum EventPayload: Sendable, Hashable {
     case definitionPublished(DefinitionPublished)
     /// `lead.forgotten`
     case forgotten(Forgotten)
+    /// `lead.assigned`
+    case assigned(Assigned)
+    /// `lead.touched`
+    case touched(Touched)
+    /// `sla.published`
+    case slaPublished(SLAPublished)
 
     /// The event type this payload belongs to.
     @inlinable
@@ -49,6 +55,9 @@ public enum EventPayload: Sendable, Hashable {
         case .reasonRetired: .reasonRetired
         case .definitionPublished: .definitionPublished
         case .forgotten: .leadForgotten
+        case .assigned: .leadAssigned
+        case .touched: .leadTouched
+        case .slaPublished: .slaPublished
         }
     }
 }
@@ -270,6 +279,97 @@ extension EventPayload {
             self.rulesJSON = rules.json
             self.effectiveAt = effectiveAt
             self.rationale = rationale
+        }
+    }
+
+    /// The lead's owner changes; it needs no episode.
+    public struct Assigned: Sendable, Hashable {
+        /// The new owner (rep or queue).
+        public var owner: String
+        /// The owner's team, when known.
+        public var team: String?
+        /// Creates the payload.
+        public init(owner: String, team: String? = nil) {
+            self.owner = owner
+            self.team = team
+        }
+    }
+
+    /// A sales activity on the lead.
+    public struct Touched: Sendable, Hashable {
+        /// What kind of activity it was.
+        public var activity: SalesActivity
+        /// Who did it.
+        public var by: String?
+        /// Creates the payload.
+        public init(activity: SalesActivity, by: String? = nil) {
+            self.activity = activity
+            self.by = by
+        }
+    }
+
+    /// A new version of the hand-off service level (DESIGN §8.1).
+    public struct SLAPublished: Sendable, Hashable {
+        /// The version, greater than every earlier one.
+        public var version: Int
+        /// A name people recognise.
+        public var name: String
+        /// When the policy takes effect, in business time.
+        public var effectiveAt: Timestamp
+        /// Business hours within which sales must first touch a handed-off lead.
+        public var firstTouchWithin: Double?
+        /// Business hours within which sales must decide on a handed-off lead.
+        public var decisionWithin: Double?
+        /// The working hours the limits count in.
+        public var calendar: BusinessCalendar
+        /// Creates the payload; at least one limit should be given (the decoder and validation insist).
+        public init(
+            version: Int, name: String, effectiveAt: Timestamp, firstTouchWithin: Double? = nil, decisionWithin: Double? = nil,
+            calendar: BusinessCalendar
+        ) {
+            self.version = version
+            self.name = name
+            self.effectiveAt = effectiveAt
+            self.firstTouchWithin = firstTouchWithin
+            self.decisionWithin = decisionWithin
+            self.calendar = calendar
+        }
+    }
+}
+
+/// The kinds of sales activity a `lead.touched` records.
+public enum SalesActivity: String, Sendable, Hashable, CaseIterable, Codable {
+    /// A phone call.
+    case call
+    /// An e-mail.
+    case email
+    /// A meeting.
+    case meeting
+    /// A chat or social message.
+    case message
+    /// Anything else.
+    case other
+
+    /// The stable one-byte code of the binary record.
+    public var code: UInt8 {
+        switch self {
+        case .call: 1
+        case .email: 2
+        case .meeting: 3
+        case .message: 4
+        case .other: 5
+        }
+    }
+
+    /// The activity with binary code `code`, or nil.
+    public init?(code: UInt8) {
+        switch code {
+        case 1: self = .call
+        case 2: self = .email
+        case 3: self = .meeting
+        case 4: self = .message
+        case 5: self = .other
+        default: return nil
         }
     }
 }

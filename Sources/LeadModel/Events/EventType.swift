@@ -28,6 +28,12 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
     case definitionPublished = "definition.published"
     /// The lead's personal data is erased (its key destroyed); its other events stay.
     case leadForgotten = "lead.forgotten"
+    /// The lead's owner changes (routing, re-assignment); needs no episode.
+    case leadAssigned = "lead.assigned"
+    /// A sales activity on the lead.
+    case leadTouched = "lead.touched"
+    /// A new version of the hand-off service level is published.
+    case slaPublished = "sla.published"
 
     /// The stable one-byte code of the binary record; never renumber, only append.
     @inlinable
@@ -46,7 +52,10 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
         case .reasonDefined: 11
         case .reasonRetired: 12
         case .definitionPublished: 13
-        // 14–19 are left to the event types added beside this one.
+        case .leadAssigned: 14
+        case .leadTouched: 15
+        case .slaPublished: 16
+        // 17–19 are unassigned.
         case .leadForgotten: 20
         }
     }
@@ -69,11 +78,17 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
         case 12: self = .reasonRetired
         case 13: self = .definitionPublished
         case 20: self = .leadForgotten
+        case 14: self = .leadAssigned
+        case 15: self = .leadTouched
+        case 16: self = .slaPublished
         default: return nil
         }
     }
 
     /// Whether events of this type concern one lead (`lead.*`), and so carry `lead`.
     @inlinable
-    public var isLeadEvent: Bool { code <= 10 || self == .leadForgotten }
+    public var isLeadEvent: Bool {
+        let code = self.code
+        return code <= 10 || code == 14 || code == 15 || code == 20
+    }
 }

@@ -113,6 +113,26 @@ public struct BatchValidator: Sendable {
                     found: "\(data.version)", hint: "versions only increase; publish \(latest + 1) instead")
             }
             return nil
+        case .assigned, .touched:
+            // Neither needs an episode: owners change and sales works leads whatever their phase.
+            return nil
+        case .slaPublished(let data):
+            if data.firstTouchWithin == nil && data.decisionWithin == nil {
+                return context.issue(
+                    .invalidServiceLevel, "data.firstTouchWithin", expected: "at least one limit: firstTouchWithin or decisionWithin",
+                    found: "neither")
+            }
+            if BusinessClock(data.calendar) == nil {
+                return context.issue(
+                    .invalidServiceLevel, "data.calendar.timeZone", expected: "an IANA time zone name like Europe/Paris",
+                    found: quoted(data.calendar.timeZone))
+            }
+            if let latest = state.latestServiceLevelVersion, data.version <= latest {
+                return context.issue(
+                    .serviceLevelVersionNotIncreasing, "data.version", expected: "a version greater than \(latest)",
+                    found: "\(data.version)", hint: "service-level versions only increase; publish \(latest + 1) instead")
+            }
+            return nil
         }
     }
 

@@ -53,6 +53,8 @@ public protocol LedgerState {
     func definition(version: Int) -> PublishedDefinition?
     /// The greatest published version, nil when none.
     var latestDefinitionVersion: Int? { get }
+    /// The greatest published service-level (`sla.published`) version, nil when none.
+    var latestServiceLevelVersion: Int? { get }
     /// The lead's open episode, nil when it has none.
     func openEpisode(lead: String) -> OpenEpisode?
     /// The stored `lead.rejected` with this id, nil when there is none.
@@ -73,6 +75,8 @@ public enum StateChange: Sendable, Hashable {
     case episodeClosed(lead: String)
     /// A rejection was stored.
     case rejectionStored(id: UUID, StoredRejection)
+    /// A service level was published with this version.
+    case serviceLevelPublished(version: Int)
     /// A stored rejection's reason was corrected.
     case rejectionCorrected(id: UUID, reason: String)
 
@@ -131,6 +135,7 @@ public enum StateChange: Sendable, Hashable {
         case .reasonRetired(let data): [.reasonRetired(data)]
         case .definitionPublished(let data):
             [.definitionPublished(PublishedDefinition(version: data.version, name: data.name, effectiveAt: data.effectiveAt))]
+        case .slaPublished(let data): [.serviceLevelPublished(version: data.version)]
         default: []
         }
     }
@@ -223,6 +228,8 @@ public struct InMemoryLedgerState: MutableLedgerState, Sendable {
     private var rejections: [UUID: StoredRejection] = [:]
     /// The greatest published version, nil when none.
     public private(set) var latestDefinitionVersion: Int?
+    /// The greatest published service-level version, nil when none.
+    public private(set) var latestServiceLevelVersion: Int?
 
     /// Every reason code's record, by code.
     public var reasonsByCode: [String: ReasonCode] { reasons }
@@ -267,6 +274,8 @@ public struct InMemoryLedgerState: MutableLedgerState, Sendable {
         case .episodeClosed(let lead): episodes[lead] = nil
         case .rejectionStored(let id, let rejection): rejections[id] = rejection
         case .rejectionCorrected(let id, let reason): rejections[id]?.reason = reason
+        case .serviceLevelPublished(let version):
+            latestServiceLevelVersion = max(latestServiceLevelVersion ?? version, version)
         }
     }
 }
@@ -283,6 +292,7 @@ public struct StagedLedgerState<Base: LedgerState>: LedgerState {
     private var episodes: [String: OpenEpisode?] = [:]
     private var rejections: [UUID: StoredRejection] = [:]
     private var stagedLatestVersion: Int?
+    private var stagedLatestServiceLevel: Int?
 
     /// Stages nothing yet over `base`.
     public init(base: Base) {
@@ -298,6 +308,15 @@ public struct StagedLedgerState<Base: LedgerState>: LedgerState {
     /// The greatest version in base or staged.
     public var latestDefinitionVersion: Int? {
         switch (base.latestDefinitionVersion, stagedLatestVersion) {
+        case (let a?, let b?): max(a, b)
+        case (let a, nil): a
+        case (nil, let b): b
+        }
+    }
+
+    /// The greatest service-level version in base or staged.
+    public var latestServiceLevelVersion: Int? {
+        switch (base.latestServiceLevelVersion, stagedLatestServiceLevel) {
         case (let a?, let b?): max(a, b)
         case (let a, nil): a
         case (nil, let b): b
@@ -336,6 +355,8 @@ public struct StagedLedgerState<Base: LedgerState>: LedgerState {
                 rejection.reason = reason
                 rejections[id] = rejection
             }
+        case .serviceLevelPublished(let version):
+            stagedLatestServiceLevel = max(stagedLatestServiceLevel ?? version, version)
         }
     }
 }

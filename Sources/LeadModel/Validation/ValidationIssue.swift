@@ -6,6 +6,7 @@ public struct ValidationIssue: Error, CustomStringConvertible, Sendable, Hashabl
             case unknownReason, retiredReason, noteRequired, noOpenEpisode, episodeAlreadyOpen
             case decisionBeforeHandOff, unknownDefinition, definitionVersionNotIncreasing, correctionTargetInvalid
             case invalidReplacement, valueOutOfRange
+            case serviceLevelVersionNotIncreasing, invalidServiceLevel
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -32,6 +33,10 @@ public struct ValidationIssue: Error, CustomStringConvertible, Sendable, Hashabl
         public static var invalidReplacement: Self { Self(.invalidReplacement) }
         /// A number beyond the range the analyses can hold (a score or an amount).
         public static var valueOutOfRange: Self { Self(.valueOutOfRange) }
+        /// A service level's version not greater than every earlier one.
+        public static var serviceLevelVersionNotIncreasing: Self { Self(.serviceLevelVersionNotIncreasing) }
+        /// A service level without a limit or with a calendar that cannot be used.
+        public static var invalidServiceLevel: Self { Self(.invalidServiceLevel) }
 
         /// The code's name, e.g. `unknownReason`.
         public var description: String { base.rawValue }

@@ -23,6 +23,7 @@ struct ValidationTables: LedgerState {
     static let meta = "validation.meta"
     static let names = [episodes, rejections, corrections, reasons, definitions, meta]
     private static let throughKey = Array("through".utf8)
+    private static let serviceLevelKey = Array("sla.latest".utf8)
 
     let tables: PolicyTables
     /// The first failure of a read: the state's reads cannot throw, so validation asks afterwards.
@@ -61,6 +62,10 @@ struct ValidationTables: LedgerState {
 
     var latestDefinitionVersion: Int? {
         read { try tables.last(in: Self.definitions).map { try Self.version(fromKey: $0.key) } }
+    }
+
+    var latestServiceLevelVersion: Int? {
+        read { try tables.value(forKey: Self.serviceLevelKey, in: Self.meta).map { try Self.decodeServiceLevelVersion($0) } }
     }
 
     func openEpisode(lead: String) -> OpenEpisode? {
@@ -130,7 +135,20 @@ struct ValidationTables: LedgerState {
                 writer.string(reason)
                 try tables.put(writer.bytes, forKey: Self.idKey(id), in: Self.corrections)
             }
+        case .serviceLevelPublished(let version):
+            let latest = latestServiceLevelVersion
+            try checkReads()
+            var writer = FieldWriter()
+            writer.int64(Int64(max(latest ?? version, version)))
+            try tables.put(writer.bytes, forKey: Self.serviceLevelKey, in: Self.meta)
         }
+    }
+
+    static func decodeServiceLevelVersion(_ bytes: [UInt8]) throws -> Int {
+        var reader = FieldReader(bytes, table: meta)
+        let version = try reader.int64()
+        try reader.end()
+        return Int(version)
     }
 
     /// Applies one stored record's effects: lead events through the record view, catalog events decoded.
@@ -267,6 +285,10 @@ struct ValidationTables: LedgerState {
         let closed = encodeEpisode(nil)
         for lead in closedEpisodes where try tables.value(forKey: utf8(lead), in: episodes) != closed {
             return "the \(episodes) table's closed entry for \(lead) cannot be found by its key"
+        }
+        let storedServiceLevel = try tables.value(forKey: serviceLevelKey, in: meta).map { try decodeServiceLevelVersion($0) }
+        guard storedServiceLevel == expected.latestServiceLevelVersion else {
+            return "the \(meta) table's latest service-level version does not match the records"
         }
         return try compare(rejections, expected.rejectionsByID, key: idKey, value: storedRejection, encode: Self.idKey(_:))
             ?? compare(reasons, expected.reasonsByCode, key: text, value: { try decodeReason($0, $1) }, encode: utf8)

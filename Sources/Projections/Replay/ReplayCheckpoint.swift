@@ -51,7 +51,7 @@ public enum ReplayCheckpoint {
             fields.map { MemoryLayout<T>.offset(of: $0).map(String.init) ?? "-" }.joined(separator: ",")
         }
         return
-            "episode:\(MemoryLayout<Episode>.stride)@\(offsets(episodeFields))/lead:\(MemoryLayout<LeadState>.stride)@\(offsets(leadFields))/format:1"
+            "episode:\(MemoryLayout<Episode>.stride)@\(offsets(episodeFields))/lead:\(MemoryLayout<LeadState>.stride)@\(offsets(leadFields))/format:2"
     }
 
     /// The current state of everything stored: the saved checkpoint caught up with what was appended
@@ -83,7 +83,7 @@ public enum ReplayCheckpoint {
             layout: layout, position: state.position, headHash: state.headHash,
             channels: state.channels.names, owners: state.owners.names, campaigns: state.campaigns.names, sources: state.sources.names,
             reasons: state.reasons.names, reasonInfo: state.reasonInfo,
-            definitionPositions: state.definitions.values.map(\.position).sorted(),
+            definitionPositions: (state.definitions.values.map(\.position) + state.serviceLevels.values.map(\.position)).sorted(),
             corrections: state.corrections.map { [$0.key.high, $0.key.low, UInt64(bitPattern: Int64($0.value))] },
             voidCount: state.voidCount, episodeCount: state.episodes.count, leadCount: state.leads.count)
         let headerBytes = try JSONEncoder().encode(header)

@@ -322,6 +322,12 @@ public enum ReplayEngine {
             state.definitions[published.version] = DefinitionInfo(
                 version: published.version, name: published.name, effectiveAt: published.effectiveAt.microseconds,
                 rules: published.rules, rationale: published.rationale, position: position)
+        case .slaPublished(let published):
+            state.serviceLevels[published.version] = ServiceLevelInfo(
+                version: published.version, name: published.name, effectiveAt: published.effectiveAt.microseconds,
+                firstTouchWithin: ServiceLevelInfo.micros(hours: published.firstTouchWithin),
+                decisionWithin: ServiceLevelInfo.micros(hours: published.decisionWithin), calendar: published.calendar,
+                position: position)
         default:
             break
         }

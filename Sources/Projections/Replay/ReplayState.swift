@@ -91,6 +91,29 @@ public struct DefinitionInfo: Sendable, Hashable {
     public var position: UInt64
 }
 
+/// A published service level (`sla.published`), its limits in µs of business time.
+public struct ServiceLevelInfo: Sendable, Hashable {
+    /// Version.
+    public var version: Int
+    /// Name.
+    public var name: String
+    /// When it takes effect, µs.
+    public var effectiveAt: Int64
+    /// The first-touch limit in business µs, when set.
+    public var firstTouchWithin: Int64?
+    /// The decision limit in business µs, when set.
+    public var decisionWithin: Int64?
+    /// The working hours the limits count in.
+    public var calendar: BusinessCalendar
+    /// Position of the publishing event.
+    public var position: UInt64
+
+    /// Business hours as µs, rounded to the microsecond.
+    static func micros(hours: Double?) -> Int64? {
+        hours.map { Int64(($0 * 3_600_000_000).rounded()) }
+    }
+}
+
 /// Where a replay stops.
 public enum ReplayCut: Sendable, Hashable, Codable {
     /// Everything stored.
@@ -141,6 +164,8 @@ public struct ReplayState: Sendable {
             }
         }
     }
+    /// Published service levels, by version.
+    public internal(set) var serviceLevels: [Int: ServiceLevelInfo] = [:]
     /// The definitions in force order (`effectiveAt`, then version), to find one by bisection.
     private var changes: [(effectiveAt: Int64, version: Int)] = []
     /// Every episode (void ones included; read through ``liveEpisodes``).

@@ -38,6 +38,12 @@ enum Fixtures {
             #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a0d","type":"definition.published","occurredAt":"2026-02-15T00:00:00Z","source":"revops","actor":"user:ana","data":{"version":3,"name":"Q1 tightening","rules":{"all":[{"field":"score","gte":60},{"field":"country","in":["US","CA","GB"]},{"not":{"field":"email_domain","in":["gmail.com","yahoo.com"]}},{"any":[{"field":"employees","gte":50},{"field":"title","contains":"VP"}]}]},"effectiveAt":"2026-03-01T00:00:00+01:00","rationale":"too many small companies"}}"#,
         .leadForgotten:
             #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a20","type":"lead.forgotten","lead":"00Q1","occurredAt":"2026-04-05T09:00:00Z","source":"leadledger","actor":"dpo:amartin","data":{"reason":"GDPR art. 17 request 2026-031"}}"#,
+        .leadAssigned:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a0e","type":"lead.assigned","lead":"00Q1","occurredAt":"2026-03-01T12:00:00Z","source":"salesforce","data":{"owner":"rep:akim","team":"emea"}}"#,
+        .leadTouched:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a0f","type":"lead.touched","lead":"00Q1","occurredAt":"2026-03-01T13:00:00Z","source":"salesforce","data":{"activity":"call","by":"rep:akim"}}"#,
+        .slaPublished:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"sla.published","occurredAt":"2026-02-20T00:00:00Z","source":"revops","data":{"version":1,"name":"Touch within a working day","effectiveAt":"2026-03-01T00:00:00+01:00","firstTouchWithin":8,"decisionWithin":40,"calendar":{"timeZone":"Europe/Paris","workdays":[1,2,3,4,5],"start":"09:00","end":"17:30","holidays":["2026-05-01"]}}}"#,
     ]
 
     static func event(_ type: EventType) -> LeadEvent {
@@ -145,6 +151,18 @@ struct RandomEvents {
                     version: int(1...1000), name: nonEmpty(), rules: rule(), effectiveAt: timestamp(),
                     rationale: maybe { $0.text() }))
         case .leadForgotten: .forgotten(.init(reason: maybe { $0.text() }))
+        case .leadAssigned: .assigned(.init(owner: nonEmpty(), team: maybe { $0.text() }))
+        case .leadTouched:
+            .touched(.init(activity: SalesActivity.allCases[int(0...(SalesActivity.allCases.count - 1))], by: maybe { $0.text() }))
+        case .slaPublished:
+            .slaPublished(
+                .init(
+                    version: int(1...1000), name: nonEmpty(), effectiveAt: timestamp(),
+                    firstTouchWithin: bool() ? Double(int(1...80)) / 2 : nil, decisionWithin: maybe { Double($0.int(1...500)) },
+                    calendar: BusinessCalendar(
+                        timeZone: ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"][int(0...3)],
+                        workdays: Array(Set((0..<int(1...7)).map { _ in int(1...7) })).sorted(), startMinute: int(0...600),
+                        endMinute: int(601...1440), holidays: maybe { _ in ["2026-12-25", "2027-01-01"] } ?? [])))
         }
     }
 

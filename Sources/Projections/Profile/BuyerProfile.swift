@@ -1,0 +1,220 @@
+import Foundation
+import LeadModel
+
+/// Which episodes a buyer profile covers, and which values it reports.
+public struct ProfileQuery: Sendable, Hashable, Codable {
+    /// First business instant included (µs), if bounded.
+    public var from: Int64?
+    /// First business instant excluded (µs), if bounded.
+    public var until: Int64?
+    /// The fewest decided episodes a value needs to be reported (and tested).
+    public var minimumDecided: Int
+    /// Width of the score bands.
+    public var scoreBandWidth: Double
+    /// Profile each MQL definition version apart.
+    public var byDefinition: Bool
+
+    /// The default minimum of decided episodes per value.
+    public static let defaultMinimumDecided = 30
+
+    /// Creates a query; by default unbounded, 30 decided episodes per value, bands of 10 points, all definitions together.
+    public init(
+        from: Int64? = nil, until: Int64? = nil, minimumDecided: Int = defaultMinimumDecided, scoreBandWidth: Double = 10,
+        byDefinition: Bool = false
+    ) {
+        self.from = from
+        self.until = until
+        self.minimumDecided = minimumDecided
+        self.scoreBandWidth = scoreBandWidth
+        self.byDefinition = byDefinition
+    }
+
+    func includes(_ t: Int64) -> Bool { (from.map { t >= $0 } ?? true) && (until.map { t < $0 } ?? true) }
+}
+
+/// A rate compared with the baseline and with the rest.
+public struct ProfileRate: Sendable, Hashable, Codable {
+    /// The rate among the value's decided episodes, with its interval.
+    public var rate: Rate
+    /// The rate divided by the baseline's rate (`nil` when the baseline's is 0 or undefined).
+    public var lift: Double?
+    /// Two-sided p-value of the pooled two-proportion z-test against the other decided episodes.
+    public var pValue: Double?
+    /// The Benjamini–Hochberg adjusted p-value over every value of the report, for this rate.
+    public var qValue: Double?
+
+    enum CodingKeys: String, CodingKey { case rate, lift, pValue, qValue }
+
+    /// Encodes every key, `null` included.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(rate, forKey: .rate)
+        try c.encode(lift, forKey: .lift)
+        try c.encode(pValue, forKey: .pValue)
+        try c.encode(qValue, forKey: .qValue)
+    }
+}
+
+/// One value held at hand-off, and how its episodes fared.
+public struct ProfileRow: Sendable, Hashable, Codable {
+    /// The definition version, when profiled by definition.
+    public var definition: Int?
+    /// `channel`, `campaign`, `scoreBand`, or `attributes.NAME`.
+    public var field: String
+    /// The value, as text.
+    public var value: String
+    /// Decided episodes (accepted or rejected) that held the value at hand-off.
+    public var decided: Int
+    /// Accepted among them: acceptance rate, lift, tests.
+    public var acceptance: ProfileRate
+    /// Won among them (a won close of the episode): win rate, lift, tests.
+    public var win: ProfileRate
+
+    enum CodingKeys: String, CodingKey { case definition, field, value, decided, acceptance, win }
+
+    /// Encodes every key, `null` included.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(definition, forKey: .definition)
+        try c.encode(field, forKey: .field)
+        try c.encode(value, forKey: .value)
+        try c.encode(decided, forKey: .decided)
+        try c.encode(acceptance, forKey: .acceptance)
+        try c.encode(win, forKey: .win)
+    }
+}
+
+/// The baseline the profile's values are compared with.
+public struct ProfileBaseline: Sendable, Hashable, Codable {
+    /// The definition version, when profiled by definition.
+    public var definition: Int?
+    /// Decided episodes.
+    public var decided: Int
+    /// Acceptance among them.
+    public var acceptance: Rate
+    /// Wins among them.
+    public var win: Rate
+
+    enum CodingKeys: String, CodingKey { case definition, decided, acceptance, win }
+
+    /// Encodes every key, `null` included.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(definition, forKey: .definition)
+        try c.encode(decided, forKey: .decided)
+        try c.encode(acceptance, forKey: .acceptance)
+        try c.encode(win, forKey: .win)
+    }
+}
+
+/// What the leads that sales accepts and that become customers look like (DESIGN §8.2).
+public struct BuyerProfileReport: Sendable, Hashable, Codable {
+    /// The replay behind it.
+    public var asOf: ReplayStamp
+    /// What was asked.
+    public var query: ProfileQuery
+    /// All decided episodes of the range (one per definition when profiled by definition).
+    public var baselines: [ProfileBaseline]
+    /// Values with at least `minimumDecided` decided episodes, by definition, field, then value.
+    public var rows: [ProfileRow]
+    /// How many values were tested (two tests each), the count the q-values adjust for.
+    public var valuesTested: Int
+}
+
+/// Computes the buyer profile.
+public enum BuyerProfile {
+    /// The profile of `query` over a replay and the facts observed in it with attributes collected.
+    public static func compute(_ state: ReplayState, _ facts: EpisodeFacts, _ query: ProfileQuery) -> BuyerProfileReport {
+        precondition(facts.count == state.episodes.count, "the facts were not observed in this replay")
+        let banding = ScoreBanding(width: query.scoreBandWidth)
+        struct Key: Hashable {
+            var definition: Int
+            var field: String
+            var value: String
+        }
+        struct Counts {
+            var decided = 0, accepted = 0, won = 0
+            mutating func add(accepted a: Bool, won w: Bool) {
+                decided += 1
+                if a { accepted += 1 }
+                if w { won += 1 }
+            }
+        }
+        var values: [Key: Counts] = [:]
+        var baselines: [Int: Counts] = [:]
+        var attributeKeys: [Int64: (field: String, value: String)] = [:]
+        for (number, e) in state.episodes.enumerated() where !e.isVoid && query.includes(e.handedOffAt) {
+            guard e.outcome == .accepted || e.outcome == .rejected else { continue }
+            let accepted = e.outcome == .accepted
+            let fact = facts.facts[number]
+            let definition = query.byDefinition ? (state.definition(of: e) ?? -1) : Int.min
+            baselines[definition, default: Counts()].add(accepted: accepted, won: fact.won)
+            func count(_ field: String, _ value: String) {
+                values[Key(definition: definition, field: field, value: value), default: Counts()].add(accepted: accepted, won: fact.won)
+            }
+            count("channel", state.channels.name(e.channel) ?? "(none)")
+            count("campaign", state.campaigns.name(e.campaign) ?? "(none)")
+            count("scoreBand", banding.label(banding.index(e.scoreAtHandOff)))
+            var slot = Int(fact.attributesStart)
+            for _ in 0..<Int(fact.attributesCount) {
+                let name = facts.handOffAttributes[slot], value = facts.handOffAttributes[slot + 1]
+                let pair = Int64(name) << 32 | Int64(UInt32(bitPattern: value))
+                let text: (field: String, value: String)
+                if let known = attributeKeys[pair] {
+                    text = known
+                } else {
+                    text = ("attributes." + (facts.attributeNames.name(name) ?? ""), facts.attributeValues.name(value) ?? "")
+                    attributeKeys[pair] = text
+                }
+                count(text.field, text.value)
+                slot += 2
+            }
+        }
+        var rows: [ProfileRow] = []
+        for (key, counts) in values where counts.decided >= max(1, query.minimumDecided) {
+            let base = baselines[key.definition] ?? Counts()
+            func compare(_ successes: Int, _ baseSuccesses: Int) -> ProfileRate {
+                let rate = Rate(successes, of: counts.decided)
+                let baseRate = Statistics.rate(baseSuccesses, of: base.decided)
+                let lift = rate.rate.flatMap { r in baseRate.flatMap { $0 > 0 ? r / $0 : nil } }
+                let rest = Statistics.twoProportions(
+                    baseSuccesses - successes, base.decided - counts.decided, successes, counts.decided)
+                return ProfileRate(rate: rate, lift: lift, pValue: rest?.pValue, qValue: nil)
+            }
+            rows.append(
+                ProfileRow(
+                    definition: key.definition == Int.min ? nil : key.definition, field: key.field, value: key.value,
+                    decided: counts.decided, acceptance: compare(counts.accepted, base.accepted), win: compare(counts.won, base.won)))
+        }
+        rows.sort { ($0.definition ?? .min, $0.field, $0.value) < ($1.definition ?? .min, $1.field, $1.value) }
+        let acceptanceQ = Statistics.benjaminiHochberg(rows.map(\.acceptance.pValue))
+        let winQ = Statistics.benjaminiHochberg(rows.map(\.win.pValue))
+        for index in rows.indices {
+            rows[index].acceptance.qValue = acceptanceQ[index]
+            rows[index].win.qValue = winQ[index]
+        }
+        let baselineRows = baselines.sorted { $0.key < $1.key }.map { definition, counts in
+            ProfileBaseline(
+                definition: definition == Int.min ? nil : definition, decided: counts.decided,
+                acceptance: Rate(counts.accepted, of: counts.decided), win: Rate(counts.won, of: counts.decided))
+        }
+        return BuyerProfileReport(asOf: ReplayStamp(state), query: query, baselines: baselineRows, rows: rows, valuesTested: rows.count)
+    }
+}
+
+extension Statistics {
+    /// Benjamini–Hochberg adjusted p-values (q-values), in the order given; `nil` p-values (no test
+    /// possible) are left out of the count and stay `nil`.
+    public static func benjaminiHochberg(_ pValues: [Double?]) -> [Double?] {
+        let tested = pValues.enumerated().compactMap { index, p in p.map { (index, $0) } }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }
+        var q = [Double?](repeating: nil, count: pValues.count)
+        let m = Double(tested.count)
+        var running = 1.0
+        for rank in stride(from: tested.count, through: 1, by: -1) {
+            let (index, p) = tested[rank - 1]
+            running = min(running, p * m / Double(rank))
+            q[index] = running
+        }
+        return q
+    }
+}
