@@ -22,12 +22,14 @@ struct EventBinaryTests {
 
     @Test("type codes are stable and invertible")
     func codes() {
-        #expect(EventType.allCases.map(\.code) == Array(1...13) + [20])
+        #expect(EventType.allCases.map(\.code) == Array(1...16) + [20])
         for type in EventType.allCases { #expect(EventType(code: type.code) == type) }
         #expect(EventType(code: 0) == nil)
-        #expect(EventType(code: 14) == nil)
+        #expect(EventType(code: 17) == nil)
         #expect(EventType(code: 21) == nil)
-        #expect(EventType.allCases.filter(\.isLeadEvent).count == 11)
+        #expect(EventType.allCases.filter(\.isLeadEvent).count == 13)
+        #expect(!EventType.slaPublished.isLeadEvent && EventType.leadAssigned.isLeadEvent && EventType.leadTouched.isLeadEvent)
+        #expect(EventType.leadForgotten.isLeadEvent)
     }
 
     @Test("random events round-trip exactly and encode deterministically")

@@ -26,14 +26,14 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
     case reasonRetired = "reason.retired"
     /// A new version of the MQL definition is published.
     case definitionPublished = "definition.published"
-    /// The lead's personal data is erased (its key destroyed); its other events stay.
-    case leadForgotten = "lead.forgotten"
     /// The lead's owner changes (routing, re-assignment); needs no episode.
     case leadAssigned = "lead.assigned"
     /// A sales activity on the lead.
     case leadTouched = "lead.touched"
     /// A new version of the hand-off service level is published.
     case slaPublished = "sla.published"
+    /// The lead's personal data is erased (its key destroyed); its other events stay.
+    case leadForgotten = "lead.forgotten"
 
     /// The stable one-byte code of the binary record; never renumber, only append.
     @inlinable

@@ -154,16 +154,20 @@ struct RandomEvents {
         case .leadAssigned: .assigned(.init(owner: nonEmpty(), team: maybe { $0.text() }))
         case .leadTouched:
             .touched(.init(activity: SalesActivity.allCases[int(0...(SalesActivity.allCases.count - 1))], by: maybe { $0.text() }))
-        case .slaPublished:
-            .slaPublished(
-                .init(
-                    version: int(1...1000), name: nonEmpty(), effectiveAt: timestamp(),
-                    firstTouchWithin: bool() ? Double(int(1...80)) / 2 : nil, decisionWithin: maybe { Double($0.int(1...500)) },
-                    calendar: BusinessCalendar(
-                        timeZone: ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"][int(0...3)],
-                        workdays: Array(Set((0..<int(1...7)).map { _ in int(1...7) })).sorted(), startMinute: int(0...600),
-                        endMinute: int(601...1440), holidays: maybe { _ in ["2026-12-25", "2027-01-01"] } ?? [])))
+        case .slaPublished: serviceLevel()
         }
+    }
+
+    mutating func serviceLevel() -> EventPayload {
+        let firstTouch = bool() ? Double(int(1...80)) / 2 : nil
+        return .slaPublished(
+            .init(
+                version: int(1...1000), name: nonEmpty(), effectiveAt: timestamp(),
+                firstTouchWithin: firstTouch, decisionWithin: firstTouch == nil ? Double(int(1...500)) : maybe { Double($0.int(1...500)) },
+                calendar: BusinessCalendar(
+                    timeZone: ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"][int(0...3)],
+                    workdays: Array(Set((0..<int(1...7)).map { _ in int(1...7) })).sorted(), startMinute: int(0...600),
+                    endMinute: int(601...1440), holidays: maybe { _ in ["2026-12-25", "2027-01-01"] } ?? [])))
     }
 
     mutating func event() -> LeadEvent {
