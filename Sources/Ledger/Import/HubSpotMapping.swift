@@ -23,7 +23,8 @@ import LeadModel
 /// | `convertedStages` | `opportunity` |
 /// | `wonStages` | `customer`, `evangelist` |
 /// | `stagesWithoutEvent` | `subscriber`, `lead`, `other` (counted, no event) |
-/// | `statusesWithoutEvent` | `NEW`, `OPEN`, `ATTEMPTED_TO_CONTACT` (counted, no event) |
+/// | `touchedStatuses` | `ATTEMPTED_TO_CONTACT` (→ `lead.touched`, activity `other`) |
+/// | `statusesWithoutEvent` | `NEW`, `OPEN` (counted, no event) |
 /// | `scoreProperty` | `hubspotscore` (→ `lead.scored`) |
 /// | `channelProperty` | `hs_analytics_source`, with `channels`: `ORGANIC_SEARCH` → `organic_search`, `PAID_SEARCH` → `paid_search`, `EMAIL_MARKETING` → `email`, `SOCIAL_MEDIA` and `PAID_SOCIAL` → `social`, `REFERRALS` → `referral`, `DIRECT_TRAFFIC` → `direct`, `OFFLINE` → `events`, `OTHER_CAMPAIGNS` → `other` (others snake-cased) |
 /// | `campaignProperty` | `hs_analytics_source_data_1` |
@@ -64,6 +65,8 @@ public struct HubSpotMapping: Sendable, Codable, Hashable {
     public var wonStages: [String]
     /// Lifecycle stages that carry no ledger event (counted in the report, not skipped).
     public var stagesWithoutEvent: [String]
+    /// Lead statuses that record a sales activity (`lead.touched`), whatever the episode.
+    public var touchedStatuses: [String]
     /// Lead statuses that carry no ledger event (counted in the report, not skipped).
     public var statusesWithoutEvent: [String]
     /// The property holding the lead score.
@@ -106,7 +109,8 @@ public struct HubSpotMapping: Sendable, Codable, Hashable {
         convertedStages = ["opportunity"]
         wonStages = ["customer", "evangelist"]
         stagesWithoutEvent = ["subscriber", "lead", "other"]
-        statusesWithoutEvent = ["NEW", "OPEN", "ATTEMPTED_TO_CONTACT"]
+        touchedStatuses = ["ATTEMPTED_TO_CONTACT"]
+        statusesWithoutEvent = ["NEW", "OPEN"]
         scoreProperty = "hubspotscore"
         channelProperty = "hs_analytics_source"
         channels = [
@@ -128,7 +132,7 @@ public struct HubSpotMapping: Sendable, Codable, Hashable {
         case source, lifecycleProperty, leadStatusProperty, handOffStages, acceptedStages, acceptedStatuses
         case rejectedStatuses, rejectedStatusCodes, rejectionReasonProperty, rejectionReasons, defaultRejectionReason
         case recycledStages, recycledStatuses, convertedStages, wonStages, stagesWithoutEvent, statusesWithoutEvent
-        case scoreProperty, channelProperty, channels, campaignProperty, ownerProperties, attributeProperties
+        case touchedStatuses, scoreProperty, channelProperty, channels, campaignProperty, ownerProperties, attributeProperties
         case numericAttributes, opportunityProperty
     }
 
@@ -157,6 +161,7 @@ public struct HubSpotMapping: Sendable, Codable, Hashable {
         wonStages = try c.value(.wonStages, or: d.wonStages)
         stagesWithoutEvent = try c.value(.stagesWithoutEvent, or: d.stagesWithoutEvent)
         statusesWithoutEvent = try c.value(.statusesWithoutEvent, or: d.statusesWithoutEvent)
+        touchedStatuses = try c.value(.touchedStatuses, or: d.touchedStatuses)
         scoreProperty = try optional(.scoreProperty, d.scoreProperty)
         channelProperty = try optional(.channelProperty, d.channelProperty)
         channels = try c.value(.channels, or: d.channels)
@@ -191,6 +196,7 @@ public struct HubSpotMapping: Sendable, Codable, Hashable {
             try MappingFile.add([status], as: .reject(code: code), key: "rejectedStatusCodes", to: &statuses, file: file)
         }
         try MappingFile.add(recycledStatuses, as: .recycle, key: "recycledStatuses", to: &statuses, file: file)
+        try MappingFile.add(touchedStatuses, as: .touch, key: "touchedStatuses", to: &statuses, file: file)
         try MappingFile.add(statusesWithoutEvent, as: .none, key: "statusesWithoutEvent", to: &statuses, file: file)
         try MappingFile.checkCode(defaultRejectionReason, key: "defaultRejectionReason", file: file)
         let reasonCodes = try MappingFile.reasonTable(rejectionReasons, file: file)

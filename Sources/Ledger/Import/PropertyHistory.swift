@@ -10,6 +10,8 @@ enum StatusSignal: Hashable {
     case recycle
     case convert
     case win
+    /// A sales activity on the lead (`lead.touched`); needs no episode.
+    case touch
     /// A known value that means nothing for the ledger (e.g. a pre-MQL stage).
     case none
 }
@@ -172,6 +174,7 @@ struct HistoryReplay {
         var channel: String? = nil
         var campaign: String? = nil
         var statusRows: [HistoryRow] = []
+        var ownerChange: HistoryRow? = nil
 
         for row in group {
             switch role(row) {
@@ -182,7 +185,10 @@ struct HistoryReplay {
             case .capture:
                 break
             case .owner:
-                if !row.value.isEmpty { state.owner = row.value }
+                guard !row.value.isEmpty else { break }
+                // The first owner is the one a hand-off names; each later change is a re-assignment.
+                if let current = state.owner, current != row.value { ownerChange = row }
+                state.owner = row.value
             case .rejectionReason:
                 state.reasonValue = row.value.isEmpty ? nil : row.value
             case .opportunity:
@@ -267,6 +273,11 @@ struct HistoryReplay {
                 &state, "scored|\(stamp)", at, actor: score.row.actor,
                 .leadScored(EventPayload.LeadScored(score: score.value, model: score.row.field)))
         }
+        if let row = ownerChange {
+            emit(
+                &state, "assigned|\(stamp)|\(HistoryRules.key(row.field))|\(row.value)", at, actor: row.actor,
+                .assigned(EventPayload.Assigned(owner: row.value)))
+        }
         for row in statusRows { applyStatus(row, state: &state) }
     }
 
@@ -297,6 +308,10 @@ struct HistoryReplay {
             return
         }
         switch signal {
+        case .touch:
+            emit(
+                &state, "touched|\(key)", row.at, actor: row.actor,
+                .touched(EventPayload.Touched(activity: .other, by: row.actor)))
         case .none:
             report.special(
                 "status_without_event", "a status value the mapping lists as carrying no ledger event (e.g. a pre-MQL stage)",
