@@ -14,7 +14,8 @@ struct LeadLedgerCommand: AsyncParsableCommand {
             Start with:  leadledger demo
             """,
         subcommands: [
-            Init.self, Append.self, Import.self, TrendsCommand.self, Impact.self, WhatIfCommand.self, Audit.self,
+            Init.self, Append.self, Import.self, TrendsCommand.self, FunnelCommand.self, ServiceLevelCommand.self, ProfileCommand.self,
+            Impact.self, WhatIfCommand.self, Audit.self,
             Verify.self, Backup.self, Stats.self, Demo.self, ReceiptCommand.self, Prove.self, CheckProof.self, Forget.self,
         ] + ServerCommands.all
     )
