@@ -14,7 +14,10 @@ import LeadModel
 /// come back as MQLs (a second episode), conversions and won or lost deals weeks later, about 10% of
 /// hand-offs without `definition` (the ledger infers it), a retired reason code with its replacement
 /// used afterwards, corrected rejections, about 2% late back-filled events appended at the end, and
-/// episodes still open when the year ends. The same seed gives the same events with the same ids.
+/// episodes still open when the year ends. Sales activity tells the service-level story: reps touch
+/// their leads, some much sooner than others, a few episodes are re-assigned in their first hours,
+/// and a service level (first touch within 8 business hours, decision within 24) takes effect
+/// mid-year. The same seed gives the same events with the same ids.
 public struct DemoHistory: Sendable {
     /// The events, in an order in which the ledger's validation accepts every one.
     public var events: [LeadEvent]
@@ -87,6 +90,12 @@ public struct DemoHistory: Sendable {
         public var won: Int
         /// Deals lost.
         public var lost: Int
+        /// When the service level (`sla.published` version 1) takes effect: mid-year.
+        public var serviceLevelEffectiveAt: Timestamp
+        /// Episodes re-assigned to another rep while open (`lead.assigned`).
+        public var reassignments: Int
+        /// First touches recorded before the decision (`lead.touched`).
+        public var touches: Int
     }
 
     /// Generates the history for `seed`: `leads` leads over the 52 weeks from `start`.
@@ -151,11 +160,19 @@ struct DemoGenerator {
     static let marketing = "hubspot"
     static let sales = "salesforce"
     static let revops = "revops:lena"
+    /// Median wall-clock hours from hand-off to a rep's first touch: most are quick, two are slow.
+    static let repTouchHours = [2.0, 3, 1.5, 8, 2.5, 20, 4, 2, 30, 3]
+    /// The service level published mid-year: a first touch within 8 business hours, a decision within 24,
+    /// New York office hours, US holidays.
+    static let serviceCalendar = BusinessCalendar(
+        timeZone: "America/New_York", workdays: [1, 2, 3, 4, 5], startMinute: 9 * 60, endMinute: 17 * 60,
+        holidays: ["2025-07-04", "2025-09-01", "2025-11-27", "2025-12-25", "2026-01-01", "2026-07-03", "2026-09-07", "2026-11-26", "2026-12-25"])
 
     let seed: UInt64
     let start: Int64
     let end: Int64
     let retiredAt: Int64
+    let serviceLevelAt: Int64
     let table = FieldTable()
     var definitions: [(change: DemoHistory.DefinitionChange, published: Int64, compiled: CompiledDefinition)] = []
     var facts: LeadFacts
@@ -172,6 +189,7 @@ struct DemoGenerator {
         self.start = start.microseconds
         end = start.microseconds + 52 * Self.week
         retiredAt = start.microseconds + 26 * Self.week
+        serviceLevelAt = start.microseconds + 27 * Self.week
         facts = LeadFacts(table: table)
         slots = (
             table.slot(for: "score"), table.slot(for: "country"), table.slot(for: "employees"),
@@ -193,7 +211,8 @@ struct DemoGenerator {
             retiredCode: Self.retiredCode, replacementCode: Self.replacementCode,
             retiredAt: Timestamp(microseconds: retiredAt), leads: 0, handOffs: 0, handOffsWithoutDefinition: 0,
             accepted: 0, rejected: 0, recycled: 0, pending: 0, reMQLEpisodes: 0, corrections: 0, lateEvents: 0,
-            converted: 0, won: 0, lost: 0)
+            converted: 0, won: 0, lost: 0, serviceLevelEffectiveAt: Timestamp(microseconds: start.microseconds + 27 * Self.week),
+            reassignments: 0, touches: 0)
         buildDefinitions()
     }
 
@@ -281,6 +300,12 @@ struct DemoGenerator {
         addGlobal(
             retiredAt, actor: Self.revops,
             .reasonRetired(EventPayload.ReasonRetired(code: Self.retiredCode, replacedBy: Self.replacementCode)))
+        addGlobal(
+            serviceLevelAt - Self.week, actor: Self.revops,
+            .slaPublished(
+                EventPayload.SLAPublished(
+                    version: 1, name: "First touch within a business day", effectiveAt: Timestamp(microseconds: serviceLevelAt),
+                    firstTouchWithin: 8, decisionWithin: 24, calendar: Self.serviceCalendar)))
 
         let captures = captureTimes(count)
         entries.reserveCapacity(entries.count + count * 8)
@@ -337,6 +362,8 @@ struct DemoGenerator {
         let id: String
         var random: DemoRandom
         var sequence: UInt64 = 0
+        /// Counts sales activity (touches, re-assignments), numbered apart so the other events keep their ids.
+        var activitySequence: UInt64 = 0
         var last: Int64 = .min
         var episodes = 0
 
@@ -359,6 +386,40 @@ struct DemoGenerator {
             id: eventID(lead: UInt64(lead.index), sequence: sequence), occurredAt: Timestamp(microseconds: at),
             source: source, actor: actor, lead: lead.id, payload: payload)
         entries.append((at, UInt64(lead.index + 1) << 16 | sequence, event))
+    }
+
+    /// A touch or re-assignment: drawn from its own random stream and numbered apart, so the rest of
+    /// the history (its times, ids and outcomes) is what it would be without sales activity.
+    private mutating func emitActivity(_ lead: inout LeadRun, _ time: Int64, actor: String, _ payload: EventPayload) {
+        let at = max(time, lead.last + 1_000_000)
+        let sequence = lead.activitySequence
+        lead.activitySequence += 1
+        lead.last = at
+        let event = LeadEvent(
+            id: eventID(lead: UInt64(lead.index) | 1 << 32, sequence: sequence), occurredAt: Timestamp(microseconds: at),
+            source: Self.sales, actor: actor, lead: lead.id, payload: payload)
+        entries.append((at, UInt64(lead.index + 1) << 16 | 0x8000 | sequence, event))
+    }
+
+    /// Sales works the episode handed off at `handedOffAt` until `until` (its decision or the end):
+    /// sometimes re-assigned within the first hours, usually touched once, sooner by some reps than others.
+    private mutating func salesActivity(_ lead: inout LeadRun, handedOffAt: Int64, until: Int64, owner: Int) {
+        var s = DemoRandom(seed: seed, stream: 1 << 40 | UInt64(lead.index) << 4 | UInt64(lead.episodes & 0xF))
+        var current = owner
+        if s.chance(0.08) {
+            let at = handedOffAt + Int64(s.int(20...180)) * 60_000_000
+            current = (owner + s.int(1...(Self.reps.count - 1))) % Self.reps.count
+            guard at + 1_000_000 < until else { return }
+            emitActivity(&lead, at, actor: "hubspot:mql-routing", .assigned(EventPayload.Assigned(owner: Self.reps[current])))
+            story.reassignments += 1
+        }
+        guard s.chance(0.92) else { return }
+        let delay = Int64(min(24 * 14, s.logNormal(median: Self.repTouchHours[current], sigma: 0.9)) * Double(Self.hour))
+        let touchAt = max(handedOffAt + 60_000_000, lead.last + 1_000_000) + delay
+        guard touchAt + 1_000_000 < until else { return }
+        let activity: SalesActivity = s.chance(0.6) ? .call : s.chance(0.8) ? .email : .meeting
+        emitActivity(&lead, touchAt, actor: Self.reps[current], .touched(EventPayload.Touched(activity: activity, by: Self.reps[current])))
+        story.touches += 1
     }
 
     private struct Profile {
@@ -493,6 +554,7 @@ struct DemoGenerator {
         emit(
             &lead, handOffAt, source: Self.marketing, actor: "hubspot:mql-routing",
             .handedOff(EventPayload.HandedOff(owner: owner, definition: withDefinition ? version : nil)))
+        let handedOffAt = lead.last
         lead.episodes += 1
         story.handOffs += 1
         if !withDefinition { story.handOffsWithoutDefinition += 1 }
@@ -513,6 +575,7 @@ struct DemoGenerator {
         let delay = Int64(
             min(20 * 24, max(0.1, r.logNormal(median: fired.isEmpty ? 24 : 16, sigma: 1.0))) * Double(Self.hour))
         let decidedAt = handOffAt + (recycle ? Int64(r.int(1...10)) * Self.day : delay)
+        salesActivity(&lead, handedOffAt: handedOffAt, until: min(decidedAt, end), owner: profile.owner)
         guard decidedAt < end else {
             story.pending += 1
             return nil
