@@ -44,12 +44,33 @@ struct DemoStory {
             ]))
         print(WhatIfCommand.text(try ledger.whatIf(WhatIfQuery(candidates: [candidate]))), terminator: "")
 
+        // Judged at the end of the history's year, so the figures do not depend on the day the demo runs.
+        let end = history.story.end.microseconds
+        let loop = try ledger.feedbackLoop(
+            FeedbackLoopRequest(
+                funnel: CohortQuery(bucket: .month, at: end),
+                serviceLevels: CohortQuery(bucket: .month, from: history.story.serviceLevelEffectiveAt.microseconds, at: end),
+                maximumBreaches: 5, profile: ProfileQuery(minimumDecided: 300)))
+        section("5. From hand-off to revenue  (leadledger funnel --bucket month)")
+        print(FunnelCommand.table(loop.funnel!), terminator: "")
+
+        section("6. Did sales touch leads in time once the SLA took effect?  (leadledger sla --bucket month --from …)")
+        print(ServiceLevelCommand.table(loop.serviceLevels!, loop.serviceLevels!.firstTouch), terminator: "")
+
+        section("7. What the leads sales accepts look like  (leadledger profile --minimum 300)")
+        var profile = loop.profile!
+        // The values that stand out most (q < 0.01), strongest lift first: the full table has them all.
+        profile.rows = Array(
+            profile.rows.filter { ($0.acceptance.qValue ?? 1) < 0.01 }
+                .sorted { abs(($0.acceptance.lift ?? 1) - 1) > abs(($1.acceptance.lift ?? 1) - 1) }.prefix(12))
+        print(ProfileCommand.table(profile), terminator: "")
+
         if let lead = history.events.first(where: { $0.type == .leadRejectionCorrected })?.lead, let audit = try ledger.audit(lead: lead) {
-            section("5. Why was lead \(lead) rejected?  (leadledger audit \(lead))")
+            section("8. Why was lead \(lead) rejected?  (leadledger audit \(lead))")
             print(Audit.text(audit), terminator: "")
         }
         let report = try ledger.verify()
-        section("6. The receipt  (leadledger verify)")
+        section("9. The receipt  (leadledger verify)")
         print("\(Format.count(Int(report.records))) events intact; head hash \(report.head.hash)")
         print("\nNext: leadledger trends --by channel --ledger \(ledger.path)   ·   leadledger --help")
     }
