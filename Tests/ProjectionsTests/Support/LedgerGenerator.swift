@@ -6,7 +6,9 @@ import Projections
 /// A seeded ledger of about 100,000 events with everything that makes replays hard: late arrivals
 /// (attributes, scores, captures, hand-offs and decisions appended after later events of their
 /// lead), corrections in and out of business order, re-MQL episodes, double hand-offs, orphan
-/// decisions, retired codes with chained replacements, and definitions published late or tied.
+/// decisions, retired codes with chained replacements, and definitions published late or tied; and
+/// for the feedback loop, service levels in four calendars, re-assignments, touches before and after
+/// decisions, conversions with amounts in two currencies (and without an acceptance), some late.
 struct GeneratedEvents {
     /// Every event with the knowledge time it is appended at, in append order.
     var events: [(appendKey: Int64, event: LeadEvent)] = []
@@ -76,6 +78,47 @@ struct GeneratedEvents {
             if chance(partial ? 0.3 : 0.5) { a["industry"] = chance(0.2) ? .null : .string(pick(Self.industries)) }
             return a
         }
+        // Service levels, drawn from a stream of their own so the rest of the ledger stays as it was:
+        // four calendars (DST in Paris and New York, a six-day week in Kolkata, round the clock in
+        // UTC), holidays, v4 tied with v3 and published after it took effect.
+        var activity = SplitMix64(seed: seed ^ 0x5EC0_7A5C)
+        func maybe(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &activity) < p }
+        func activityMinutes(_ a: Int64, _ b: Int64) -> Int64 { Int64.random(in: a...b, using: &activity) * microsPerMinute }
+        func activityLateness() -> Int64 { Int64.random(in: microsPerHour...(30 * day), using: &activity) }
+        let calendars = [
+            BusinessCalendar(
+                timeZone: "Europe/Paris", workdays: [1, 2, 3, 4, 5], startMinute: 540, endMinute: 1050,
+                holidays: ["2025-05-01", "2025-07-14", "2025-12-25"]),
+            BusinessCalendar(timeZone: "America/New_York", workdays: [1, 2, 3, 4, 5], startMinute: 480, endMinute: 1080, holidays: ["2025-09-01"]),
+            BusinessCalendar(timeZone: "Asia/Kolkata", workdays: [1, 2, 3, 4, 5, 6], startMinute: 600, endMinute: 1140),
+            BusinessCalendar(timeZone: "UTC", workdays: [1, 2, 3, 4, 5, 6, 7], startMinute: 0, endMinute: 1440),
+        ]
+        let limits: [(Double?, Double?)] = [(8, 24), (4, nil), (nil, 30), (2.5, 48)]
+        let slaEffective = [base + 60 * day, base + 200 * day, base + 300 * day, base + 300 * day]
+        let slaPublished = [base + 50 * day, base + 190 * day, base + 290 * day, base + 310 * day]
+        for v in 0..<4 {
+            add(
+                f.serviceLevel(
+                    slaPublished[v], version: v + 1, effectiveAt: slaEffective[v], firstTouchWithin: limits[v].0,
+                    decisionWithin: limits[v].1, calendar: calendars[v]))
+        }
+        /// Sales activity after a hand-off at `t`: re-assignments and touches, before or after the
+        /// decision, some appended late.
+        func salesActivity(_ lead: String, _ t: Int64) {
+            if maybe(0.12) {
+                let at = t + activityMinutes(5, 3 * 24 * 60)
+                add(f.assigned(lead, at, owner: Self.owners[Int.random(in: 0..<Self.owners.count, using: &activity)]),
+                    appendAt: maybe(0.05) ? at + activityLateness() : nil)
+            }
+            if maybe(0.75) {
+                let at = t + activityMinutes(0, 4 * 24 * 60)
+                add(f.touched(lead, at, SalesActivity.allCases[Int.random(in: 0..<5, using: &activity)]), appendAt: maybe(0.04) ? at + activityLateness() : nil)
+            }
+        }
+        func money() -> (Double?, String?) {
+            guard maybe(0.8) else { return (nil, maybe(0.2) ? "EUR" : nil) }
+            return (Double(Int.random(in: 1...500, using: &activity)) * 100, maybe(0.1) ? nil : (maybe(0.6) ? "USD" : "EUR"))
+        }
         func inForce(_ t: Int64) -> Int? { effective.filter { $0.at <= t }.max { ($0.at, $0.version) < ($1.at, $1.version) }?.version }
 
         for i in 0..<leads {
@@ -98,6 +141,7 @@ struct GeneratedEvents {
                 }
             }
             captured(t)
+            if maybe(0.05) { add(f.assigned(lead, t + microsPerMinute, owner: "queue:routing")) }  // routed before any hand-off
             stateChanges(Int.random(in: 2...5, using: &rng))
             if chance(0.1) {
                 t += minutes(60, 20 * 24 * 60)
@@ -113,6 +157,7 @@ struct GeneratedEvents {
                 add(
                     f.handedOff(lead, t, owner: pick(Self.owners), definition: named, source: pick(Self.sources)),
                     appendAt: chance(0.01) ? t + lateness() : nil)
+                salesActivity(lead, t)
                 if chance(0.03) { continue }  // handed off again over the open episode
                 let roll = Double.random(in: 0..<1, using: &rng)
                 if roll < 0.08 { break }  // pending
@@ -121,13 +166,21 @@ struct GeneratedEvents {
                 if roll < 0.58 {
                     add(f.accepted(lead, t, by: pick(Self.owners)), appendAt: lateDecision)
                     if chance(0.25) {
-                        add(f.converted(lead, t + minutes(60, 20 * 24 * 60)))
-                        if chance(0.6) { add(f.closed(lead, t + minutes(30 * 24 * 60, 60 * 24 * 60), won: chance(0.5))) }
+                        let (amount, currency) = money()
+                        add(f.converted(lead, t + minutes(60, 20 * 24 * 60), amount: amount, currency: currency))
+                        if chance(0.6) {
+                            add(f.closed(lead, t + minutes(30 * 24 * 60, 60 * 24 * 60), won: chance(0.5), amount: money().0))
+                        }
                     }
                     if !chance(0.05) { break }
                 } else if roll < 0.88 {
                     let rejection = f.rejected(lead, t, reason: pick(Self.codes), by: pick(Self.owners))
                     add(rejection, appendAt: lateDecision)
+                    if maybe(0.04) {
+                        // Converted all the same: a conversion without an acceptance.
+                        let (amount, currency) = money()
+                        add(f.converted(lead, t + activityMinutes(60, 9 * 24 * 60), amount: amount, currency: currency))
+                    }
                     let stored = lateDecision ?? t
                     if chance(0.12) {
                         // Usually days later; sometimes stamped minutes before the rejection by a skewed clock.
