@@ -127,10 +127,12 @@ public enum BuyerProfile {
     public static func compute(_ state: ReplayState, _ facts: EpisodeFacts, _ query: ProfileQuery) -> BuyerProfileReport {
         precondition(facts.count == state.episodes.count, "the facts were not observed in this replay")
         let banding = ScoreBanding(width: query.scoreBandWidth)
+        /// A value by numbers: which field (0 channel, 1 campaign, 2 score band, 3 + attribute name
+        /// number) and which value (interned number or band index), under which definition.
         struct Key: Hashable {
             var definition: Int
-            var field: String
-            var value: String
+            var field: Int
+            var value: Int
         }
         struct Counts {
             var decided = 0, accepted = 0, won = 0
@@ -142,32 +144,34 @@ public enum BuyerProfile {
         }
         var values: [Key: Counts] = [:]
         var baselines: [Int: Counts] = [:]
-        var attributeKeys: [Int64: (field: String, value: String)] = [:]
         for (number, e) in state.episodes.enumerated() where !e.isVoid && query.includes(e.handedOffAt) {
             guard e.outcome == .accepted || e.outcome == .rejected else { continue }
             let accepted = e.outcome == .accepted
             let fact = facts.facts[number]
             let definition = query.byDefinition ? (state.definition(of: e) ?? -1) : Int.min
             baselines[definition, default: Counts()].add(accepted: accepted, won: fact.won)
-            func count(_ field: String, _ value: String) {
+            func count(_ field: Int, _ value: Int) {
                 values[Key(definition: definition, field: field, value: value), default: Counts()].add(accepted: accepted, won: fact.won)
             }
-            count("channel", state.channels.name(e.channel) ?? "(none)")
-            count("campaign", state.campaigns.name(e.campaign) ?? "(none)")
-            count("scoreBand", banding.label(banding.index(e.scoreAtHandOff)))
+            count(0, Int(e.channel))
+            count(1, Int(e.campaign))
+            count(2, banding.index(e.scoreAtHandOff))
             var slot = Int(fact.attributesStart)
             for _ in 0..<Int(fact.attributesCount) {
-                let name = facts.handOffAttributes[slot], value = facts.handOffAttributes[slot + 1]
-                let pair = Int64(name) << 32 | Int64(UInt32(bitPattern: value))
-                let text: (field: String, value: String)
-                if let known = attributeKeys[pair] {
-                    text = known
-                } else {
-                    text = ("attributes." + (facts.attributeNames.name(name) ?? ""), facts.attributeValues.name(value) ?? "")
-                    attributeKeys[pair] = text
-                }
-                count(text.field, text.value)
+                count(3 + Int(facts.handOffAttributes[slot]), Int(facts.handOffAttributes[slot + 1]))
                 slot += 2
+            }
+        }
+        func names(_ key: Key) -> (field: String, value: String) {
+            switch key.field {
+            case 0: ("channel", state.channels.name(Int32(key.value)) ?? "(none)")
+            case 1: ("campaign", state.campaigns.name(Int32(key.value)) ?? "(none)")
+            case 2: ("scoreBand", banding.label(key.value))
+            default:
+                (
+                    "attributes." + (facts.attributeNames.name(Int32(key.field - 3)) ?? ""),
+                    facts.attributeValues.name(Int32(key.value)) ?? ""
+                )
             }
         }
         var rows: [ProfileRow] = []
@@ -181,9 +185,10 @@ public enum BuyerProfile {
                     baseSuccesses - successes, base.decided - counts.decided, successes, counts.decided)
                 return ProfileRate(rate: rate, lift: lift, pValue: rest?.pValue, qValue: nil)
             }
+            let (field, value) = names(key)
             rows.append(
                 ProfileRow(
-                    definition: key.definition == Int.min ? nil : key.definition, field: key.field, value: key.value,
+                    definition: key.definition == Int.min ? nil : key.definition, field: field, value: value,
                     decided: counts.decided, acceptance: compare(counts.accepted, base.accepted), win: compare(counts.won, base.won)))
         }
         rows.sort { ($0.definition ?? .min, $0.field, $0.value) < ($1.definition ?? .min, $1.field, $1.value) }

@@ -159,7 +159,10 @@ public struct EpisodeServiceLevel: Sendable, Hashable {
     /// The status.
     public var status: ServiceLevelStatus
     /// The owner responsible at the deadline.
-    public var owner: String?
+    public var owner: String? { ownerNames.name(ownerNumber) }
+    /// The owner's number among `ownerNames` (-1 when unknown).
+    var ownerNumber: Int32
+    let ownerNames: Interner
     /// Business µs from hand-off to first touch, when touched.
     public var businessToFirstTouch: Int64?
 }
@@ -249,7 +252,7 @@ public enum ServiceLevels {
                 levels.append(
                     EpisodeServiceLevel(
                         episode: number, policyVersion: policy.version, limit: limit, deadline: deadline, answeredAt: answeredAt,
-                        status: status, owner: owners.name(owner), businessToFirstTouch: toTouch))
+                        status: status, ownerNumber: owner, ownerNames: owners, businessToFirstTouch: toTouch))
             }
             clocks[index] = clock
             return levels
@@ -283,7 +286,8 @@ public enum ServiceLevels {
     struct TableAccumulator {
         let limit: ServiceLevelLimit
         var cohorts: [Int64: RowAccumulator] = [:]
-        var owners: [String: RowAccumulator] = [:]
+        var owners: [Int32: RowAccumulator] = [:]
+        var ownerNames = Interner()
         var total = RowAccumulator()
         var breaches: [(level: EpisodeServiceLevel, episode: Episode)] = []
 
@@ -291,7 +295,8 @@ public enum ServiceLevels {
 
         mutating func add(_ level: EpisodeServiceLevel, episode e: Episode, bucket: Bucket) {
             cohorts[bucket.start(of: e.handedOffAt), default: RowAccumulator()].add(level)
-            owners[level.owner ?? "(none)", default: RowAccumulator()].add(level)
+            owners[level.ownerNumber, default: RowAccumulator()].add(level)
+            ownerNames = level.ownerNames
             total.add(level)
             if level.status == .breached { breaches.append((level, e)) }
         }
@@ -302,9 +307,9 @@ public enum ServiceLevels {
                 row.start = Bucket.dayString(key)
                 return row
             }
-            let byOwner = owners.sorted { $0.key < $1.key }.map { key, acc in
-                var row = acc.finish()
-                row.owner = key
+            let byOwner = owners.map { (name: ownerNames.name($0.key) ?? "(none)", acc: $0.value) }.sorted { $0.name < $1.name }.map {
+                var row = $0.acc.finish()
+                row.owner = $0.name
                 return row
             }
             let listed = breaches.sorted {
