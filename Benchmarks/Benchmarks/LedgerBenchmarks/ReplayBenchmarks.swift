@@ -4,7 +4,8 @@ import Foundation
 import LeadModel
 import Projections
 
-/// Replays of a 10M-event ledger: trends, what-if with four candidates, and one lead's audit.
+/// Replays of a 10M-event ledger: trends, the feedback loop's reports with trends in one pass,
+/// what-if with four candidates, and one lead's audit.
 func replayBenchmarks() {
     // The same trend on two lead partitions (the default) and on the calling thread only.
     let replays: [(name: String, maxDuration: Int, iterations: Int, replay: @Sendable (EventLog) throws -> ReplayState)] = [
@@ -30,6 +31,24 @@ func replayBenchmarks() {
             let state = try variant.replay(fixture.log)
             blackHole(Trends.compute(state, TrendsQuery(bucket: .week, groupBy: .channel)))
         }
+    }
+
+    // The feedback loop's reports with trends, from the one replay they share, against trends alone above.
+    Benchmark(
+        "replay: trends + funnel + service levels + buyer profile over 10M events, one pass",
+        configuration: .init(
+            metrics: [.wallClock, .peakMemoryResident], warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(90),
+            maxIterations: 3)
+    ) { benchmark in
+        let fixture = try TenMillion.shared()
+        let at = Timestamp(rfc3339: "2026-01-05T00:00:00Z")!.microseconds
+        benchmark.startMeasurement()
+        blackHole(
+            try FeedbackLoop.run(
+                fixture.log,
+                FeedbackLoopRequest(
+                    trends: TrendsQuery(bucket: .week, groupBy: .channel), funnel: CohortQuery(bucket: .week, groupBy: .channel, at: at),
+                    serviceLevels: CohortQuery(bucket: .week, at: at), profile: ProfileQuery())))
     }
 
     Benchmark(
@@ -68,7 +87,7 @@ func replayBenchmarks() {
 /// A ledger of ~10M events over 1M leads, built once and kept in the temporary folder between runs.
 final class TenMillion: @unchecked Sendable {
     static let leads = 1_000_000
-    static let path = FileManager.default.temporaryDirectory.appendingPathComponent("leadledger-bench-10m-v2").path
+    static let path = FileManager.default.temporaryDirectory.appendingPathComponent("leadledger-bench-10m-v3").path
     nonisolated(unsafe) private static var instance: TenMillion?
     let log: EventLog
     let events: UInt64
@@ -126,6 +145,19 @@ final class TenMillion: @unchecked Sendable {
                             version: version, name: "v\(version)", rules: rules,
                             effectiveAt: Timestamp(microseconds: start + Int64(version - 1) * 13 * 7 * 24 * hour)))))
         }
+        // Service levels: New York office hours from the start, a stricter one in Paris from mid-year.
+        for (version, zone, touch, decision, weeks) in [(1, "America/New_York", 8.0, 24.0, 0), (2, "Europe/Paris", 4.0, 16.0, 26)] {
+            catalog.append(
+                LeadEvent(
+                    id: UUID(), occurredAt: Timestamp(microseconds: start), source: "revops", actor: "revops", lead: nil, correlationId: nil,
+                    payload: .slaPublished(
+                        .init(
+                            version: version, name: "sla v\(version)", effectiveAt: Timestamp(microseconds: start + Int64(weeks) * 7 * 24 * hour),
+                            firstTouchWithin: touch, decisionWithin: decision,
+                            calendar: BusinessCalendar(
+                                timeZone: zone, workdays: [1, 2, 3, 4, 5], startMinute: 540, endMinute: 1020,
+                                holidays: ["2025-07-04", "2025-12-25"])))))
+        }
         _ = try log.appendAndWait(
             AppendBatch(records: catalog.map { NewRecord(id: $0.id, stream: CatalogStream.stream(of: $0), payload: $0.binary) }))
         let channels = ["paid_search", "organic_search", "email", "social", "referral", "webinar", "events", "partner"]
@@ -164,10 +196,17 @@ final class TenMillion: @unchecked Sendable {
                     add(.leadScored(.init(score: Double(Int.random(in: 0...100, using: &rng)))), after: 5)
                     add(.handedOff(.init(owner: "rep:\(n % 11)", definition: Int.random(in: 1...4, using: &rng))), after: 1)
                     let roll = Int.random(in: 0..<100, using: &rng)
+                    if roll % 10 == 0 { add(.assigned(.init(owner: "rep:\((n + 1) % 11)")), after: 0) }
+                    if roll % 5 != 0 { add(.touched(.init(activity: roll % 2 == 0 ? .call : .email)), after: Int64(n % 7)) }
                     if e + 1 < episodes {
                         add(.recycled(.init(reason: nil, note: nil)), after: 20)
                     } else if roll < 60 {
                         add(.accepted(.init(by: "rep:\(n % 11)", auto: nil)), after: Int64.random(in: 1...72, using: &rng))
+                        if roll < 21 {
+                            let amount = Double(100 * (n % 500 + 1))
+                            add(.converted(.init(opportunity: "o\(n)", amount: amount, currency: roll % 2 == 0 ? "USD" : "EUR")), after: 24 * 7)
+                            if roll < 7 { add(.closed(.init(won: roll % 3 != 0, amount: amount)), after: 24 * 30) }
+                        }
                     } else if roll < 95 {
                         add(
                             .rejected(.init(reason: reasons.randomElement(using: &rng)!, note: nil, by: "rep:\(n % 11)")),
