@@ -265,9 +265,33 @@ struct CommandLineTests {
         let cli = CLI()
         let demo = try cli.run(["demo", "--leads", "1500", "--seed", "3"])
         #expect(demo.status == 0, "\(demo.stderr)")
-        for heading in ["1. A year of hand-offs", "2. The monthly trend", "3. What each change", "4. What if", "6. The receipt"] {
+        for heading in [
+            "1. A year of hand-offs", "2. The monthly trend", "3. What each change", "4. What if", "5. From hand-off to revenue",
+            "6. Did sales touch leads in time", "7. What the leads sales accepts look like", "9. The receipt",
+        ] {
             #expect(demo.stdout.contains(heading))
         }
         #expect(try cli.run(["verify"]).status == 0)
+    }
+
+    @Test("funnel, sla and profile print a table, JSON and CSV, and refuse a bad option by name")
+    func feedbackLoop() throws {
+        let cli = CLI()
+        #expect(try cli.run(["demo", "--leads", "1500", "--seed", "5"]).status == 0)
+        let funnel = try cli.run(["funnel", "--bucket", "month", "--format", "json", "--as-of-occurred", "2025-12-31"])
+        #expect(funnel.status == 0, "\(funnel.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(funnel.stdout.utf8)) as? [String: Any]
+        #expect(json?["reportAt"] as? String == "2025-12-31T23:59:59.999999Z")
+        #expect(((json?["total"] as? [String: Any])?["handedOff"] as? Int ?? 0) > 100)
+        let sla = try cli.run(["sla", "--format", "csv", "--limit", "decision"])
+        #expect(sla.status == 0, "\(sla.stderr)")
+        #expect(sla.stdout.hasPrefix("limit,start,owner,met,breached,open,withdrawn,compliance"))
+        #expect(sla.stdout.contains("decision,,rep:"))
+        let table = try cli.run(["profile", "--minimum", "20"])
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("attributes.country"))
+        let refused = try cli.run(["profile", "--minimum", "0"])
+        #expect(refused.status == 64)
+        #expect(refused.stderr.contains("--minimum: expected at least 1, found 0"))
     }
 }

@@ -94,3 +94,18 @@ struct FeedbackEventTests {
         #expect(BatchValidator.check(Fixtures.event(.leadTouched), against: InMemoryLedgerState()) == nil)
     }
 }
+
+extension FeedbackEventTests {
+    @Test("a stored service level whose limit no decoder admits is refused as a record, never converted")
+    func craftedLimit() throws {
+        guard case .slaPublished(var sla) = Fixtures.event(.slaPublished).payload else { Issue.record("not an SLA"); return }
+        for bad in [1e300, -4, .infinity, .nan] {
+            sla.firstTouchWithin = bad
+            var event = Fixtures.event(.slaPublished)
+            event.payload = .slaPublished(sla)
+            #expect(throws: RecordDecodingError.self) { try LeadEvent(binary: event.binary) }
+            // Built in code (an importer, a tool), it is refused before it is stored.
+            #expect(BatchValidator.check(event, against: InMemoryLedgerState())?.field == "data.firstTouchWithin")
+        }
+    }
+}

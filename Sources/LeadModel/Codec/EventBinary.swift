@@ -266,7 +266,12 @@ extension LeadEvent {
             fixedInteger = try reader.integer(Int64.self)
             effectiveAt = Timestamp(
                 microseconds: try reader.integer(Int64.self), utcOffsetSeconds: try reader.integer(Int32.self))
+            let limitsOffset = reader.offset
             limits = (Double(bitPattern: try reader.integer(UInt64.self)), Double(bitPattern: try reader.integer(UInt64.self)))
+            // 0 means absent; anything else must be a limit the decoder could have admitted.
+            for limit in [limits.firstTouch, limits.decision] where limit != 0 && !(limit > 0 && limit <= FieldReader.longestServiceLimitHours) {
+                throw RecordDecodingError(offset: limitsOffset, reason: "a service-level limit of \(limit) hours")
+            }
         default: break
         }
         let lead = try reader.string()

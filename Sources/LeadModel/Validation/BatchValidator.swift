@@ -122,6 +122,13 @@ public struct BatchValidator: Sendable {
                     .invalidServiceLevel, "data.firstTouchWithin", expected: "at least one limit: firstTouchWithin or decisionWithin",
                     found: "neither")
             }
+            for (field, hours) in [("data.firstTouchWithin", data.firstTouchWithin), ("data.decisionWithin", data.decisionWithin)] {
+                if let hours, !(hours > 0 && hours <= FieldReader.longestServiceLimitHours) {
+                    return context.issue(
+                        .invalidServiceLevel, field, expected: "business hours above 0 and at most \(Int(FieldReader.longestServiceLimitHours))",
+                        found: "\(hours)")
+                }
+            }
             if BusinessClock(data.calendar) == nil {
                 return context.issue(
                     .invalidServiceLevel, "data.calendar.timeZone", expected: "an IANA time zone name like Europe/Paris",
