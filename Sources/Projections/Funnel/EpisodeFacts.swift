@@ -68,11 +68,13 @@ public struct EpisodeFacts: PartitionedReplayObserver, Sendable {
     /// How many episodes it has facts for.
     public var count: Int { facts.count }
 
+    /// Forgets the lead's track: the replay repairs it from its first event.
     public mutating func resetLead(_ lead: UInt32) {
         // The engine voids the lead's episodes and opens new ones; their facts stay, unread.
         if Int(lead) < leads.count { leads[Int(lead)] = LeadTrack() }
     }
 
+    /// Notes what the event does to the lead's latest episode, by the episode machine's rules.
     public mutating func observe(lead: UInt32, event: EventRecordView, position: UInt64) {
         let index = Int(lead)
         if index >= leads.count { leads.append(contentsOf: repeatElement(LeadTrack(), count: index + 1 - leads.count)) }
@@ -156,6 +158,7 @@ public struct EpisodeFacts: PartitionedReplayObserver, Sendable {
         leads[lead].attributes = pairs
     }
 
+    /// Appends the other partition's facts after ours, as the state appends its episodes.
     public mutating func absorb(_ other: consuming EpisodeFacts, partition: (index: UInt32, count: UInt32)) {
         let ownerMap = other.owners.names.map { owners.intern($0) }
         let currencyMap = other.currencies.names.map { currencies.intern($0) }
