@@ -142,7 +142,22 @@ public enum BuyerProfile {
                 if w { won += 1 }
             }
         }
-        var values: [Key: Counts] = [:]
+        /// Counts by field and value number in arrays, bands (any integer) in a dictionary: no
+        /// hashing per value of each episode.
+        struct Tables {
+            var fields: [[Counts]] = []
+            var bands: [Int: Counts] = [:]
+
+            mutating func add(field: Int, value: Int, accepted: Bool, won: Bool) {
+                if field >= fields.count { fields.append(contentsOf: repeatElement([], count: field + 1 - fields.count)) }
+                let slot = value + 1
+                if slot >= fields[field].count {
+                    fields[field].append(contentsOf: repeatElement(Counts(), count: slot + 1 - fields[field].count))
+                }
+                fields[field][slot].add(accepted: accepted, won: won)
+            }
+        }
+        var tables: [Int: Tables] = [:]
         var baselines: [Int: Counts] = [:]
         for (number, e) in state.episodes.enumerated() where !e.isVoid && query.includes(e.handedOffAt) {
             guard e.outcome == .accepted || e.outcome == .rejected else { continue }
@@ -150,17 +165,27 @@ public enum BuyerProfile {
             let fact = facts.facts[number]
             let definition = query.byDefinition ? (state.definition(of: e) ?? -1) : Int.min
             baselines[definition, default: Counts()].add(accepted: accepted, won: fact.won)
-            func count(_ field: Int, _ value: Int) {
-                values[Key(definition: definition, field: field, value: value), default: Counts()].add(accepted: accepted, won: fact.won)
-            }
-            count(0, Int(e.channel))
-            count(1, Int(e.campaign))
-            count(2, banding.index(e.scoreAtHandOff))
+            var table = tables.removeValue(forKey: definition) ?? Tables()
+            table.add(field: 0, value: Int(e.channel), accepted: accepted, won: fact.won)
+            table.add(field: 1, value: Int(e.campaign), accepted: accepted, won: fact.won)
+            table.bands[banding.index(e.scoreAtHandOff), default: Counts()].add(accepted: accepted, won: fact.won)
             var slot = Int(fact.attributesStart)
             for _ in 0..<Int(fact.attributesCount) {
-                count(3 + Int(facts.handOffAttributes[slot]), Int(facts.handOffAttributes[slot + 1]))
+                table.add(
+                    field: 3 + Int(facts.handOffAttributes[slot]), value: Int(facts.handOffAttributes[slot + 1]), accepted: accepted,
+                    won: fact.won)
                 slot += 2
             }
+            tables[definition] = table
+        }
+        var values: [(key: Key, value: Counts)] = []
+        for (definition, table) in tables {
+            for (field, slots) in table.fields.enumerated() {
+                for (slot, counts) in slots.enumerated() where counts.decided > 0 {
+                    values.append((Key(definition: definition, field: field, value: slot - 1), counts))
+                }
+            }
+            for (band, counts) in table.bands { values.append((Key(definition: definition, field: 2, value: band), counts)) }
         }
         func names(_ key: Key) -> (field: String, value: String) {
             switch key.field {

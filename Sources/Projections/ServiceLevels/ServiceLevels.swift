@@ -158,11 +158,8 @@ public struct EpisodeServiceLevel: Sendable, Hashable {
     public var answeredAt: Int64?
     /// The status.
     public var status: ServiceLevelStatus
-    /// The owner responsible at the deadline.
-    public var owner: String? { ownerNames.name(ownerNumber) }
-    /// The owner's number among `ownerNames` (-1 when unknown).
-    var ownerNumber: Int32
-    let ownerNames: Interner
+    /// The owner responsible at the deadline, by number (``ServiceLevels/Evaluator/ownerName(_:)`` names it; -1 when unknown).
+    public var ownerNumber: Int32
     /// Business µs from hand-off to first touch, when touched.
     public var businessToFirstTouch: Int64?
 }
@@ -184,12 +181,12 @@ public enum ServiceLevels {
         var withoutPolicy = 0
         var tables = [TableAccumulator(limit: .firstTouch), TableAccumulator(limit: .decision)]
         for (number, e) in state.episodes.enumerated() where !e.isVoid && query.includes(e.handedOffAt) {
-            let levels = evaluator.evaluate(number, at: query.at)
-            if levels.isEmpty, evaluator.policy(at: e.handedOffAt) == nil { withoutPolicy += 1 }
-            for level in levels {
+                let found = evaluator.evaluate(number, at: query.at) { level in
                 tables[level.limit == .firstTouch ? 0 : 1].add(level, episode: e, bucket: query.bucket)
             }
+            if !found { withoutPolicy += 1 }
         }
+        for index in tables.indices { tables[index].ownerNames = evaluator.owners }
         let policies = state.serviceLevels.values.sorted { $0.version < $1.version }.map {
             ServiceLevelPolicySummary(
                 version: $0.version, name: $0.name, effectiveAt: Timestamp(microseconds: $0.effectiveAt).rfc3339,
@@ -228,34 +225,45 @@ public enum ServiceLevels {
         /// The index of the policy in force at `t`.
         func policy(at t: Int64) -> Int? { EpisodeMachine.policyInForce(order, at: t) }
 
-        /// Episode `number`'s status for each limit its policy sets, judged at `at`; empty when no
-        /// policy was in force at its hand-off.
+        /// The name of an owner number of an ``EpisodeServiceLevel``.
+        public func ownerName(_ number: Int32) -> String? { owners.name(number) }
+
+        /// Episode `number`'s status for each limit its policy sets, judged at `at`.
         public mutating func evaluate(_ number: Int, at: Int64) -> [EpisodeServiceLevel] {
+            var levels: [EpisodeServiceLevel] = []
+            _ = evaluate(number, at: at) { levels.append($0) }
+            return levels
+        }
+
+        /// Calls `body` with episode `number`'s status for each limit its policy sets, judged at
+        /// `at`; false when no policy was in force at its hand-off.
+        public mutating func evaluate(_ number: Int, at: Int64, _ body: (EpisodeServiceLevel) -> Void) -> Bool {
             let e = state.episodes[number]
-            guard let index = policy(at: e.handedOffAt), var clock = clocks[index] else { return [] }
+            guard let index = policy(at: e.handedOffAt), var clock = clocks[index] else { return false }
             let policy = policies[index]
             let fact = facts.facts[number]
             let touchedAt: Int64? = fact.firstTouchAt == .min ? nil : fact.firstTouchAt
             let decidedAt: Int64? = e.outcome == .accepted || e.outcome == .rejected ? e.decidedAt : nil
             let recycledAt: Int64? = e.outcome == .recycled ? e.decidedAt : nil
             let toTouch = touchedAt.map { clock.elapsed(from: e.handedOffAt, to: $0) }
-            let chain = facts.assignments(of: number).map { (at: $0.at, owner: assignmentOwners[Int($0.owner)]) }
-            var levels: [EpisodeServiceLevel] = []
-            for (limit, within, answeredAt) in [
-                (ServiceLevelLimit.firstTouch, policy.firstTouchWithin, touchedAt), (.decision, policy.decisionWithin, decidedAt),
-            ] {
-                guard let within else { continue }
+            let chain =
+                fact.lastAssignment < 0
+                ? [] : facts.assignments(of: number).map { (at: $0.at, owner: assignmentOwners[Int($0.owner)]) }
+            func judge(_ limit: ServiceLevelLimit, _ within: Int64?, _ answeredAt: Int64?) {
+                guard let within else { return }
                 let deadline = clock.deadline(from: e.handedOffAt, adding: within)
                 let status = EpisodeMachine.serviceLevelStatus(
                     deadline: deadline, answeredAt: answeredAt, recycledAt: recycledAt, reportAt: at)
                 let owner = EpisodeMachine.ownerAtDeadline(handOffOwner: e.owner, assignments: chain, deadline: deadline)
-                levels.append(
+                body(
                     EpisodeServiceLevel(
                         episode: number, policyVersion: policy.version, limit: limit, deadline: deadline, answeredAt: answeredAt,
-                        status: status, ownerNumber: owner, ownerNames: owners, businessToFirstTouch: toTouch))
+                        status: status, ownerNumber: owner, businessToFirstTouch: toTouch))
             }
+            judge(.firstTouch, policy.firstTouchWithin, touchedAt)
+            judge(.decision, policy.decisionWithin, decidedAt)
             clocks[index] = clock
-            return levels
+            return true
         }
     }
 
@@ -296,7 +304,6 @@ public enum ServiceLevels {
         mutating func add(_ level: EpisodeServiceLevel, episode e: Episode, bucket: Bucket) {
             cohorts[bucket.start(of: e.handedOffAt), default: RowAccumulator()].add(level)
             owners[level.ownerNumber, default: RowAccumulator()].add(level)
-            ownerNames = level.ownerNames
             total.add(level)
             if level.status == .breached { breaches.append((level, e)) }
         }
@@ -318,7 +325,7 @@ public enum ServiceLevels {
             let list = listed.map { level, e in
                 ServiceLevelBreach(
                     lead: leadName(e.lead) ?? "#\(e.lead)", handedOffAt: Timestamp(microseconds: e.handedOffAt).rfc3339,
-                    handOffPosition: e.handOffPosition, owner: level.owner ?? "(none)", policyVersion: level.policyVersion,
+                    handOffPosition: e.handOffPosition, owner: ownerNames.name(level.ownerNumber) ?? "(none)", policyVersion: level.policyVersion,
                     deadline: level.deadline.map { Timestamp(microseconds: $0).rfc3339 } ?? "",
                     answeredAt: level.answeredAt.map { Timestamp(microseconds: $0).rfc3339 })
             }
