@@ -78,7 +78,9 @@ enum Charts {
 
     /// Acceptance and rejection rates per bucket, each with its 95 % Wilson band, and a dashed
     /// line at each definition change.
-    static func rates(_ rows: [TrendRow], bucketMicros: Int64, markers: [Marker]) -> String {
+    ///
+    /// Each bucket's column links to `link(row)` when given: the list of that cohort's episodes.
+    static func rates(_ rows: [TrendRow], bucketMicros: Int64, markers: [Marker], link: ((TrendRow) -> String)? = nil) -> String {
         let height = 330.0
         guard !rows.isEmpty else { return empty("No hand-offs yet: the trend appears once leads are handed off.") }
         let axis = TimeAxis(starts: starts(rows), bucket: bucketMicros, plotWidth: width - left - right)
@@ -130,6 +132,14 @@ enum Charts {
                 }
             }
         }
+        if let link {
+            for (index, row) in rows.enumerated() {
+                let slot = axis.slot(index)
+                svg += hitArea(
+                    href: link(row), x: slot.x, y: top, width: slot.width, height: plotHeight,
+                    title: "\(row.start ?? ""): \(row.handedOff) hand-offs, \(row.accepted) accepted, \(row.rejected) rejected — list them")
+            }
+        }
         svg += markerLines(markers, axis: axis, height: height)
         svg += "</svg>"
         return svg
@@ -138,7 +148,11 @@ enum Charts {
     }
 
     /// Rejections per bucket, stacked by reason code (after corrections); the rarest codes share one colour.
-    static func reasons(_ rows: [TrendRow], bucketMicros: Int64, markers: [Marker]) -> String {
+    ///
+    /// Each bar segment links to `link(row, code)` when given (`code` nil for the rarest codes together).
+    static func reasons(
+        _ rows: [TrendRow], bucketMicros: Int64, markers: [Marker], link: ((TrendRow, String?) -> String)? = nil
+    ) -> String {
         let height = 300.0
         var totals: [String: Int] = [:]
         var labels: [String: String] = [:]
@@ -179,8 +193,13 @@ enum Charts {
                 guard let count = counts[key], count > 0 else { continue }
                 let y0 = y(base)
                 let y1 = y(base + Double(count))
-                svg +=
+                let bar =
                     "<rect x=\"\(f(x))\" y=\"\(f(y1))\" width=\"\(f(barWidth))\" height=\"\(f(y0 - y1))\" fill=\"\(palette[keyIndex])\"><title>\(HTML.escape(row.start ?? "")) \(HTML.escape(key)): \(count)</title></rect>"
+                if let link {
+                    svg += "<a href=\"\(HTML.escape(link(row, key == "other" ? nil : key)))\">\(bar)</a>"
+                } else {
+                    svg += bar
+                }
                 base += Double(count)
             }
         }
@@ -190,6 +209,11 @@ enum Charts {
             (palette[index], key == "other" ? "other codes" : labels[key].map { "\(key) — \($0)" } ?? key)
         }
         return svg + legend(entries)
+    }
+
+    /// An invisible, clickable area over a cohort's column, shaded on hover.
+    static func hitArea(href: String, x: Double, y: Double, width: Double, height: Double, title: String) -> String {
+        "<a class=\"drill\" href=\"\(HTML.escape(href))\"><rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(width))\" height=\"\(f(height))\" fill=\"#2f5db3\" fill-opacity=\"0\" pointer-events=\"all\"><title>\(HTML.escape(title))</title></rect></a>"
     }
 
     private static func niceCeiling(_ value: Int) -> Int {

@@ -10,9 +10,31 @@ import Projections
 /// TLS), never the key, and every form carries the session's CSRF token.
 enum DashboardController: LedgerController {
     static func register(_ routes: inout RouteRegistrar) {
-        routes.add(.get, "/", statuses: [200, 401, 403, 503], access: .page) { server, request, context in
+        routes.add(.get, "/", statuses: [200, 400, 401, 403, 503], access: .page) { server, request, context in
             guard let page = try server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
-            return HTML.response(try await server.dashboard(csrf: page.csrf, context))
+            let filters: DashboardFilters
+            do { filters = try DashboardFilters(DashboardFilters.pageParameters(request)) } catch let error as APIError {
+                return LedgerHTTPServer.badFilterPage(error, csrf: page.csrf)
+            }
+            return HTML.response(try await server.dashboard(csrf: page.csrf, filters: filters, context))
+        }
+        routes.add(.get, "/episodes", statuses: [200, 400, 401, 403, 503], access: .page) { server, request, context in
+            guard let page = try server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
+            let parameters = DashboardFilters.pageParameters(request)
+            let filters: DashboardFilters
+            let query: EpisodeListQuery
+            do {
+                filters = try DashboardFilters(parameters)
+                query = try LedgerHTTPServer.episodesQuery(parameters)
+            } catch let error as APIError {
+                return LedgerHTTPServer.badFilterPage(error, csrf: page.csrf)
+            }
+            let replay = server.replay
+            let report = try await server.analysis(context) { try replay.episodes(query) }
+            return HTML.response(
+                HTML.page(
+                    title: "Episodes", csrf: page.csrf,
+                    Templates.render("episodes", EpisodesPageView(report, query: query, filters: filters, parameters: parameters))))
         }
         routes.add(.get, "/leads", statuses: [200, 400, 401, 403, 404, 503], access: .page) { server, request, context in
             guard let page = try server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
@@ -138,13 +160,18 @@ extension LedgerHTTPServer {
 
     // MARK: The main page
 
-    func dashboard(csrf: String, _ context: LedgerRequestContext) async throws -> String {
+    func dashboard(csrf: String, filters: DashboardFilters, _ context: LedgerRequestContext) async throws -> String {
         let ledger = self.ledger
         let replay = self.replay
-        let (trends, impact, stats, leads) = try await analysis(context) {
+        var trendsQuery = TrendsQuery(bucket: .week)
+        trendsQuery.filter = filters.filter
+        let query = trendsQuery
+        // Impact compares definitions over windows of its own: only the channel and the owner narrow it.
+        let impactFilter = EpisodeFilter(channel: filters.filter.channel, owner: filters.filter.owner)
+        let (trends, impact, stats, leads, state) = try await analysis(context) {
             (
-                try replay.trends(TrendsQuery(bucket: .week)), try replay.impact(windowDays: 28), try ledger.statistics(),
-                try ledger.leadCount()
+                try replay.trends(query), try replay.impact(windowDays: 28, filter: impactFilter), try ledger.statistics(),
+                try ledger.leadCount(), try replay.state()
             )
         }
         // The latest receipt, signed now; a ledger without a signing key shows none.
@@ -163,10 +190,25 @@ extension LedgerHTTPServer {
                 "position \(HTML.count($0.position)), Merkle root \($0.treeRoot.prefix(16))…, signed \($0.time) by key \($0.publicKey.prefix(16))…"
             } ?? "none: the ledger has no signing key",
             mapUsed: HTML.percent(stats.mapSize > 0 ? Double(stats.usedBytes) / Double(stats.mapSize) : nil, digits: 3),
-            ratesChart: Charts.rates(trends.rows, bucketMicros: week, markers: markers),
-            reasonsChart: Charts.reasons(trends.rows, bucketMicros: week, markers: markers),
-            impact: ImpactView(impact), candidate: Self.exampleCandidate, csrf: CSRFField(csrf))
+            ratesChart: Charts.rates(
+                trends.rows, bucketMicros: week, markers: markers,
+                link: { row in filters.href("/episodes", [("cohort", row.start ?? "")]) }),
+            reasonsChart: Charts.reasons(
+                trends.rows, bucketMicros: week, markers: markers,
+                link: { row, code in
+                    filters.href("/episodes", [("cohort", row.start ?? ""), ("outcome", "rejected"), ("reason", code ?? "")])
+                }),
+            impact: ImpactView(impact), candidate: Self.exampleCandidate, csrf: CSRFField(csrf),
+            filters: FilterFormView(filters, state: state))
         return HTML.page(title: "Dashboard", csrf: csrf, Templates.render("dashboard", view))
+    }
+
+    /// A page refusing a filter or drill-down parameter, with the way back to an unfiltered view.
+    static func badFilterPage(_ error: APIError, csrf: String) -> Response {
+        let content = Templates.render("error", ErrorView(heading: "These filters cannot be applied", error: error, listsProblems: true))
+        return HTML.response(
+            HTML.page(title: "Dashboard", csrf: csrf, content + #"<p><a href="/">Show the dashboard without filters</a></p>"#),
+            status: .badRequest)
     }
 
     // MARK: What-if

@@ -86,6 +86,10 @@ enum HTML {
         .row{display:flex;gap:12px}.row>div{flex:1}
         .legend{display:flex;gap:14px;flex-wrap:wrap;margin:6px 0 0;color:var(--muted);font-size:12px}.legend i{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:5px;vertical-align:-1px}
         .error{background:#fdecea;border-color:#f3b5ae;color:#7a1c14}code,pre{font:12px ui-monospace,Menlo,Consolas,monospace}pre{white-space:pre-wrap;overflow-wrap:anywhere;margin:0}
+        select{font:13px system-ui,sans-serif;padding:6px 8px;border:1px solid var(--line);border-radius:6px;width:100%;background:#fff}
+        .filters .row{align-items:flex-end}.filters .actions{flex:0 0 auto;display:flex;gap:12px;align-items:center}.filters p.note{margin:10px 0 0}
+        a.drill:hover rect{fill-opacity:.08}svg a rect{cursor:pointer}
+        .outcome-accepted{color:var(--accept)}.outcome-rejected{color:var(--reject)}
         svg text{font:11px system-ui,-apple-system,"DejaVu Sans",sans-serif;fill:#5b6575}
         """
 }

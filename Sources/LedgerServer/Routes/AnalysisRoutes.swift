@@ -19,6 +19,13 @@ enum AnalysesController: LedgerController {
             let replay = server.replay
             return JSONResponse.make(value: try await server.analysis(context) { try replay.trends(query, cut: cut) })
         }
+        routes.add(.get, "/v1/episodes", statuses: [200, 400, 401, 403, 503], access: .scopes([.read])) { server, request, context in
+            let parameters = request.uri.queryParameters
+            let query = try LedgerHTTPServer.episodesQuery(parameters)
+            let cut = try LedgerHTTPServer.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
+            let replay = server.replay
+            return JSONResponse.make(value: try await server.analysis(context) { try replay.episodes(query, cut: cut) })
+        }
         routes.add(.get, "/v1/impact", statuses: [200, 400, 401, 403, 503], access: .scopes([.read])) { server, request, context in
             let parameters = request.uri.queryParameters
             let window = try LedgerHTTPServer.integer(parameters["window"], name: "window", in: 1...3650) ?? 28
@@ -75,8 +82,67 @@ extension LedgerHTTPServer {
             }
             query.groupBy = value
         }
-        (query.from, query.until) = try dayRange(from: parameters["from"], to: parameters["to"])
+        query.filter = try episodeFilter(parameters)
         query.mapRetiredReasons = try flag(parameters["mapRetired"], name: "mapRetired")
+        return query
+    }
+
+    /// The filters every analysis and the dashboard share: `from`, `to` (inclusive hand-off days),
+    /// `channel`, `owner` and `definition`; an empty value is no filter, as a form sends "all".
+    static func episodeFilter(_ parameters: Parameters) throws -> EpisodeFilter {
+        func text(_ name: String) -> Substring? { parameters[Substring(name)].flatMap { $0.isEmpty ? nil : $0 } }
+        var filter = EpisodeFilter()
+        (filter.from, filter.until) = try dayRange(from: text("from"), to: text("to"))
+        filter.channel = text("channel").map(String.init)
+        filter.owner = text("owner").map(String.init)
+        filter.definition = try integer(text("definition"), name: "definition", in: 0...Int(Int32.max))
+        return filter
+    }
+
+    /// The drill-down: the filters, `cohort` (a day of the cohort, `YYYY-MM-DD`) with `bucket`,
+    /// `by` and `group` for a grouped cell, `outcome`, `reason`, `mapRetired`, and the page:
+    /// `after` (the previous page's `next`) and `limit` (1 to 500, default 100).
+    static func episodesQuery(_ parameters: Parameters) throws -> EpisodeListQuery {
+        func text(_ name: String) -> Substring? { parameters[Substring(name)].flatMap { $0.isEmpty ? nil : $0 } }
+        var query = EpisodeListQuery()
+        query.filter = try episodeFilter(parameters)
+        if let bucket = text("bucket") {
+            guard let value = Bucket(rawValue: String(bucket)) else {
+                throw badParameter("bucket", "one of \(Bucket.allCases.map(\.rawValue).joined(separator: ", "))", bucket)
+            }
+            query.bucket = value
+        }
+        if let cohort = text("cohort") {
+            guard let start = Bucket.dayStart(String(cohort)) else { throw badParameter("cohort", "a date YYYY-MM-DD", cohort) }
+            query.cohort = start
+        }
+        if let by = text("by") {
+            guard let value = Dimension(rawValue: String(by)) else {
+                throw badParameter("by", "one of \(Dimension.allCases.map(\.rawValue).joined(separator: ", "))", by)
+            }
+            query.groupBy = value
+        }
+        query.group = text("group").map(String.init)
+        if query.group != nil, query.groupBy == nil {
+            throw APIError(
+                .badRequest, "`group` names a value of the dimension `by`, which is missing",
+                problems: [.init(field: "by", message: "expected `by` beside `group`")])
+        }
+        if let outcome = text("outcome") {
+            guard let value = EpisodeOutcome(name: String(outcome)) else {
+                throw badParameter("outcome", "one of \(EpisodeOutcome.allCases.map(\.name).joined(separator: ", "))", outcome)
+            }
+            query.outcome = value
+        }
+        query.reason = text("reason").map(String.init)
+        query.mapRetiredReasons = try flag(parameters["mapRetired"], name: "mapRetired")
+        if let after = text("after") {
+            guard let cursor = EpisodeCursor(String(after)) else {
+                throw badParameter("after", "the `next` of a previous page", after.prefix(64))
+            }
+            query.after = cursor
+        }
+        query.limit = try integer(text("limit"), name: "limit", in: 1...EpisodeListQuery.maxLimit) ?? 100
         return query
     }
 

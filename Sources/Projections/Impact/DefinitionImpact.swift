@@ -76,8 +76,10 @@ public enum DefinitionImpact {
     /// For each change v→v+1 (consecutive published versions): rejections of episodes under v in the
     /// `windowDays` before v+1's `effectiveAt`, against those under v+1 in the window after.
     public static func compute(
-        _ state: ReplayState, windowDays: Int = 28, mapRetiredReasons: Bool = false, topReasons: Int = 3
+        _ state: ReplayState, windowDays: Int = 28, mapRetiredReasons: Bool = false, topReasons: Int = 3,
+        filter: EpisodeFilter = EpisodeFilter()
     ) -> ImpactReport {
+        let matcher = filter.matcher(state)
         let versions = state.definitions.keys.sorted()
         let window = Int64(windowDays) * 86_400_000_000
         let pairs = Array(zip(versions, versions.dropFirst()))
@@ -90,7 +92,7 @@ public enum DefinitionImpact {
         }
         var befores = [RowAccumulator](repeating: RowAccumulator(), count: pairs.count)
         var afters = befores
-        for e in state.liveEpisodes {
+        for e in state.liveEpisodes where matcher.admits(e) {
             guard let version = state.definition(of: e) else { continue }
             if let index = changeFrom[version], let at = state.definitions[pairs[index].1]?.effectiveAt,
                 e.handedOffAt >= at - window, e.handedOffAt < at

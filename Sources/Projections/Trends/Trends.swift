@@ -27,18 +27,33 @@ public struct TrendsQuery: Sendable, Hashable, Codable {
     public var until: Int64?
     /// Report retired reason codes under their replacements.
     public var mapRetiredReasons: Bool
+    /// Only hand-offs of leads in this channel.
+    public var channel: String?
+    /// Only hand-offs to this owner.
+    public var owner: String?
+    /// Only episodes under this MQL definition version.
+    public var definition: Int?
 
     /// Creates a query; by default weekly, ungrouped, unbounded.
-    public init(bucket: Bucket = .week, groupBy: Dimension? = nil, from: Int64? = nil, until: Int64? = nil, mapRetiredReasons: Bool = false)
-    {
+    public init(
+        bucket: Bucket = .week, groupBy: Dimension? = nil, from: Int64? = nil, until: Int64? = nil, mapRetiredReasons: Bool = false,
+        channel: String? = nil, owner: String? = nil, definition: Int? = nil
+    ) {
         self.bucket = bucket
         self.groupBy = groupBy
         self.from = from
         self.until = until
         self.mapRetiredReasons = mapRetiredReasons
+        self.channel = channel
+        self.owner = owner
+        self.definition = definition
     }
 
-    func includes(_ t: Int64) -> Bool { (from.map { t >= $0 } ?? true) && (until.map { t < $0 } ?? true) }
+    /// The query's range and filters, as every analysis applies them.
+    public var filter: EpisodeFilter {
+        get { EpisodeFilter(from: from, until: until, channel: channel, owner: owner, definition: definition) }
+        set { (from, until, channel, owner, definition) = (newValue.from, newValue.until, newValue.channel, newValue.owner, newValue.definition) }
+    }
 }
 
 /// Rejections of one reason code.
@@ -240,7 +255,8 @@ public enum Trends {
         var cells = CellIndex(bucket: query.bucket, groupsAreVersions: query.groupBy == .definition)
         var rows: [RowAccumulator] = []
         var total = RowAccumulator()
-        for e in state.liveEpisodes where query.includes(e.handedOffAt) {
+        let matcher = query.filter.matcher(state)
+        for e in state.liveEpisodes where matcher.admits(e) {
             let cell = cells.cell(at: e.handedOffAt, group: query.groupBy.map { state.dimensionKey($0, of: e) } ?? -1)
             if cell == rows.count { rows.append(RowAccumulator()) }
             rows[cell].add(e)

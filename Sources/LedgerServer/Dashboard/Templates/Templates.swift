@@ -25,7 +25,25 @@ enum Templates {
         "error": """
         <section class="error"><h2>{{heading}}</h2><p>{{message}}</p>{{#hasProblems}}<ul>{{#problems}}<li>{{#field}}{{.}}: {{/field}}{{message}}</li>{{/problems}}</ul>{{/hasProblems}}</section>
         """,
+        "filters": """
+        <section class="filters"><form method="get" action="/"><div class="row">
+        <div><label for="f-from">Handed off from</label><input type="date" id="f-from" name="from" value="{{from}}"></div>
+        <div><label for="f-to">to (inclusive)</label><input type="date" id="f-to" name="to" value="{{to}}"></div>
+        <div><label for="f-channel">Channel</label><select id="f-channel" name="channel">{{#channels}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/channels}}</select></div>
+        <div><label for="f-owner">Owner</label><select id="f-owner" name="owner">{{#owners}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/owners}}</select></div>
+        <div><label for="f-definition">Definition</label><select id="f-definition" name="definition">{{#definitions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/definitions}}</select></div>
+        <div class="actions"><button>Apply</button>{{#active}} <a href="/">Clear</a>{{/active}}</div></div></form>
+        <p class="note">Showing {{summary}}. The filters apply to every figure, chart and table below, and stay in the page's address, so the view can be shared. Click a week in a chart to list its episodes, or <a href="{{episodesLink}}">list them all</a>.</p></section>
+        """,
+        "episodes": """
+        <section><h2>{{heading}}</h2><p class="note">{{summary}} · {{total}} episodes, {{range}} · <a href="{{dashboardLink}}">back to the dashboard</a></p>
+        <table><thead><tr><th>Lead</th><th class="num">#</th><th>Handed off</th><th>Owner</th><th>Channel</th><th>Campaign</th><th>Definition</th><th>Outcome</th><th>Decided</th><th class="num">Hours</th><th>Reason</th></tr></thead><tbody>
+        {{#rows}}<tr><td><a href="{{auditLink}}">{{lead}}</a></td><td class="num">{{episode}}</td><td class="date">{{handedOffAt}}</td><td>{{owner}}</td><td>{{channel}}</td><td>{{campaign}}</td><td>{{definition}}</td><td class="outcome-{{outcome}}">{{outcome}}</td><td class="date">{{decidedAt}}</td><td class="num">{{hours}}</td><td>{{reason}}{{#corrected}} <small>(corrected)</small>{{/corrected}}</td></tr>
+        {{/rows}}{{^rows}}<tr><td colspan="11">No episode matches.</td></tr>{{/rows}}</tbody></table>
+        {{#nextLink}}<p><a href="{{.}}">Next page →</a></p>{{/nextLink}}</section>
+        """,
         "dashboard": """
+        {{#filters}}{{>filters}}{{/filters}}
         <section><div class="stats">
         <div class="stat"><b>{{events}}</b><span>events</span></div>
         <div class="stat"><b>{{leads}}</b><span>leads seen</span></div>
@@ -86,7 +104,7 @@ enum Templates {
         "audit": """
         <section><h2>Lead {{lead}}</h2><p class="note">{{eventCount}} events, {{episodeCount}} episodes; as of position {{head}}.</p>
         <h3>Episodes</h3><table><thead><tr><th class="num">#</th><th>Handed off</th><th>Definition and verdicts</th><th>Outcome</th><th>Reason</th></tr></thead><tbody>{{#episodes}}
-        <tr><td class="num">{{number}}</td><td>{{handedOffAt}}<br><small>to {{owner}}</small></td>
+        <tr id="episode-{{number}}"><td class="num">{{number}}</td><td>{{handedOffAt}}<br><small>to {{owner}}</small></td>
         <td>{{definition}} {{definitionName}}<br><small>{{qualified}}</small><ul>{{#verdicts}}<li class="{{verdictClass}}">{{mark}} <code>{{rule}}</code> saw {{seen}}</li>{{/verdicts}}</ul></td>
         <td><b>{{outcome}}</b>{{#decidedAt}}<br><small>{{.}}</small>{{/decidedAt}}{{#decidedBy}}<br><small>by {{.}}</small>{{/decidedBy}}</td>
         <td>{{reason}}{{#episodeNote}}<br><small>{{.}}</small>{{/episodeNote}}<ul>{{#corrections}}<li>corrected to {{code}} at {{occurredAt}}{{#correctionNote}}: {{.}}{{/correctionNote}}</li>{{/corrections}}</ul></td></tr>{{/episodes}}</tbody></table>

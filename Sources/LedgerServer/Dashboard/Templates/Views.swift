@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import Ledger
 import Projections
 
@@ -61,6 +62,46 @@ struct DashboardView {
     let impact: ImpactView
     let candidate: String
     let csrf: CSRFField?
+    let filters: FilterFormView
+}
+
+/// A page of the drill-down: the episodes of a cohort, each linked to its lead's audit.
+struct EpisodesPageView {
+    struct Row {
+        let lead, auditLink, episode, handedOffAt, owner, channel, campaign, definition, outcome, decidedAt, hours, reason: String
+        let corrected: Bool
+    }
+    let heading, summary, total, range: String
+    let rows: [Row]
+    let nextLink: String?
+    let dashboardLink: String
+
+    init(_ report: EpisodeListReport, query: EpisodeListQuery, filters: DashboardFilters, parameters: Parameters) {
+        var cell: [String] = []
+        if let cohort = report.cohort { cell.append("\(query.bucket == .week ? "week of" : query.bucket.rawValue) \(cohort)") }
+        if let by = query.groupBy, let group = query.group { cell.append("\(by.rawValue) \(group)") }
+        if let outcome = query.outcome { cell.append(outcome.name) }
+        if let reason = query.reason { cell.append("reason \(reason)") }
+        heading = cell.isEmpty ? "Episodes" : "Episodes: " + cell.joined(separator: ", ")
+        summary = filters.summary
+        total = HTML.count(report.total)
+        range = report.episodes.isEmpty ? "none" : "\(report.episodes.count) shown"
+        rows = report.episodes.map { e in
+            Row(
+                lead: e.lead, auditLink: "/leads?lead=\(DashboardFilters.encode(e.lead))#episode-\(e.episode)", episode: "\(e.episode)",
+                handedOffAt: e.handedOffAt, owner: e.owner ?? "–", channel: e.channel ?? "–", campaign: e.campaign ?? "–",
+                definition: e.definition.map { "v\($0)" } ?? "–", outcome: e.outcome, decidedAt: e.decidedAt ?? "",
+                hours: e.hoursToDecision.map { HTML.number($0) } ?? "", reason: e.reason.map { code in e.reasonLabel.map { "\(code) — \($0)" } ?? code } ?? "",
+                corrected: e.corrected)
+        }
+        // The next page keeps every parameter of this one, only `after` moves on.
+        nextLink = report.next.map { next in
+            var pairs = parameters.filter { $0.key != "after" }.map { (String($0.key), String($0.value)) }
+            pairs.append(("after", next))
+            return "/episodes?" + pairs.map { "\(DashboardFilters.encode($0.0))=\(DashboardFilters.encode($0.1))" }.joined(separator: "&")
+        }
+        dashboardLink = filters.href("/")
+    }
 }
 
 /// The impact table.
