@@ -15,7 +15,7 @@ struct LeadLedgerCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Init.self, Append.self, Import.self, TrendsCommand.self, FunnelCommand.self, ServiceLevelCommand.self, ProfileCommand.self,
-            Impact.self, WhatIfCommand.self, Audit.self,
+            Impact.self, WhatIfCommand.self, Audit.self, Export.self,
             Verify.self, Backup.self, Stats.self, Demo.self, ReceiptCommand.self, Prove.self, CheckProof.self, Forget.self,
         ] + ServerCommands.all
     )
