@@ -52,8 +52,8 @@ struct DrilldownTests {
             #expect(totals(try await connection.json(.GET, "/v1/trends?definition=2&from=2026-03-09", key: key))[0] == 84)
             #expect(totals(try await connection.json(.GET, "/v1/trends?channel=nowhere", key: key))[0] == 0)
             #expect(totals(try await connection.json(.GET, "/v1/trends?owner=rep%3A9", key: key))[0] == 0)
-            // An empty value is no filter, as a form's "all" sends it.
-            #expect(totals(try await connection.json(.GET, "/v1/trends?channel=&owner=&definition=", key: key))[0] == 192)
+            // An empty channel or owner is no filter.
+            #expect(totals(try await connection.json(.GET, "/v1/trends?channel=&owner=", key: key))[0] == 192)
         }
     }
 
@@ -136,7 +136,8 @@ struct DrilldownTests {
                 ("/v1/episodes?group=web", "by"), ("/v1/episodes?by=colour", "by"), ("/v1/episodes?outcome=won", "outcome"),
                 ("/v1/episodes?definition=-1", "definition"), ("/v1/episodes?cohort=2026-02-30", "cohort"),
                 ("/v1/episodes?bucket=year", "bucket"), ("/v1/trends?definition=v2", "definition"),
-                ("/v1/episodes?from=2026-03-01&to=2026-02-01", "to"),
+                ("/v1/episodes?from=2026-03-01&to=2026-02-01", "to"), ("/v1/trends?to=", "to"), ("/v1/episodes?definition=", "definition"),
+                ("/v1/episodes?limit=", "limit"), ("/v1/episodes?cohort=", "cohort"),
             ]
             for (path, field) in cases {
                 let reply = try await connection.send(.GET, path, headers: [("Authorization", "Bearer \(key)")])
@@ -179,6 +180,11 @@ struct DrilldownTests {
             let bar = try await connection.send(.GET, try #require(bars.first), headers: auth)
             #expect(bar.status == 200)
             #expect(bar.text.contains("rejected"))
+            // A form's "all" sends empty fields: no filter.
+            let all = try await connection.send(.GET, "/?from=&to=&channel=&owner=&definition=", headers: auth)
+            #expect(all.status == 200)
+            #expect(all.text.contains("<b>192</b><span>hand-offs</span>"))
+            #expect(all.text.contains("Showing all hand-offs."))
             // A form's GET sends spaces as `+`; the filter reads them as spaces.
             let spaced = try await connection.send(.GET, "/?channel=paid+search", headers: auth)
             #expect(spaced.text.contains("Showing channel paid search."))

@@ -22,8 +22,8 @@ struct DashboardFilters {
         filter = try LedgerHTTPServer.episodeFilter(parameters)
     }
 
-    /// A page's query string decoded as a form sends it (`+` is a space), which the API's
-    /// percent-decoding alone does not do.
+    /// A page's query string decoded as a form sends it (`+` is a space, which the API's
+    /// percent-decoding alone does not read so), without the empty fields a form's "all" sends.
     static func pageParameters(_ request: Request) -> Parameters {
         let query = request.uri.query ?? ""
         var values: [(key: Substring, value: Substring)] = []
@@ -32,7 +32,8 @@ struct DashboardFilters {
             func decode(_ s: Substring) -> Substring {
                 Substring(s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s))
             }
-            values.append((decode(parts[0]), parts.count > 1 ? decode(parts[1]) : ""))
+            guard parts.count > 1, !parts[1].isEmpty else { continue }
+            values.append((decode(parts[0]), decode(parts[1])))
         }
         return Parameters(values)
     }

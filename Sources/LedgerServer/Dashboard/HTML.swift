@@ -73,7 +73,7 @@ enum HTML {
         header h1{font-size:20px;margin:0}header .sub{color:#b8c2d3}header nav{margin-left:auto;display:flex;gap:16px;align-items:center}
         header a,header .link{color:#cfe0ff;background:none;border:0;font:inherit;cursor:pointer;text-decoration:none}header form{margin:0}header .link{margin:0;padding:0}
         main{padding:20px 28px;max-width:1340px}
-        section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:16px 20px;margin:0 0 20px}
+        section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:16px 20px;margin:0 0 20px;overflow-x:auto}
         h2{font-size:16px;margin:0 0 4px}p.note{color:var(--muted);margin:0 0 12px}
         .grid{display:grid;grid-template-columns:1fr 1fr;gap:20px}
         .stats{display:flex;gap:28px;flex-wrap:wrap}.stat b{display:block;font-size:22px}.stat span{color:var(--muted)}

@@ -88,14 +88,13 @@ extension LedgerHTTPServer {
     }
 
     /// The filters every analysis and the dashboard share: `from`, `to` (inclusive hand-off days),
-    /// `channel`, `owner` and `definition`; an empty value is no filter, as a form sends "all".
+    /// `channel`, `owner` and `definition`; an empty channel or owner is no filter.
     static func episodeFilter(_ parameters: Parameters) throws -> EpisodeFilter {
-        func text(_ name: String) -> Substring? { parameters[Substring(name)].flatMap { $0.isEmpty ? nil : $0 } }
         var filter = EpisodeFilter()
-        (filter.from, filter.until) = try dayRange(from: text("from"), to: text("to"))
-        filter.channel = text("channel").map(String.init)
-        filter.owner = text("owner").map(String.init)
-        filter.definition = try integer(text("definition"), name: "definition", in: 0...Int(Int32.max))
+        (filter.from, filter.until) = try dayRange(from: parameters["from"], to: parameters["to"])
+        filter.channel = parameters["channel"].flatMap { $0.isEmpty ? nil : String($0) }
+        filter.owner = parameters["owner"].flatMap { $0.isEmpty ? nil : String($0) }
+        filter.definition = try integer(parameters["definition"], name: "definition", in: 0...Int(Int32.max))
         return filter
     }
 
@@ -103,7 +102,7 @@ extension LedgerHTTPServer {
     /// `by` and `group` for a grouped cell, `outcome`, `reason`, `mapRetired`, and the page:
     /// `after` (the previous page's `next`) and `limit` (1 to 500, default 100).
     static func episodesQuery(_ parameters: Parameters) throws -> EpisodeListQuery {
-        func text(_ name: String) -> Substring? { parameters[Substring(name)].flatMap { $0.isEmpty ? nil : $0 } }
+        func text(_ name: String) -> Substring? { parameters[Substring(name)] }
         var query = EpisodeListQuery()
         query.filter = try episodeFilter(parameters)
         if let bucket = text("bucket") {

@@ -33,7 +33,7 @@ enum Templates {
         <div><label for="f-owner">Owner</label><select id="f-owner" name="owner">{{#owners}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/owners}}</select></div>
         <div><label for="f-definition">Definition</label><select id="f-definition" name="definition">{{#definitions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/definitions}}</select></div>
         <div class="actions"><button>Apply</button>{{#active}} <a href="/">Clear</a>{{/active}}</div></div></form>
-        <p class="note">Showing {{summary}}. The filters apply to every figure, chart and table below, and stay in the page's address, so the view can be shared. Click a week in a chart to list its episodes, or <a href="{{episodesLink}}">list them all</a>.</p></section>
+        <p class="note">Showing {{summary}}. The filters apply to the hand-off figures and to every chart and table below, and stay in the page's address, so the view can be shared. Click a week in a chart to list its episodes, or <a href="{{episodesLink}}">list them all</a>.</p></section>
         """,
         "episodes": """
         <section><h2>{{heading}}</h2><p class="note">{{summary}} · {{total}} episodes, {{range}} · <a href="{{dashboardLink}}">back to the dashboard</a></p>
