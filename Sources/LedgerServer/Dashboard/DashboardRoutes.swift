@@ -168,10 +168,16 @@ extension LedgerHTTPServer {
         let query = trendsQuery
         // Impact compares definitions over windows of its own: only the channel and the owner narrow it.
         let impactFilter = EpisodeFilter(channel: filters.filter.channel, owner: filters.filter.owner)
-        let (trends, impact, stats, leads, state) = try await analysis(context) {
+        // The funnel, service levels and profile under the same filters, from one replay of their own.
+        var cohort = CohortQuery(bucket: .week, at: ledger.reportInstant(for: .everything))
+        cohort.filter = filters.filter
+        var profileQuery = ProfileQuery()
+        profileQuery.filter = filters.filter
+        let loopRequest = FeedbackLoopRequest(funnel: cohort, serviceLevels: cohort, maximumBreaches: 0, profile: profileQuery)
+        let (trends, impact, stats, leads, state, loop) = try await analysis(context) {
             (
                 try replay.trends(query), try replay.impact(windowDays: 28, filter: impactFilter), try ledger.statistics(),
-                try ledger.leadCount(), try replay.state()
+                try ledger.leadCount(), try replay.state(), try ledger.feedbackLoop(loopRequest)
             )
         }
         // The latest receipt, signed now; a ledger without a signing key shows none.
@@ -199,7 +205,19 @@ extension LedgerHTTPServer {
                     filters.href("/episodes", [("cohort", row.start ?? ""), ("outcome", "rejected"), ("reason", code ?? "")])
                 }),
             impact: ImpactView(impact), candidate: Self.exampleCandidate, csrf: CSRFField(csrf),
-            filters: FilterFormView(filters, state: state))
+            filters: FilterFormView(filters, state: state),
+            funnelChart: loop.funnel.map { funnel in
+                FeedbackCharts.funnel(funnel.total) { outcome in filters.href("/episodes", [("outcome", outcome ?? "")]) }
+            } ?? "",
+            complianceChart: loop.serviceLevels.map { report in
+                FeedbackCharts.complianceByWeek(report, bucketMicros: week) { start in filters.href("/episodes", [("cohort", start)]) }
+            } ?? "",
+            ownersChart: loop.serviceLevels.map { report in
+                FeedbackCharts.complianceByOwner(report) { owner in
+                    DashboardFilters(merging: ["owner": owner], into: filters).href("/episodes")
+                }
+            } ?? "",
+            profile: loop.profile.map { ProfileView($0) })
         return HTML.page(title: "Dashboard", csrf: csrf, Templates.render("dashboard", view))
     }
 

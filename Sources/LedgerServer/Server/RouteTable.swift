@@ -118,6 +118,7 @@ extension LedgerHTTPServer {
         EventsController.register(&registrar)
         WebhooksController.register(&registrar)
         AnalysesController.register(&registrar)
+        FeedbackLoopController.register(&registrar)
         KeysController.register(&registrar)
         SubscriptionsController.register(&registrar)
         OperationsController.register(&registrar)

@@ -14,17 +14,35 @@ public struct CohortQuery: Sendable, Hashable, Codable {
     /// The report's instant (µs, business time): open episodes are censored, and deadlines judged, as of it.
     /// Callers pass the business-time cut when there is one, else now.
     public var at: Int64
+    /// Only hand-offs of leads in this channel.
+    public var channel: String?
+    /// Only hand-offs to this owner.
+    public var owner: String?
+    /// Only episodes under this MQL definition version.
+    public var definition: Int?
 
     /// Creates a query; by default weekly, ungrouped, unbounded.
-    public init(bucket: Bucket = .week, groupBy: Dimension? = nil, from: Int64? = nil, until: Int64? = nil, at: Int64) {
+    public init(
+        bucket: Bucket = .week, groupBy: Dimension? = nil, from: Int64? = nil, until: Int64? = nil, at: Int64, channel: String? = nil,
+        owner: String? = nil, definition: Int? = nil
+    ) {
         self.bucket = bucket
         self.groupBy = groupBy
         self.from = from
         self.until = until
         self.at = at
+        self.channel = channel
+        self.owner = owner
+        self.definition = definition
     }
 
     func includes(_ t: Int64) -> Bool { (from.map { t >= $0 } ?? true) && (until.map { t < $0 } ?? true) }
+
+    /// The query's range and filters, as every analysis applies them.
+    public var filter: EpisodeFilter {
+        get { EpisodeFilter(from: from, until: until, channel: channel, owner: owner, definition: definition) }
+        set { (from, until, channel, owner, definition) = (newValue.from, newValue.until, newValue.channel, newValue.owner, newValue.definition) }
+    }
 }
 
 /// A rate with its 95 % Wilson interval; both `nil` when the denominator is 0.
@@ -369,9 +387,10 @@ public enum Funnel {
         // Each counted episode's cell, for the amounts and the re-MQLs found afterwards.
         var cellOf = [Int32](repeating: -1, count: state.episodes.count)
         var nextOf = [Int32](repeating: -1, count: state.episodes.count)
+        let matcher = query.filter.matcher(state)
         for (number, e) in state.episodes.enumerated() where !e.isVoid {
             if e.previous >= 0 { nextOf[Int(e.previous)] = Int32(number) }
-            guard query.includes(e.handedOffAt) else { continue }
+            guard matcher.admits(e) else { continue }
             let cell = cells.cell(at: e.handedOffAt, group: query.groupBy.map { state.dimensionKey($0, of: e) } ?? -1)
             if cell == rows.count { rows.append(FunnelAccumulator()) }
             rows[cell].add(e, facts.facts[number], at: query.at)

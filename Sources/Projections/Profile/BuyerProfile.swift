@@ -13,6 +13,12 @@ public struct ProfileQuery: Sendable, Hashable, Codable {
     public var scoreBandWidth: Double
     /// Profile each MQL definition version apart.
     public var byDefinition: Bool
+    /// Only hand-offs of leads in this channel.
+    public var channel: String?
+    /// Only hand-offs to this owner.
+    public var owner: String?
+    /// Only episodes under this MQL definition version.
+    public var definition: Int?
 
     /// The default minimum of decided episodes per value.
     public static let defaultMinimumDecided = 30
@@ -30,6 +36,12 @@ public struct ProfileQuery: Sendable, Hashable, Codable {
     }
 
     func includes(_ t: Int64) -> Bool { (from.map { t >= $0 } ?? true) && (until.map { t < $0 } ?? true) }
+
+    /// The query's range and filters, as every analysis applies them.
+    public var filter: EpisodeFilter {
+        get { EpisodeFilter(from: from, until: until, channel: channel, owner: owner, definition: definition) }
+        set { (from, until, channel, owner, definition) = (newValue.from, newValue.until, newValue.channel, newValue.owner, newValue.definition) }
+    }
 }
 
 /// A rate compared with the baseline and with the rest.
@@ -159,7 +171,8 @@ public enum BuyerProfile {
         }
         var tables: [Int: Tables] = [:]
         var baselines: [Int: Counts] = [:]
-        for (number, e) in state.episodes.enumerated() where !e.isVoid && query.includes(e.handedOffAt) {
+        let matcher = query.filter.matcher(state)
+        for (number, e) in state.episodes.enumerated() where !e.isVoid && matcher.admits(e) {
             guard e.outcome == .accepted || e.outcome == .rejected else { continue }
             let accepted = e.outcome == .accepted
             let fact = facts.facts[number]

@@ -180,8 +180,9 @@ public enum ServiceLevels {
         var evaluator = Evaluator(state, facts)
         var withoutPolicy = 0
         var tables = [TableAccumulator(limit: .firstTouch), TableAccumulator(limit: .decision)]
-        for (number, e) in state.episodes.enumerated() where !e.isVoid && query.includes(e.handedOffAt) {
-                let found = evaluator.evaluate(number, at: query.at) { level in
+        let matcher = query.filter.matcher(state)
+        for (number, e) in state.episodes.enumerated() where !e.isVoid && matcher.admits(e) {
+            let found = evaluator.evaluate(number, at: query.at) { level in
                 tables[level.limit == .firstTouch ? 0 : 1].add(level, episode: e, bucket: query.bucket)
             }
             if !found { withoutPolicy += 1 }

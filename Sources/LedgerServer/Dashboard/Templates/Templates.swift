@@ -55,8 +55,18 @@ enum Templates {
         map {{mapUsed}} used</p><p class="note">Receipt: {{receipt}} (<code>GET /v1/receipt</code>)</p></section>
         <section><h2>Acceptance and rejection rate, weekly</h2><p class="note">By hand-off cohort (ISO week).</p>{{{ratesChart}}}</section>
         <section><h2>Rejections by reason</h2><p class="note">Per weekly cohort, after corrections.</p>{{{reasonsChart}}}</section>
+        <section><h2>Funnel: hand-off to revenue</h2><p class="note">Episodes of the hand-offs shown; a conversion or a win belongs to the episode it follows, until the lead's next hand-off. Click a bar to list its episodes.</p>{{{funnelChart}}}</section>
+        <section><h2>Service levels, weekly</h2><p class="note">By hand-off cohort (ISO week), under the service level in force at each hand-off, in business hours of its calendar.</p>{{{complianceChart}}}</section>
+        <section><h2>First touch by owner</h2>{{{ownersChart}}}</section>
+        {{#profile}}{{>profile}}{{/profile}}
         {{#impact}}{{>impact}}{{/impact}}
         <div class="grid">{{>whatIfForm}}{{>lookupForm}}</div>
+        """,
+        "profile": """
+        <section><h2>Buyer profile</h2><p class="note">What accepted and won leads looked like at hand-off, against all {{baseline}}. The {{shown}} strongest of {{valuesTested}} values tested; q: Benjamini–Hochberg adjusted p-value of the acceptance rate against the rest (bold below 0.05).</p>
+        <table><thead><tr><th>Field</th><th>Value</th><th class="num">Decided</th><th class="num">Accepted</th><th class="num">Lift</th><th class="num">Won</th><th class="num">Lift</th><th class="num">q</th></tr></thead><tbody>
+        {{#rows}}<tr><td>{{field}}</td><td>{{value}}</td><td class="num">{{decided}}</td><td class="num">{{acceptance}}</td><td class="num">{{acceptanceLift}}</td><td class="num">{{win}}</td><td class="num">{{winLift}}</td><td class="num">{{#significant}}<b>{{q}}</b>{{/significant}}{{^significant}}{{q}}{{/significant}}</td></tr>
+        {{/rows}}{{^rows}}<tr><td colspan="8">No value has enough decided episodes under these filters.</td></tr>{{/rows}}</tbody></table></section>
         """,
         "impact": """
         <section><h2>Impact of each definition change</h2>

@@ -63,6 +63,8 @@ struct DashboardView {
     let candidate: String
     let csrf: CSRFField?
     let filters: FilterFormView
+    let funnelChart, complianceChart, ownersChart: String
+    let profile: ProfileView?
 }
 
 /// A page of the drill-down: the episodes of a cohort, each linked to its lead's audit.

@@ -1,0 +1,142 @@
+import Foundation
+import LeadModel
+import Ledger
+import Projections
+import Testing
+
+@testable import LedgerServer
+
+/// The dashboard fixture and a feedback loop around it: a service level from the start (UTC,
+/// Monday to Friday 09:00–17:00, first touch within 4 business hours, decision within 16), a call on
+/// every even lead two hours after its hand-off, and a conversion, in euros or dollars, for every
+/// third accepted lead.
+enum FeedbackFixture {
+    static func events() -> [LeadEvent] {
+        var events = DashboardFixture.events()
+        var lines = [
+            #"{"id":"\#(UUID().uuidString)","type":"sla.published","occurredAt":"2025-12-01T00:00:00Z","source":"crm","data":{"version":1,"name":"4h first touch","effectiveAt":"2025-12-01T00:00:00Z","firstTouchWithin":4,"decisionWithin":16,"calendar":{"timeZone":"UTC","workdays":[1,2,3,4,5],"start":"09:00","end":"17:00"}}}"#
+        ]
+        for event in events {
+            guard case .handedOff = event.payload, let lead = event.lead, let n = Int(lead.dropFirst()) else { continue }
+            let handOff = event.occurredAt.microseconds
+            func at(hours: Double) -> String { Timestamp(microseconds: handOff + Int64(hours * 3_600_000_000)).rfc3339 }
+            if n % 2 == 0 {
+                lines.append(
+                    #"{"id":"\#(UUID().uuidString)","type":"lead.touched","lead":"\#(lead)","occurredAt":"\#(at(hours: 2))","source":"crm","data":{"activity":"call"}}"#
+                )
+            }
+            if n % 3 == 0 {
+                lines.append(
+                    #"{"id":"\#(UUID().uuidString)","type":"lead.converted","lead":"\#(lead)","occurredAt":"\#(at(hours: 24 * 5))","source":"crm","data":{"opportunity":"OPP-\#(n)","amount":\#(1000 * (n % 7 + 1)),"currency":"\#(n % 2 == 0 ? "EUR" : "USD")"}}"#
+                )
+            }
+        }
+        events += lines.map(LeadEventFixture.decode)
+        return events
+    }
+}
+
+@Suite("Funnel, service levels and buyer profile over HTTP", .serialized)
+struct FeedbackLoopRoutesTests {
+    func withFixtureServer(_ body: @escaping @Sendable (inout HTTPConnection, String, Ledger) async throws -> Void) async throws {
+        try await withTemporaryLedger { ledger, _ in
+            _ = try await ledger.append(FeedbackFixture.events())
+            let server = testServer(ledger)
+            let keys = try TestKeys(server.keys)
+            try await withRunningServer(server) { port in
+                try await HTTPConnection.with(port: port) { connection in try await body(&connection, keys.read, ledger) }
+            }
+        }
+    }
+
+    @Test("GET /v1/funnel, /v1/sla and /v1/profile answer the library's reports byte for byte, filters and cut included")
+    func sameJSONAsTheLibrary() async throws {
+        try await withFixtureServer { connection, key, ledger in
+            let cutText = "2026-05-01"
+            let cut = ReplayCut.occurredBy(try #require(ReplayCut.instant(parsing: cutText)))
+            let at = ledger.reportInstant(for: cut)
+            let encoder = JSONResponse.encoder()
+            func text(_ value: some Encodable) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+            let auth = [("Authorization", "Bearer \(key)")]
+
+            var funnelQuery = CohortQuery(bucket: .week, groupBy: .channel, at: at)
+            let funnel = try await connection.send(.GET, "/v1/funnel?by=channel&asOfOccurred=\(cutText)", headers: auth)
+            #expect(funnel.status == 200)
+            #expect(funnel.text == (try text(try ledger.funnel(funnelQuery, cut: cut))))
+
+            funnelQuery = CohortQuery(bucket: .month, at: at, channel: "web", owner: "rep:1")
+            let filtered = try await connection.send(.GET, "/v1/funnel?bucket=month&channel=web&owner=rep%3A1&asOfOccurred=\(cutText)", headers: auth)
+            #expect(filtered.text == (try text(try ledger.funnel(funnelQuery, cut: cut))))
+            let total = try filtered.json()["total"] as? [String: Any] ?? [:]
+            // Leads n ≡ 4 (mod 6): 32, all handed off before May.
+            #expect(total["handedOff"] as? Int == 32)
+
+            let slaQuery = CohortQuery(bucket: .week, at: at, definition: 2)
+            let sla = try await connection.send(.GET, "/v1/sla?definition=2&maxBreaches=5&asOfOccurred=\(cutText)", headers: auth)
+            #expect(sla.status == 200)
+            #expect(sla.text == (try text(try ledger.serviceLevels(slaQuery, cut: cut, maximumBreaches: 5))))
+            let firstTouch = try sla.json()["firstTouch"] as? [String: Any] ?? [:]
+            #expect((firstTouch["breaches"] as? [Any])?.count ?? 99 <= 5)
+
+            var profileQuery = ProfileQuery(minimumDecided: 5, scoreBandWidth: 5)
+            profileQuery.channel = "web"
+            let profile = try await connection.send(
+                .GET, "/v1/profile?channel=web&minDecided=5&bandWidth=5&asOfOccurred=\(cutText)", headers: auth)
+            #expect(profile.status == 200)
+            #expect(profile.text == (try text(try ledger.buyerProfile(profileQuery, cut: cut))))
+        }
+    }
+
+    @Test("filters narrow the service levels and the profile to the episodes they select")
+    func filtersApply() async throws {
+        try await withFixtureServer { connection, key, _ in
+            let sla = try await connection.json(.GET, "/v1/sla?owner=rep%3A1&asOfOccurred=2026-05-01", key: key)
+            let byOwner = (sla["firstTouch"] as? [String: Any])?["byOwner"] as? [[String: Any]] ?? []
+            #expect(byOwner.map { $0["owner"] as? String } == ["rep:1"])
+            let trends = try await connection.json(.GET, "/v1/trends?channel=web", key: key)
+            let decided = ((trends["total"] as? [String: Any])?["accepted"] as? Int ?? 0) + ((trends["total"] as? [String: Any])?["rejected"] as? Int ?? 0)
+            let profile = try await connection.json(.GET, "/v1/profile?channel=web&minDecided=5", key: key)
+            let baseline = (profile["baselines"] as? [[String: Any]])?.first
+            #expect(baseline?["decided"] as? Int == decided)
+            let nowhere = try await connection.json(.GET, "/v1/funnel?channel=nowhere", key: key)
+            #expect((nowhere["total"] as? [String: Any])?["handedOff"] as? Int == 0)
+        }
+    }
+
+    @Test("bad parameters of the feedback loop's routes are refused with 400 naming them")
+    func refusals() async throws {
+        try await withFixtureServer { connection, key, _ in
+            let cases: [(String, String)] = [
+                ("/v1/funnel?bucket=year", "bucket"), ("/v1/funnel?by=colour", "by"), ("/v1/sla?maxBreaches=-1", "maxBreaches"),
+                ("/v1/profile?minDecided=0", "minDecided"), ("/v1/profile?bandWidth=nan", "bandWidth"), ("/v1/profile?bandWidth=0", "bandWidth"),
+                ("/v1/profile?byDefinition=maybe", "byDefinition"), ("/v1/sla?definition=x", "definition"),
+                ("/v1/funnel?asOfOccurred=soon", "asOfOccurred"),
+            ]
+            for (path, field) in cases {
+                let reply = try await connection.send(.GET, path, headers: [("Authorization", "Bearer \(key)")])
+                #expect(reply.status == 400, "\(path): \(reply.status)")
+                let problems = try reply.json()["problems"] as? [[String: Any]] ?? []
+                #expect(problems.contains { $0["field"] as? String == field }, "\(path): \(reply.text)")
+            }
+        }
+    }
+
+    @Test("the dashboard shows the funnel, compliance by week and by owner, and the profile, under its filters, each linked to its episodes")
+    func dashboardSections() async throws {
+        try await withFixtureServer { connection, key, _ in
+            let page = try await connection.send(.GET, "/?channel=web", headers: [("Authorization", "Bearer \(key)")])
+            #expect(page.status == 200)
+            let text = page.text
+            #expect(text.contains("Funnel: hand-off to revenue"))
+            #expect(text.contains(#"<svg class="chart funnel""#))
+            #expect(text.contains(#"<svg class="chart compliance""#))
+            #expect(text.contains(#"<svg class="chart owners""#))
+            #expect(text.contains("<h2>Buyer profile</h2>"))
+            // Only web leads: 96 hand-offs in the funnel, and every owner's link keeps the channel.
+            #expect(text.contains(#"<tspan style="font-weight:600">96</tspan>"#))
+            #expect(text.contains(#"href="/episodes?channel=web&amp;owner=rep%3A0""#))
+            #expect(text.contains(#"href="/episodes?channel=web&amp;outcome=accepted""#))
+            #expect(text.contains("EUR"))
+        }
+    }
+}
