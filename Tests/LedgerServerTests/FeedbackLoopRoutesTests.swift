@@ -72,7 +72,7 @@ struct FeedbackLoopRoutesTests {
             #expect(total["handedOff"] as? Int == 32)
 
             let slaQuery = CohortQuery(bucket: .week, at: at, definition: 2)
-            let sla = try await connection.send(.GET, "/v1/sla?definition=2&maxBreaches=5&asOfOccurred=\(cutText)", headers: auth)
+            let sla = try await connection.send(.GET, "/v1/sla?definition=2&breaches=5&asOfOccurred=\(cutText)", headers: auth)
             #expect(sla.status == 200)
             #expect(sla.text == (try text(try ledger.serviceLevels(slaQuery, cut: cut, maximumBreaches: 5))))
             let firstTouch = try sla.json()["firstTouch"] as? [String: Any] ?? [:]
@@ -81,9 +81,42 @@ struct FeedbackLoopRoutesTests {
             var profileQuery = ProfileQuery(minimumDecided: 5, scoreBandWidth: 5)
             profileQuery.channel = "web"
             let profile = try await connection.send(
-                .GET, "/v1/profile?channel=web&minDecided=5&bandWidth=5&asOfOccurred=\(cutText)", headers: auth)
+                .GET, "/v1/profile?channel=web&minimum=5&bandWidth=5&asOfOccurred=\(cutText)", headers: auth)
             #expect(profile.status == 200)
             #expect(profile.text == (try text(try ledger.buyerProfile(profileQuery, cut: cut))))
+        }
+    }
+
+    @Test("the HTTP reports are the JSON `leadledger funnel|sla|profile --format json` prints for the same question")
+    func sameJSONAsTheCommandLine() async throws {
+        try await withTemporaryLedger { ledger, path in
+            _ = try await ledger.append(FeedbackFixture.events())
+            let server = testServer(ledger)
+            let keys = try TestKeys(server.keys)
+            try await withRunningServer(server) { port in
+                try await HTTPConnection.with(port: port) { connection in
+                    let pairs: [(String, [String])] = [
+                        ("/v1/funnel?by=owner&asOfOccurred=2026-05-01", ["funnel", "--by", "owner"]),
+                        ("/v1/sla?asOfOccurred=2026-05-01", ["sla"]),
+                        ("/v1/profile?minimum=5&asOfOccurred=2026-05-01", ["profile", "--minimum", "5"]),
+                    ]
+                    for (route, command) in pairs {
+                        let http = try await connection.json(.GET, route, key: keys.read)
+                        let process = Process()
+                        process.executableURL = builtProduct("leadledger")
+                        process.arguments = command + ["--format", "json", "--as-of-occurred", "2026-05-01", "--ledger", path]
+                        let output = Pipe()
+                        process.standardOutput = output
+                        process.standardError = FileHandle.nullDevice
+                        try process.run()
+                        let data = output.fileHandleForReading.readDataToEndOfFile()
+                        process.waitUntilExit()
+                        #expect(process.terminationStatus == 0, "\(command)")
+                        let cli = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+                        #expect(NSDictionary(dictionary: http).isEqual(to: cli), "\(route) differs from leadledger \(command)")
+                    }
+                }
+            }
         }
     }
 
@@ -95,7 +128,7 @@ struct FeedbackLoopRoutesTests {
             #expect(byOwner.map { $0["owner"] as? String } == ["rep:1"])
             let trends = try await connection.json(.GET, "/v1/trends?channel=web", key: key)
             let decided = ((trends["total"] as? [String: Any])?["accepted"] as? Int ?? 0) + ((trends["total"] as? [String: Any])?["rejected"] as? Int ?? 0)
-            let profile = try await connection.json(.GET, "/v1/profile?channel=web&minDecided=5", key: key)
+            let profile = try await connection.json(.GET, "/v1/profile?channel=web&minimum=5", key: key)
             let baseline = (profile["baselines"] as? [[String: Any]])?.first
             #expect(baseline?["decided"] as? Int == decided)
             let nowhere = try await connection.json(.GET, "/v1/funnel?channel=nowhere", key: key)
@@ -107,8 +140,8 @@ struct FeedbackLoopRoutesTests {
     func refusals() async throws {
         try await withFixtureServer { connection, key, _ in
             let cases: [(String, String)] = [
-                ("/v1/funnel?bucket=year", "bucket"), ("/v1/funnel?by=colour", "by"), ("/v1/sla?maxBreaches=-1", "maxBreaches"),
-                ("/v1/profile?minDecided=0", "minDecided"), ("/v1/profile?bandWidth=nan", "bandWidth"), ("/v1/profile?bandWidth=0", "bandWidth"),
+                ("/v1/funnel?bucket=year", "bucket"), ("/v1/funnel?by=colour", "by"), ("/v1/sla?breaches=-1", "breaches"),
+                ("/v1/profile?minimum=0", "minimum"), ("/v1/profile?bandWidth=nan", "bandWidth"), ("/v1/profile?bandWidth=0", "bandWidth"),
                 ("/v1/profile?byDefinition=maybe", "byDefinition"), ("/v1/sla?definition=x", "definition"),
                 ("/v1/funnel?asOfOccurred=soon", "asOfOccurred"),
             ]

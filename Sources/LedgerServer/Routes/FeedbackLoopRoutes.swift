@@ -19,9 +19,8 @@ enum FeedbackLoopController: LedgerController {
             let cut = try LedgerHTTPServer.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
             let ledger = server.ledger
             let query = try LedgerHTTPServer.cohortQuery(parameters, at: ledger.reportInstant(for: cut))
-            let breaches =
-                try LedgerHTTPServer.integer(parameters["maxBreaches"], name: "maxBreaches", in: 0...10_000)
-                ?? ServiceLevels.defaultMaximumBreaches
+            // As many as `leadledger sla` lists unless asked.
+            let breaches = try LedgerHTTPServer.integer(parameters["breaches"], name: "breaches", in: 0...10_000) ?? 20
             return JSONResponse.make(
                 value: try await server.analysis(context) { try ledger.serviceLevels(query, cut: cut, maximumBreaches: breaches) })
         }
@@ -44,12 +43,12 @@ extension LedgerHTTPServer {
         return query
     }
 
-    /// The filters, `minDecided` (1 to 1,000,000, default 30), `bandWidth` (score points, 0.001 to
+    /// The filters, `minimum` decided episodes per value (1 to 1,000,000, default 30), `bandWidth` (score points, 0.001 to
     /// 1,000,000, default 10) and `byDefinition`.
     static func profileQuery(_ parameters: Parameters) throws -> ProfileQuery {
         var query = ProfileQuery()
         query.filter = try episodeFilter(parameters)
-        query.minimumDecided = try integer(parameters["minDecided"], name: "minDecided", in: 1...1_000_000) ?? query.minimumDecided
+        query.minimumDecided = try integer(parameters["minimum"], name: "minimum", in: 1...1_000_000) ?? query.minimumDecided
         if let text = parameters["bandWidth"] {
             guard let width = Double(text), width.isFinite, (0.001...1_000_000).contains(width) else {
                 throw badParameter("bandWidth", "a number from 0.001 to 1000000", text.prefix(64))
