@@ -71,17 +71,30 @@ private func documentedColumns(_ table: String) throws -> [(name: String, type: 
 
 @Suite("leadledger export: the warehouse tables")
 struct ExportTests {
-    func ledgerWithHistory() throws -> CLI {
+    func ledgerWithHistory(_ more: [String] = []) throws -> CLI {
         let cli = CLI()
         try cli.run(["init", "--taxonomy", "starter"])
-        let appended = try cli.run(["append", "-"], stdin: history)
+        let appended = try cli.run(["append", "-"], stdin: history + more.map { $0 + "\n" }.joined())
         #expect(appended.status == 0, "\(appended.stderr)")
         return cli
     }
 
+    /// A service level (UTC, Monday to Friday 09:00–17:00, first touch within 2 business hours,
+    /// decision within 8), a call on 00QB an hour after its hand-off, and its conversion and win.
+    static let feedback = [
+        event(
+            50, "sla.published", lead: nil, at: "2026-01-01T00:00:00Z",
+            data:
+                #"{"version":1,"name":"2h touch","effectiveAt":"2026-01-01T00:00:00Z","firstTouchWithin":2,"decisionWithin":8,"calendar":{"timeZone":"UTC","workdays":[1,2,3,4,5],"start":"09:00","end":"17:00"}}"#
+        ),
+        event(51, "lead.touched", lead: "00QB", at: "2026-03-03T11:00:00Z", data: #"{"activity":"call"}"#),
+        event(52, "lead.converted", lead: "00QB", at: "2026-03-05T10:00:00Z", data: #"{"opportunity":"OPP-1","amount":5000,"currency":"EUR"}"#),
+        event(53, "lead.closed", lead: "00QB", at: "2026-03-10T10:00:00Z", data: #"{"won":true,"amount":5000}"#),
+    ]
+
     @Test("every table's CSV header is the README's column list, and every cell reads as the column's documented type")
     func headerAndTypingContract() throws {
-        let cli = try ledgerWithHistory()
+        let cli = try ledgerWithHistory(Self.feedback)
         for table in ["episodes", "history", "daily"] {
             let documented = try documentedColumns(table)
             #expect(!documented.isEmpty, "README documents no columns for \(table)")
@@ -139,6 +152,50 @@ struct ExportTests {
         #expect(b["score_at_hand_off"] == .some(nil))
         #expect(b["reason"] == .some(nil))
         #expect(b["reason_corrected"] == .some(nil))
+        #expect(b["converted_at"] == .some(nil))
+        #expect(a["sla_version"] == .some(nil))
+    }
+
+    @Test("the episodes table carries the first touch, conversion, win and service-level statuses, worked by hand")
+    func episodesFeedbackColumns() throws {
+        let cli = try ledgerWithHistory(Self.feedback)
+        let rows = parseCSV(try cli.run(["export", "episodes", "--as-of-occurred", "2026-03-31"]).stdout)
+        let header = rows[0].map { $0 ?? "" }
+        func row(_ lead: String) -> [String: String?] {
+            guard let found = rows.first(where: { $0.first == lead }) else { return [:] }
+            return Dictionary(uniqueKeysWithValues: zip(header, found))
+        }
+        // 00QA: handed off Monday 10:00; its rejection at 14:00 is its first touch, 4 business hours
+        // in (the 2-hour deadline was 12:00); the decision deadline, 8 business hours, falls on
+        // Tuesday 10:00 (7 hours on Monday, 1 on Tuesday), and 14:00 on Monday meets it.
+        let a = row("00QA")
+        #expect(a["first_touch_at"] == "2026-03-02T14:00:00Z")
+        #expect(a["first_touch_deadline"] == "2026-03-02T12:00:00Z")
+        #expect(a["first_touch_status"] == "breached")
+        #expect(a["decision_deadline"] == "2026-03-03T10:00:00Z")
+        #expect(a["decision_status"] == "met")
+        #expect(a["business_hours_to_first_touch"] == "4.0")
+        #expect(a["sla_owner"] == "rep:jo")
+        #expect(a["converted_at"] == .some(nil))
+        #expect(a["won"] == .some(nil))
+        // 00QB: handed off Tuesday 10:00, called at 11:00 (met by 12:00), accepted Wednesday 10:00,
+        // exactly at its decision deadline (met); converted for 5,000 EUR and won.
+        let b = row("00QB")
+        #expect(b["sla_version"] == "1")
+        #expect(b["first_touch_at"] == "2026-03-03T11:00:00Z")
+        #expect(b["first_touch_status"] == "met")
+        #expect(b["business_hours_to_first_touch"] == "1.0")
+        #expect(b["decision_deadline"] == "2026-03-04T10:00:00Z")
+        #expect(b["decision_status"] == "met")
+        #expect(b["converted_at"] == "2026-03-05T10:00:00Z")
+        #expect(b["pipeline_amount"] == "5000.0")
+        #expect(b["currency"] == "EUR")
+        #expect(b["closed_at"] == "2026-03-10T10:00:00Z")
+        #expect(b["won"] == "true")
+        #expect(b["won_amount"] == "5000.0")
+        let daily = try cli.run(["export", "daily"]).stdout
+        #expect(daily.contains("2026-03-05,webinar,0,0,0,0,0,1,0\n"))
+        #expect(daily.contains("2026-03-10,webinar,0,0,0,0,0,0,1\n"))
     }
 
     @Test("the history table holds each state and attribute as a validity interval, closed by the next value")
@@ -166,18 +223,18 @@ struct ExportTests {
         let text = try cli.run(["export", "daily"]).stdout
         #expect(
             text == """
-                day,channel,open_at_end,handed_off,accepted,rejected,recycled
-                2026-03-02,email,0,1,0,1,0
-                2026-03-02,webinar,0,0,0,0,0
-                2026-03-03,email,0,0,0,0,0
-                2026-03-03,webinar,1,1,0,0,0
-                2026-03-04,email,0,0,0,0,0
-                2026-03-04,webinar,0,0,1,0,0
+                day,channel,open_at_end,handed_off,accepted,rejected,recycled,converted,won
+                2026-03-02,email,0,1,0,1,0,0,0
+                2026-03-02,webinar,0,0,0,0,0,0,0
+                2026-03-03,email,0,0,0,0,0,0,0
+                2026-03-03,webinar,1,1,0,0,0,0,0
+                2026-03-04,email,0,0,0,0,0,0,0
+                2026-03-04,webinar,0,0,1,0,0,0,0
 
                 """)
         // As of the end of 3 March (business time) the webinar lead is still open, and 4 March is not there yet.
         let cut = try cli.run(["export", "daily", "--as-of-occurred", "2026-03-03"]).stdout
-        #expect(cut.hasSuffix("2026-03-03,webinar,1,1,0,0,0\n"))
+        #expect(cut.hasSuffix("2026-03-03,webinar,1,1,0,0,0,0,0\n"))
     }
 
     @Test("--out writes the file whole; a directory that does not exist is a storage error that leaves nothing behind")

@@ -43,6 +43,20 @@ public enum WarehouseExport {
         WarehouseColumn("reason_category", "VARCHAR", "its category"),
         WarehouseColumn("original_reason", "VARCHAR", "the rejection reason code as first given"),
         WarehouseColumn("reason_corrected", "BOOLEAN", "whether the rejection reason was corrected"),
+        WarehouseColumn("first_touch_at", "TIMESTAMPTZ", "the episode's first touch, acceptance or rejection"),
+        WarehouseColumn("converted_at", "TIMESTAMPTZ", "the lead's conversion after the hand-off, before its next hand-off"),
+        WarehouseColumn("pipeline_amount", "DOUBLE", "the conversion's amount"),
+        WarehouseColumn("currency", "VARCHAR", "its currency"),
+        WarehouseColumn("closed_at", "TIMESTAMPTZ", "the opportunity's close after the hand-off, before the next hand-off"),
+        WarehouseColumn("won", "BOOLEAN", "whether it was won (null while not closed)"),
+        WarehouseColumn("won_amount", "DOUBLE", "the amount won"),
+        WarehouseColumn("sla_version", "BIGINT", "the service level in force at the hand-off"),
+        WarehouseColumn("first_touch_deadline", "TIMESTAMPTZ", "when its first-touch limit fell due"),
+        WarehouseColumn("first_touch_status", "VARCHAR", "met, breached, open or withdrawn"),
+        WarehouseColumn("decision_deadline", "TIMESTAMPTZ", "when its decision limit fell due"),
+        WarehouseColumn("decision_status", "VARCHAR", "met, breached, open or withdrawn"),
+        WarehouseColumn("sla_owner", "VARCHAR", "the owner responsible at the first deadline"),
+        WarehouseColumn("business_hours_to_first_touch", "DOUBLE", "business hours of the policy's calendar from hand-off to first touch"),
     ]
 
     static let historyColumns = [
@@ -63,24 +77,28 @@ public enum WarehouseExport {
         WarehouseColumn("accepted", "BIGINT", "acceptances that day"),
         WarehouseColumn("rejected", "BIGINT", "rejections that day"),
         WarehouseColumn("recycled", "BIGINT", "recycles that day"),
+        WarehouseColumn("converted", "BIGINT", "episodes converted that day"),
+        WarehouseColumn("won", "BIGINT", "episodes won that day"),
     ]
 
-    /// Replays `log` under `cut` and writes `table` in `format`, a line at a time, to `sink`.
+    /// Replays `log` under `cut` and writes `table` in `format`, a line at a time, to `sink`;
+    /// service levels are judged at `reportAt` (µs: the business-time cut when there is one, else now).
     public static func write(
-        _ table: WarehouseTable, format: WarehouseFormat, log: EventLog, cut: ReplayCut = .everything,
+        _ table: WarehouseTable, format: WarehouseFormat, log: EventLog, cut: ReplayCut = .everything, reportAt: Int64,
         to sink: @escaping (String) throws -> Void
     ) throws {
         let writer = try WarehouseWriter(columns: columns(table), format: format, sink: sink)
         switch table {
         case .episodes:
-            let state = try ReplayEngine.replay(log, cut: cut)
-            try writeEpisodes(state, names: try leadNames(log, count: state.leadCount), to: writer)
+            let (state, facts) = try FeedbackLoop.replay(log, cut: cut, collectsAttributes: false)
+            try writeEpisodes(state, facts, reportAt: reportAt, names: try leadNames(log, count: state.leadCount), to: writer)
         case .history:
             var history = HistoryObserver()
             let state = try ReplayEngine.replay(log, cut: cut, observer: &history)
             try history.write(names: try leadNames(log, count: state.leadCount), to: writer)
         case .daily:
-            try writeDaily(try ReplayEngine.replay(log, cut: cut), to: writer)
+            let (state, facts) = try FeedbackLoop.replay(log, cut: cut, collectsAttributes: false)
+            try writeDaily(state, facts, to: writer)
         }
     }
 
@@ -91,10 +109,17 @@ public enum WarehouseExport {
         }
     }
 
-    static func writeEpisodes(_ state: ReplayState, names: [String], to writer: WarehouseWriter) throws {
+    static func writeEpisodes(
+        _ state: ReplayState, _ facts: EpisodeFacts, reportAt: Int64, names: [String], to writer: WarehouseWriter
+    ) throws {
+        var pipeline = [Double](repeating: 0, count: state.episodes.count), won = pipeline
+        for entry in facts.money {
+            if entry.won { won[Int(entry.episode)] += entry.amount } else { pipeline[Int(entry.episode)] += entry.amount }
+        }
+        var evaluator = ServiceLevels.Evaluator(state, facts)
         // Numbered within each lead in the order they were opened, which is business order per lead.
         var counts: [UInt32: Int] = [:]
-        for e in state.liveEpisodes {
+        for (index, e) in state.episodes.enumerated() where !e.isVoid {
             let number = (counts[e.lead] ?? 0) + 1
             counts[e.lead] = number
             let decided = e.outcome != .pending
@@ -108,16 +133,44 @@ public enum WarehouseExport {
                 decided ? .real(Double(e.decidedAt - e.handedOffAt) / 3_600_000_000) : .null,
                 text(state.reasons.name(e.reason)), text(info?.label), text(info?.category), text(state.reasons.name(e.originalReason)),
                 e.outcome == .rejected ? .bool(e.corrected) : .null,
-            ])
+            ] + factColumns(facts.facts[index], pipeline: pipeline[index], won: won[index], facts: facts)
+                + serviceLevelColumns(evaluator.evaluate(index, at: reportAt)))
         }
+    }
+
+    /// An episode's first touch, conversion, close and amounts.
+    static func factColumns(_ fact: EpisodeFacts.Fact, pipeline: Double, won: Double, facts: EpisodeFacts) -> [WarehouseValue] {
+        func instant(_ t: Int64) -> WarehouseValue { t == .min ? .null : .instant(t) }
+        let converted = fact.convertedAt != .min, closed = fact.closedAt != .min
+        return [
+            instant(fact.firstTouchAt), instant(fact.convertedAt), converted ? .real(pipeline) : .null,
+            text(facts.currencies.name(fact.currency)), instant(fact.closedAt), closed ? .bool(fact.won) : .null,
+            closed && fact.won ? .real(won) : .null,
+        ]
+    }
+
+    /// An episode's service level: its policy, each limit's deadline and status, the owner at the first deadline.
+    static func serviceLevelColumns(_ levels: [EpisodeServiceLevel]) -> [WarehouseValue] {
+        let touch = levels.first { $0.limit == .firstTouch }, decision = levels.first { $0.limit == .decision }
+        return [
+            levels.first.map { .integer(Int64($0.policyVersion)) } ?? .null,
+            touch?.deadline.map(WarehouseValue.instant) ?? .null, text(touch?.status.rawValue),
+            decision?.deadline.map(WarehouseValue.instant) ?? .null, text(decision?.status.rawValue),
+            text(levels.first?.owner),
+            (touch ?? decision)?.businessToFirstTouch.map { .real(Double($0) / 3_600_000_000) } ?? .null,
+        ]
     }
 
     static func text(_ value: String?) -> WarehouseValue { value.map(WarehouseValue.text) ?? .null }
 
-    static func writeDaily(_ state: ReplayState, to writer: WarehouseWriter) throws {
+    static func writeDaily(_ state: ReplayState, _ facts: EpisodeFacts, to writer: WarehouseWriter) throws {
         let day = Bucket.microsPerDay
         var first = Int64.max, last = Int64.min
-        for e in state.liveEpisodes {
+        for (index, e) in state.episodes.enumerated() where !e.isVoid {
+            for t in [facts.facts[index].convertedAt, facts.facts[index].closedAt] where t != .min {
+                first = min(first, Bucket.floorDiv(t, day))
+                last = max(last, Bucket.floorDiv(t, day))
+            }
             first = min(first, Bucket.floorDiv(e.handedOffAt, day))
             last = max(last, Bucket.floorDiv(e.handedOffAt, day))
             // A log written without validation may date a decision before its hand-off.
@@ -131,17 +184,20 @@ public enum WarehouseExport {
         // Per channel (slot 0 for none), per day: hand-offs, decisions by outcome, and closings;
         // the open count at a day's end is hand-offs so far less closings so far.
         struct Counts {
-            var handedOff, accepted, rejected, recycled, closed: [Int]
+            var handedOff, accepted, rejected, recycled, closed, converted, won: [Int]
             init(_ days: Int) {
                 let zero = [Int](repeating: 0, count: days)
-                (handedOff, accepted, rejected, recycled, closed) = (zero, zero, zero, zero, zero)
+                (handedOff, accepted, rejected, recycled, closed, converted, won) = (zero, zero, zero, zero, zero, zero, zero)
             }
         }
         var channels: [Int: Counts] = [:]
-        for e in state.liveEpisodes {
+        for (index, e) in state.episodes.enumerated() where !e.isVoid {
             let slot = Int(e.channel) + 1
             if channels[slot] == nil { channels[slot] = Counts(days) }
             channels[slot]!.handedOff[Int(Bucket.floorDiv(e.handedOffAt, day) - first)] += 1
+            let fact = facts.facts[index]
+            if fact.convertedAt != .min { channels[slot]!.converted[Int(Bucket.floorDiv(fact.convertedAt, day) - first)] += 1 }
+            if fact.closedAt != .min, fact.won { channels[slot]!.won[Int(Bucket.floorDiv(fact.closedAt, day) - first)] += 1 }
             guard e.outcome != .pending else { continue }
             let closedOn = Int(Bucket.floorDiv(e.decidedAt, day) - first)
             channels[slot]!.closed[closedOn] += 1
@@ -161,7 +217,7 @@ public enum WarehouseExport {
                 try writer.write([
                     .day((first + Int64(index)) * day), .text(name), .integer(Int64(open[column])), .integer(Int64(counts.handedOff[index])),
                     .integer(Int64(counts.accepted[index])), .integer(Int64(counts.rejected[index])),
-                    .integer(Int64(counts.recycled[index])),
+                    .integer(Int64(counts.recycled[index])), .integer(Int64(counts.converted[index])), .integer(Int64(counts.won[index])),
                 ])
             }
         }
@@ -238,6 +294,8 @@ struct HistoryObserver: ReplayObserver {
                 if let campaign = string(event.campaign) { set("campaign", campaign) }
             case .leadScored:
                 if let score = event.score { set("score", String(score)) }
+            case .leadAssigned:
+                if let owner = string(event.owner) { set("owner", owner) }
             case .leadConverted: set("stage", "converted")
             case .leadClosed: set("stage", event.won == true ? "won" : "lost")
             default: break

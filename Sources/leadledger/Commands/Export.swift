@@ -62,7 +62,9 @@ struct Export: AsyncParsableCommand {
             let cut = try cut()
             let sink = try ExportSink(path: out)
             do {
-                try WarehouseExport.write(table, format: format, log: ledger.log, cut: cut) { try sink.write($0) }
+                try WarehouseExport.write(table, format: format, log: ledger.log, cut: cut, reportAt: ledger.reportInstant(for: cut)) {
+                    try sink.write($0)
+                }
                 try sink.finish()
             } catch {
                 sink.abandon()
