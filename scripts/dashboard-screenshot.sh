@@ -35,5 +35,5 @@ serve_in_background dashboard-screenshot "$LEADLEDGER_BIN" "$WORK" --ledger "$LE
 # (it loads nothing from anywhere, so it renders the same).
 curl -fsS -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/" -o "$WORK/dashboard.html"
 "$CHROMIUM" --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$WORK/chromium" \
-    --screenshot="$OUT" --window-size=1400,2200 "file://$WORK/dashboard.html" >/dev/null 2>&1
+    --screenshot="$OUT" --window-size=1400,4600 "file://$WORK/dashboard.html" >/dev/null 2>&1
 echo "$OUT"

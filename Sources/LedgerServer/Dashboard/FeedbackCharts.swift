@@ -25,7 +25,7 @@ enum FeedbackCharts {
         ]
         let labelWidth = 200.0, barHeight = 30.0, gap = 12.0
         let height = top + Double(stages.count) * (barHeight + gap)
-        let plot = width - labelWidth - right - 220
+        let plot = width - labelWidth - right - 440
         var svg =
             "<svg class=\"chart funnel\" role=\"img\" aria-label=\"Funnel from hand-off to won deal\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\">"
         for (index, (label, count, rate, outcome, colour)) in stages.enumerated() {
@@ -48,7 +48,7 @@ enum FeedbackCharts {
         }
         svg += "</svg>"
         func amounts(_ list: [CurrencyAmount]) -> String {
-            list.isEmpty ? "–" : list.map { "\(HTML.number($0.amount, digits: 0)) \($0.currency ?? "(no currency)")" }.joined(separator: ", ")
+            list.isEmpty ? "–" : list.map { "\(money($0.amount)) \($0.currency ?? "(no currency)")" }.joined(separator: ", ")
         }
         let decision = total.timeToDecision
         let notes = [
@@ -58,6 +58,12 @@ enum FeedbackCharts {
             "Recycled \(HTML.percent(total.recycling.recycled.rate)); re-MQL within 30 days \(HTML.percent(total.recycling.reMQLWithin30Days.rate)), within 90 days \(HTML.percent(total.recycling.reMQLWithin90Days.rate)); their acceptance \(HTML.percent(total.recycling.reMQLAcceptance.rate)).",
         ]
         return svg + notes.map { "<p class=\"note\">\(HTML.escape($0))</p>" }.joined()
+    }
+
+    /// A whole amount with thousands separators; beyond what an integer holds, in plain digits.
+    private static func money(_ amount: Double) -> String {
+        guard let whole = Int64(exactly: amount.rounded()) else { return HTML.number(amount, digits: 0) }
+        return HTML.count(whole)
     }
 
     private static func hours(_ value: Double?) -> String { value.map { "\(HTML.number($0)) h" } ?? "–" }
@@ -125,7 +131,7 @@ enum FeedbackCharts {
         let rows = report.firstTouch.byOwner.filter { $0.met + $0.breached > 0 }.sorted { ($0.compliance.rate ?? 0) > ($1.compliance.rate ?? 0) }
         guard !rows.isEmpty else { return empty("No first-touch deadline has passed under these filters.") }
         let labelWidth = 160.0, barHeight = 20.0, gap = 8.0
-        let plot = width - labelWidth - right - 260
+        let plot = width - labelWidth - right - 470
         let height = top + Double(rows.count) * (barHeight + gap) + 10
         var svg =
             "<svg class=\"chart owners\" role=\"img\" aria-label=\"First-touch compliance by owner\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\">"
