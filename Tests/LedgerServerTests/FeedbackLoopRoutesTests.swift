@@ -120,6 +120,43 @@ struct FeedbackLoopRoutesTests {
         }
     }
 
+    @Test("the feedback loop's routes read one replay that catches up with each append, and answer as a fresh replay does")
+    func sharedReplayCatchesUp() async throws {
+        try await withTemporaryLedger { ledger, _ in
+            let events = FeedbackFixture.events()
+            _ = try await ledger.append(Array(events[..<(events.count / 2)]))
+            let server = testServer(ledger)
+            let keys = try TestKeys(server.keys)
+            try await withRunningServer(server) { port in
+                try await HTTPConnection.with(port: port) { connection in
+                    let encoder = JSONResponse.encoder()
+                    /// The report a fresh replay gives, judged at the instant the server's report names.
+                    func fresh(_ reply: HTTPReply, _ report: (Int64) throws -> any Encodable) throws -> String {
+                        let reportAt = try reply.json()["reportAt"] as? String ?? ""
+                        let at = try #require(Timestamp(rfc3339: reportAt)).microseconds
+                        return String(decoding: try encoder.encode(try report(at)), as: UTF8.self)
+                    }
+                    let auth = [("Authorization", "Bearer \(keys.read)")]
+                    let first = try await connection.send(.GET, "/v1/funnel", headers: auth)
+                    #expect(first.text == (try fresh(first) { try ledger.funnel(CohortQuery(at: $0)) }))
+                    _ = try await ledger.append(Array(events[(events.count / 2)...]))
+                    let second = try await connection.send(.GET, "/v1/funnel", headers: auth)
+                    #expect(second.text != first.text)
+                    #expect(second.text == (try fresh(second) { try ledger.funnel(CohortQuery(at: $0)) }))
+                    let sla = try await connection.send(.GET, "/v1/sla", headers: auth)
+                    #expect(sla.text == (try fresh(sla) { try ledger.serviceLevels(CohortQuery(at: $0), maximumBreaches: 20) }))
+                    let profile = try await connection.send(.GET, "/v1/profile?minimum=5", headers: auth)
+                    #expect(profile.text == (try text(try ledger.buyerProfile(ProfileQuery(minimumDecided: 5)), encoder)))
+                }
+            }
+            #expect(try server.feedback.current().0.position == (try ledger.head().position))
+        }
+    }
+
+    private func text(_ value: some Encodable, _ encoder: JSONEncoder) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
     @Test("filters narrow the service levels and the profile to the episodes they select")
     func filtersApply() async throws {
         try await withFixtureServer { connection, key, _ in

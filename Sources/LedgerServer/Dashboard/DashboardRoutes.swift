@@ -163,6 +163,7 @@ extension LedgerHTTPServer {
     func dashboard(csrf: String, filters: DashboardFilters, _ context: LedgerRequestContext) async throws -> String {
         let ledger = self.ledger
         let replay = self.replay
+        let feedback = self.feedback
         var trendsQuery = TrendsQuery(bucket: .week)
         trendsQuery.filter = filters.filter
         let query = trendsQuery
@@ -177,7 +178,7 @@ extension LedgerHTTPServer {
         let (trends, impact, stats, leads, state, loop) = try await analysis(context) {
             (
                 try replay.trends(query), try replay.impact(windowDays: 28, filter: impactFilter), try ledger.statistics(),
-                try ledger.leadCount(), try replay.state(), try ledger.feedbackLoop(loopRequest)
+                try ledger.leadCount(), try replay.state(), try feedback.reports(loopRequest)
             )
         }
         // The latest receipt, signed now; a ledger without a signing key shows none.

@@ -10,26 +10,30 @@ enum FeedbackLoopController: LedgerController {
         routes.add(.get, "/v1/funnel", statuses: [200, 400, 401, 403, 503], access: .scopes([.read])) { server, request, context in
             let parameters = request.uri.queryParameters
             let cut = try LedgerHTTPServer.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
-            let ledger = server.ledger
-            let query = try LedgerHTTPServer.cohortQuery(parameters, at: ledger.reportInstant(for: cut))
-            return JSONResponse.make(value: try await server.analysis(context) { try ledger.funnel(query, cut: cut) })
+            let query = try LedgerHTTPServer.cohortQuery(parameters, at: server.ledger.reportInstant(for: cut))
+            let feedback = server.feedback
+            return JSONResponse.make(
+                value: try await server.analysis(context) { try feedback.reports(FeedbackLoopRequest(funnel: query), cut: cut).funnel })
         }
         routes.add(.get, "/v1/sla", statuses: [200, 400, 401, 403, 503], access: .scopes([.read])) { server, request, context in
             let parameters = request.uri.queryParameters
             let cut = try LedgerHTTPServer.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
-            let ledger = server.ledger
-            let query = try LedgerHTTPServer.cohortQuery(parameters, at: ledger.reportInstant(for: cut))
+            let query = try LedgerHTTPServer.cohortQuery(parameters, at: server.ledger.reportInstant(for: cut))
             // As many as `leadledger sla` lists unless asked.
             let breaches = try LedgerHTTPServer.integer(parameters["breaches"], name: "breaches", in: 0...10_000) ?? 20
+            let feedback = server.feedback
             return JSONResponse.make(
-                value: try await server.analysis(context) { try ledger.serviceLevels(query, cut: cut, maximumBreaches: breaches) })
+                value: try await server.analysis(context) {
+                    try feedback.reports(FeedbackLoopRequest(serviceLevels: query, maximumBreaches: breaches), cut: cut).serviceLevels
+                })
         }
         routes.add(.get, "/v1/profile", statuses: [200, 400, 401, 403, 503], access: .scopes([.read])) { server, request, context in
             let parameters = request.uri.queryParameters
             let cut = try LedgerHTTPServer.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
             let query = try LedgerHTTPServer.profileQuery(parameters)
-            let ledger = server.ledger
-            return JSONResponse.make(value: try await server.analysis(context) { try ledger.buyerProfile(query, cut: cut) })
+            let feedback = server.feedback
+            return JSONResponse.make(
+                value: try await server.analysis(context) { try feedback.reports(FeedbackLoopRequest(profile: query), cut: cut).profile })
         }
     }
 }

@@ -28,6 +28,8 @@ public final class LedgerHTTPServer: Sendable {
     let bodies: BodyBudget
     /// The replay of everything, caught up on demand and shared by every request that reads it.
     let replay: CurrentReplay
+    /// The feedback loop's replay (funnel, service levels, profile), caught up likewise.
+    let feedback: CurrentFeedbackLoop
 
     /// A server over an open ledger; it closes the ledger when `run` ends.
     public init(ledger: Ledger, configuration: ServerConfiguration = ServerConfiguration(), logger: Logger? = nil) {
@@ -42,6 +44,7 @@ public final class LedgerHTTPServer: Sendable {
         self.streams = StreamLimiter(total: configuration.maxStreams, perOwner: configuration.maxStreamsPerKey)
         self.bodies = BodyBudget(capacity: configuration.maxBodyBytesInFlight)
         self.replay = CurrentReplay(ledger: ledger)
+        self.feedback = CurrentFeedbackLoop(ledger: ledger)
     }
 
     /// Refuses configurations that would expose the ledger: no keys without `--allow-anonymous`,
