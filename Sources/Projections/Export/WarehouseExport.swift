@@ -134,7 +134,7 @@ public enum WarehouseExport {
                 text(state.reasons.name(e.reason)), text(info?.label), text(info?.category), text(state.reasons.name(e.originalReason)),
                 e.outcome == .rejected ? .bool(e.corrected) : .null,
             ] + factColumns(facts.facts[index], pipeline: pipeline[index], won: won[index], facts: facts)
-                + serviceLevelColumns(evaluator.evaluate(index, at: reportAt)))
+                + serviceLevelColumns(evaluator.evaluate(index, at: reportAt), evaluator: evaluator))
         }
     }
 
@@ -150,13 +150,13 @@ public enum WarehouseExport {
     }
 
     /// An episode's service level: its policy, each limit's deadline and status, the owner at the first deadline.
-    static func serviceLevelColumns(_ levels: [EpisodeServiceLevel]) -> [WarehouseValue] {
+    static func serviceLevelColumns(_ levels: [EpisodeServiceLevel], evaluator: ServiceLevels.Evaluator) -> [WarehouseValue] {
         let touch = levels.first { $0.limit == .firstTouch }, decision = levels.first { $0.limit == .decision }
         return [
             levels.first.map { .integer(Int64($0.policyVersion)) } ?? .null,
             touch?.deadline.map(WarehouseValue.instant) ?? .null, text(touch?.status.rawValue),
             decision?.deadline.map(WarehouseValue.instant) ?? .null, text(decision?.status.rawValue),
-            text(levels.first?.owner),
+            text(levels.first.flatMap { evaluator.ownerName($0.ownerNumber) }),
             (touch ?? decision)?.businessToFirstTouch.map { .real(Double($0) / 3_600_000_000) } ?? .null,
         ]
     }
