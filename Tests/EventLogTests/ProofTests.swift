@@ -217,8 +217,8 @@ struct ProofTests {
             let lead = "lead-\(Int.random(in: 0..<25, using: &generator))"
             let proof = try #require(try log.proof(stream: lead, signedBy: key))
             #expect(proof.records.count == (try log.records(inStream: lead).count))
-            #expect(proof.problem(trustedKey: key.publicKeyHex) == nil)
-            #expect(proof.problem(trustedKey: LedgerSigningKey().publicKeyHex) != nil)
+            #expect(proof.problem(trustedKey: key.publicKeyHex, streamName: leadNamed) == nil)
+            #expect(proof.problem(trustedKey: LedgerSigningKey().publicKeyHex, streamName: leadNamed) != nil)
 
             // Any byte of the encoded proof changed: it no longer decodes, or no longer holds.
             let encoded = Array(try JSONEncoder().encode(proof))
@@ -229,12 +229,18 @@ struct ProofTests {
                 bent[at] = original == UInt8(ascii: "0") ? UInt8(ascii: "1") : UInt8(ascii: "0")
                 guard let decoded = try? StreamProof.decode(Data(bent)) else { continue }
                 if decoded == proof { continue }  // a change JSON decoding absorbs (an escape, say)
-                #expect(decoded.problem(trustedKey: key.publicKeyHex) != nil, "byte \(at)")
+                #expect(decoded.problem(trustedKey: key.publicKeyHex, streamName: leadNamed) != nil, "byte \(at)")
             }
         }
         // The same records against another head: the paths do not lead to its root.
         let lead = "lead-3"
         let early = try #require(try log.proof(stream: lead, signedBy: key))
+        // The stream's name is outside the hashes: relabelled as another lead's, the proof must fail.
+        let relabelled = String(decoding: try JSONEncoder().encode(early), as: UTF8.self)
+            .replacingOccurrences(of: "\"stream\":\"lead-3\"", with: "\"stream\":\"lead-4\"")
+        let forged = try StreamProof.decode(Data(relabelled.utf8))
+        #expect(forged.stream == "lead-4")
+        #expect(forged.problem(trustedKey: key.publicKeyHex, streamName: leadNamed) != nil)
         _ = try await log.append(AppendBatch(records: [record("later", stream: "lead-other")]))
         let later = try log.receipt(signedBy: key)
         let moved = StreamProofSwap.replacingReceipt(of: early, with: later)
@@ -265,4 +271,10 @@ enum StreamProofSwap {
         json["receipt"] = try! JSONSerialization.jsonObject(with: JSONEncoder().encode(receipt))
         return try! StreamProof.decode(JSONSerialization.data(withJSONObject: json))
     }
+}
+
+/// The lead a test record's payload names: its text ends "of lead-N".
+private func leadNamed(_ payload: UnsafeRawBufferPointer) -> String? {
+    let text = String(decoding: payload, as: UTF8.self)
+    return text.range(of: " of ").map { String(text[$0.upperBound...]) }
 }

@@ -40,7 +40,11 @@ public struct StreamProof: Sendable, Hashable, Codable {
     /// Why the proof does not hold, or nil when it does: every record's hash, every path to the
     /// receipt's root, and the receipt's signature under `trustedKey` (hex; the receipt's own key
     /// when nil).
-    public func problem(trustedKey: String? = nil) -> String? {
+    ///
+    /// The stream's name is not part of a record's hash: pass `streamName`, which reads the name a
+    /// record's payload holds (a ledger event's lead), so that a proof relabelled with another
+    /// stream's name fails instead of vouching for it.
+    public func problem(trustedKey: String? = nil, streamName: ((UnsafeRawBufferPointer) -> String?)? = nil) -> String? {
         guard format == Self.formatTag else { return "the proof's format is \"\(format)\"; this LeadLedger reads \(Self.formatTag)" }
         if let problem = receipt.problem(trustedKey: trustedKey) { return problem }
         guard !records.isEmpty else { return "the proof holds no record" }
@@ -69,6 +73,12 @@ public struct StreamProof: Sendable, Hashable, Codable {
             }
             let stored = Array(bytes[LogRecordLayout.hashOffset..<LogRecordLayout.headerSize])
             guard Array(digest) == stored else { return "\(name): the record's contents do not match its hash" }
+            if let streamName {
+                let named = bytes.withUnsafeBytes { streamName(UnsafeRawBufferPointer(rebasing: $0[LogRecordLayout.headerSize...])) }
+                guard named == stream else {
+                    return "\(name): its event names \(named.map { "\"\($0)\"" } ?? "no lead"), not the proof's \"\(stream)\""
+                }
+            }
             let path = entry.path.compactMap(Hex.decode)
             guard path.count == entry.path.count else { return "\(name): its path holds something that is not hex" }
             guard

@@ -44,3 +44,12 @@ extension Ledger {
         try log.proof(stream: lead, signedBy: try signingKey(), time: time)
     }
 }
+
+extension StreamProof {
+    /// What is wrong with this proof of a lead's events, or nil when it holds: the checks of
+    /// ``problem(trustedKey:streamName:)``, with each record's event decoded so that its lead must
+    /// be the proof's.
+    public func leadProblem(trustedKey: String? = nil) -> String? {
+        problem(trustedKey: trustedKey) { payload in (try? LeadEvent(binary: payload))?.lead }
+    }
+}

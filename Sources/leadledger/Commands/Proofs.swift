@@ -97,7 +97,7 @@ struct CheckProof: AsyncParsableCommand {
             }
             let proof: StreamProof
             do { proof = try StreamProof.decode(data) } catch { throw CLIError(exitCode: .refused, "\(proofFile): \(error)") }
-            if let problem = proof.problem(trustedKey: publicKey) {
+            if let problem = proof.leadProblem(trustedKey: publicKey) {
                 throw CLIError(exitCode: .damaged, "the proof does not hold: \(problem)")
             }
             let signer = publicKey == nil ? "its own key \(proof.receipt.publicKey) (pass --public-key to check who signed it)" : "the given key"
