@@ -294,4 +294,40 @@ struct CommandLineTests {
         #expect(refused.status == 64)
         #expect(refused.stderr.contains("--minimum: expected at least 1, found 0"))
     }
+
+    @Test("--channel, --owner and --definition count the same episodes as that group's row of the grouped report")
+    func analysisFilters() throws {
+        let cli = CLI()
+        #expect(try cli.run(["demo", "--leads", "1500", "--seed", "5"]).status == 0)
+        func json(_ arguments: [String]) throws -> [String: Any] {
+            let run = try cli.run(arguments + ["--format", "json"])
+            #expect(run.status == 0, "\(run.stderr)")
+            return try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any] ?? [:]
+        }
+        // The grouped report's total per group, summed over its cohorts.
+        func handedOff(_ report: [String: Any], group: String) -> Int {
+            (report["rows"] as? [[String: Any]] ?? []).filter { $0["group"] as? String == group }.reduce(0) { $0 + ($1["handedOff"] as? Int ?? 0) }
+        }
+        for (dimension, option) in [("channel", "--channel"), ("owner", "--owner"), ("definition", "--definition")] {
+            let grouped = try json(["funnel", "--bucket", "month", "--by", dimension])
+            let groups = Set((grouped["rows"] as? [[String: Any]] ?? []).compactMap { $0["group"] as? String }).filter { $0 != "(none)" }
+            let group = try #require(groups.sorted().first)
+            let filtered = try json(["funnel", "--bucket", "month", option, group])
+            let total = (filtered["total"] as? [String: Any])?["handedOff"] as? Int
+            #expect(total == handedOff(grouped, group: group), "\(option) \(group)")
+            #expect(total ?? 0 < (grouped["total"] as? [String: Any])?["handedOff"] as? Int ?? 0)
+        }
+        let channel = try json(["trends", "--by", "channel"])
+        let paid = try json(["trends", "--channel", "paid_search"])
+        let byGroup = (channel["rows"] as? [[String: Any]] ?? []).filter { $0["group"] as? String == "paid_search" }.reduce(0) { $0 + ($1["handedOff"] as? Int ?? 0) }
+        #expect(byGroup > 0)
+        #expect((paid["rows"] as? [[String: Any]] ?? []).reduce(0) { $0 + ($1["handedOff"] as? Int ?? 0) } == byGroup)
+        let unknown = try json(["sla", "--owner", "nobody-at-all"])
+        let firstTouch = (unknown["firstTouch"] as? [String: Any])?["total"] as? [String: Any]
+        #expect(firstTouch?["met"] as? Int == 0)
+        #expect(firstTouch?["breached"] as? Int == 0)
+        let refused = try cli.run(["profile", "--definition=-1"])
+        #expect(refused.status == 64)
+        #expect(refused.stderr.contains("--definition: expected a version from 0 to 2147483647, found -1"))
+    }
 }

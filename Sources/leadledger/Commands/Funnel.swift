@@ -21,6 +21,7 @@ struct FunnelCommand: AsyncParsableCommand {
 
     @OptionGroup var options: LedgerOptions
     @OptionGroup var range: RangeOptions
+    @OptionGroup var filters: FilterOptions
 
     @Option(help: "Cohort bucket: day, week (ISO, Monday) or month.")
     var bucket: Bucket = .week
@@ -35,10 +36,10 @@ struct FunnelCommand: AsyncParsableCommand {
         try await runReporting {
             let ledger = try options.openForReading()
             defer { ledger.close() }
-            let (from, until) = try range.bounds()
             let cut = try range.cut()
-            let query = CohortQuery(bucket: bucket, groupBy: by, from: from, until: until, at: ledger.reportInstant(for: cut))
-            let report = try await withReplayProgress("replaying") { try ledger.funnel(query, cut: cut) }
+            var query = CohortQuery(bucket: bucket, groupBy: by, at: ledger.reportInstant(for: cut))
+            query.filter = try filters.filter(range)
+            let report = try await withReplayProgress("replaying") { [query] in try ledger.funnel(query, cut: cut) }
             switch format {
             case .json: try printJSON(report)
             case .csv: print(Self.csv(report), terminator: "")
@@ -48,7 +49,7 @@ struct FunnelCommand: AsyncParsableCommand {
     }
 
     static func money(_ amounts: [CurrencyAmount]) -> String {
-        amounts.isEmpty ? "–" : amounts.map { String(format: "%.0f", $0.amount) + " " + ($0.currency ?? "?") }.joined(separator: ", ")
+        amounts.isEmpty ? "–" : amounts.map { Format.amount($0.amount) + " " + ($0.currency ?? "?") }.joined(separator: ", ")
     }
 
     static func table(_ report: FunnelReport) -> String {
@@ -123,6 +124,7 @@ struct ServiceLevelCommand: AsyncParsableCommand {
 
     @OptionGroup var options: LedgerOptions
     @OptionGroup var range: RangeOptions
+    @OptionGroup var filters: FilterOptions
 
     @Option(help: "Cohort bucket: day, week (ISO, Monday) or month.")
     var bucket: Bucket = .week
@@ -144,10 +146,10 @@ struct ServiceLevelCommand: AsyncParsableCommand {
         try await runReporting {
             let ledger = try options.openForReading()
             defer { ledger.close() }
-            let (from, until) = try range.bounds()
             let cut = try range.cut()
-            let query = CohortQuery(bucket: bucket, from: from, until: until, at: ledger.reportInstant(for: cut))
-            let report = try await withReplayProgress("replaying") {
+            var query = CohortQuery(bucket: bucket, at: ledger.reportInstant(for: cut))
+            query.filter = try filters.filter(range)
+            let report = try await withReplayProgress("replaying") { [query] in
                 try ledger.serviceLevels(query, cut: cut, maximumBreaches: breaches)
             }
             let table = limit == .firstTouch ? report.firstTouch : report.decision
@@ -227,6 +229,7 @@ struct ProfileCommand: AsyncParsableCommand {
 
     @OptionGroup var options: LedgerOptions
     @OptionGroup var range: RangeOptions
+    @OptionGroup var filters: FilterOptions
 
     @Option(help: "The fewest decided episodes a value needs to be reported.")
     var minimum: Int = ProfileQuery.defaultMinimumDecided
@@ -236,6 +239,9 @@ struct ProfileCommand: AsyncParsableCommand {
 
     @Flag(name: .customLong("by-definition"), help: "Profile each MQL definition version apart.")
     var byDefinition = false
+
+    @Option(help: "Row order: field (by attribute, then value), acceptance-lift or win-lift (most telling first).")
+    var sort: ProfileOrder = .field
 
     @Option(help: "Output: table, json or csv.")
     var format: OutputFormat = .table
@@ -251,10 +257,11 @@ struct ProfileCommand: AsyncParsableCommand {
         try await runReporting {
             let ledger = try options.openForReading()
             defer { ledger.close() }
-            let (from, until) = try range.bounds()
             let cut = try range.cut()
-            let query = ProfileQuery(from: from, until: until, minimumDecided: minimum, scoreBandWidth: bandWidth, byDefinition: byDefinition)
-            let report = try await withReplayProgress("replaying") { try ledger.buyerProfile(query, cut: cut) }
+            var query = ProfileQuery(minimumDecided: minimum, scoreBandWidth: bandWidth, byDefinition: byDefinition)
+            query.filter = try filters.filter(range)
+            var report = try await withReplayProgress("replaying") { [query] in try ledger.buyerProfile(query, cut: cut) }
+            report.rows = sort.ordered(report.rows)
             switch format {
             case .json: try printJSON(report)
             case .csv: print(Self.csv(report), terminator: "")
@@ -309,3 +316,23 @@ struct ProfileCommand: AsyncParsableCommand {
 }
 
 extension ServiceLevelLimit: ExpressibleByArgument {}
+
+/// How `leadledger profile` orders its rows. The report's own order (field, then value) is stable
+/// for diffs; the lift orders put the values that set buyers apart first, highest lift first, with
+/// rows that have no lift last and the field order breaking ties.
+enum ProfileOrder: String, CaseIterable, ExpressibleByArgument {
+    case field
+    case acceptanceLift = "acceptance-lift"
+    case winLift = "win-lift"
+
+    func ordered(_ rows: [ProfileRow]) -> [ProfileRow] {
+        let lift: (ProfileRow) -> Double?
+        switch self {
+        case .field: return rows
+        case .acceptanceLift: lift = { $0.acceptance.lift }
+        case .winLift: lift = { $0.win.lift }
+        }
+        let indexed = rows.enumerated().map { (offset: $0.offset, row: $0.element, lift: lift($0.element) ?? -.infinity) }
+        return indexed.sorted { ($0.lift, -$0.offset) > ($1.lift, -$1.offset) }.map(\.row)
+    }
+}

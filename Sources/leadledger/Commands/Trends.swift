@@ -18,6 +18,7 @@ struct TrendsCommand: AsyncParsableCommand {
 
     @OptionGroup var options: LedgerOptions
     @OptionGroup var range: RangeOptions
+    @OptionGroup var filters: FilterOptions
 
     @Option(help: "Cohort bucket: day, week (ISO, Monday) or month.")
     var bucket: Bucket = .week
@@ -35,10 +36,10 @@ struct TrendsCommand: AsyncParsableCommand {
         try await runReporting {
             let ledger = try options.openForReading()
             defer { ledger.close() }
-            let (from, until) = try range.bounds()
-            let query = TrendsQuery(bucket: bucket, groupBy: by, from: from, until: until, mapRetiredReasons: mapRetired)
+            var query = TrendsQuery(bucket: bucket, groupBy: by, mapRetiredReasons: mapRetired)
+            query.filter = try filters.filter(range)
             let cut = try range.cut()
-            let report = try await withReplayProgress("replaying") { try ledger.trends(query, cut: cut) }
+            let report = try await withReplayProgress("replaying") { [query] in try ledger.trends(query, cut: cut) }
             switch format {
             case .json: try printJSON(report)
             case .csv: print(Self.csv(report), terminator: "")

@@ -57,3 +57,32 @@ struct RangeOptions: ParsableArguments {
         }
     }
 }
+
+/// `--channel`, `--owner` and `--definition`: the filters the API's `channel`, `owner` and
+/// `definition` parameters and the dashboard's filter bar apply, so a report on the command line
+/// counts the same episodes as the chart it is compared with.
+struct FilterOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Only hand-offs of leads in this channel (\"(none)\" for leads without one).", valueName: "NAME"))
+    var channel: String?
+
+    @Option(help: ArgumentHelp("Only hand-offs to this owner (\"(none)\" for hand-offs without one).", valueName: "OWNER"))
+    var owner: String?
+
+    @Option(help: ArgumentHelp("Only episodes under this MQL definition version.", valueName: "VERSION"))
+    var definition: Int?
+
+    func validate() throws {
+        if let definition, !(0...Int(Int32.max)).contains(definition) {
+            throw ValidationError("--definition: expected a version from 0 to \(Int32.max), found \(definition)")
+        }
+        for (name, value) in [("--channel", channel), ("--owner", owner)] where value?.isEmpty == true {
+            throw ValidationError("\(name): expected a name, found an empty string")
+        }
+    }
+
+    /// These filters with the range's hand-off days.
+    func filter(_ range: RangeOptions) throws -> EpisodeFilter {
+        let (from, until) = try range.bounds()
+        return EpisodeFilter(from: from, until: until, channel: channel, owner: owner, definition: definition)
+    }
+}

@@ -72,6 +72,14 @@ enum Format {
         return String(out.reversed())
     }
 
+    /// An amount rounded to whole units and grouped like a count: `1,250,000`. Sums too large for a
+    /// whole number (a ledger can hold amounts from before the range check) fall back to `1.2e+20`.
+    static func amount(_ value: Double) -> String {
+        let rounded = value.rounded()
+        guard rounded.isFinite, abs(rounded) < 9.0e18 else { return String(format: "%.3g", value) }
+        return count(Int(rounded))
+    }
+
     /// A raw number for CSV: empty when absent.
     static func raw(_ value: Double?) -> String { value.map { String($0) } ?? "" }
 
