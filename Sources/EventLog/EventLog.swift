@@ -387,6 +387,12 @@ public final class EventLog: Sendable {
             try value.withUnsafeBytes { vb in try Array(("x:" + key).utf8).withUnsafeBytes { try txn.put(vb, forKey: $0, in: dbs.meta) } }
         }
     }
+
+    /// Removes a meta value in its own durable transaction; `false` when there was none.
+    @discardableResult
+    public func removeMetaValue(_ key: String) throws -> Bool {
+        try env.write { txn in try Array(("x:" + key).utf8).withUnsafeBytes { try txn.delete(key: $0, in: dbs.meta) } }
+    }
 }
 
 /// Why a log did not open.

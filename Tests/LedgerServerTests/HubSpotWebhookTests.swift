@@ -135,6 +135,54 @@ struct HubSpotWebhookSocketTests {
         }
     }
 
+    @Test("a contact.privacyDeletion appends lead.forgotten once, drops the contact's kept changes, and never stores a property the mapping ignores")
+    func privacyDeletion() async throws {
+        try await withTemporaryLedger { ledger, path in
+            _ = try await ledger.importEvents([], starterTaxonomyWhenMissing: true)
+            let server = Self.server(ledger)
+            let t = Int64(1_706_860_800_000)
+            let email = "ada.lovelace-7731@example.org"
+            let captured = Array(
+                """
+                [\(hubSpotNotification(eventId: 1, objectId: "701", property: "email", value: email, occurredAt: t)),
+                 \(hubSpotNotification(eventId: 2, objectId: "701", property: "lifecyclestage", value: "marketingqualifiedlead", occurredAt: t + 1000)),
+                 \(hubSpotNotification(eventId: 3, objectId: "701", property: "country", value: "FR", occurredAt: t + 1000))]
+                """.utf8)
+            let erased = Array(
+                """
+                [{"eventId":9,"subscriptionId":31,"portalId":33,"occurredAt":\(t + 5000),"subscriptionType":"contact.privacyDeletion","objectId":701},
+                 {"eventId":10,"subscriptionId":31,"portalId":33,"occurredAt":\(t + 5000),"subscriptionType":"contact.privacyDeletion","objectId":999}]
+                """.utf8)
+            try await withRunningServer(server) { port in
+                try await HTTPConnection.with(port: port) { connection in
+                    var reply = try await connection.send(.POST, "/v1/hooks/hubspot", headers: Self.signedHeaders(captured), body: captured)
+                    #expect(reply.status == 200, "\(reply.text)")
+                    #expect(try ledger.metaValue(HubSpotWebhook.metaKey(lead: "701")) != nil)
+                    let versionBefore = try ledger.log.version(ofStream: "701")
+
+                    reply = try await connection.send(.POST, "/v1/hooks/hubspot", headers: Self.signedHeaders(erased), body: erased)
+                    #expect(reply.status == 200, "\(reply.text)")
+                    #expect(try reply.json()["appended"] as? Int == 1)
+                    let skipped = try reply.json()["skipped"] as? [[String: Any]]
+                    #expect(skipped?.count == 1)
+                    #expect(skipped?.first?["item"] as? Int == 1)
+                    #expect((skipped?.first?["reason"] as? String)?.contains("contact 999 is not a lead") == true)
+                    let last = try #require(try ledger.log.records(inStream: "701").last)
+                    #expect(try LeadEvent(binary: last.payload).type == .leadForgotten)
+                    #expect(try ledger.log.version(ofStream: "701") == versionBefore + 1)
+                    #expect(try ledger.metaValue(HubSpotWebhook.metaKey(lead: "701")) == nil)
+
+                    // HubSpot re-delivers: the same notification ids make the same event, a duplicate.
+                    reply = try await connection.send(.POST, "/v1/hooks/hubspot", headers: Self.signedHeaders(erased), body: erased)
+                    #expect(try reply.json()["appended"] as? Int == 0)
+                    #expect(try reply.json()["duplicates"] as? Int == 1)
+                }
+            }
+            let file = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
+            #expect(file.range(of: Data(email.utf8)) == nil, "an ignored property's value reached the ledger file")
+        }
+    }
+
     @Test("HubSpot webhooks and a HubSpot export of the same history give identical events with the same ids")
     func webhookMatchesExport() async throws {
         let csvURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

@@ -59,14 +59,30 @@ public enum HubSpotWebhook {
     }
 
     /// The meta key under which a contact's changes are kept.
-    static func metaKey(lead: String) -> String { "hubspot.webhook.changes." + lead }
+    public static func metaKey(lead: String) -> String { "hubspot.webhook.changes." + lead }
 
-    /// The parsed body: property changes per contact (in body order) and the counted skips.
+    /// A `contact.privacyDeletion`: HubSpot erased the contact under the GDPR, so the ledger erases
+    /// the lead's personal data with a `lead.forgotten`.
+    struct Erasure {
+        var item: Int
+        var lead: String
+        var at: Int64
+        /// DESIGN §8.4's idempotency key: the UUIDv5 of portal, subscription and event id, so a
+        /// re-delivery is a duplicate.
+        var id: UUID
+    }
+
+    /// The parsed body: property changes per contact (in body order), erasures and the counted skips.
     struct Parsed {
         var rows: [HistoryRow] = []
+        var erasures: [Erasure] = []
         var skips: [Skip] = []
         var received = 0
     }
+
+    /// The namespace of the ids of events made from HubSpot notifications (the UUIDv5 of the URL
+    /// `https://api.hubspot.com/webhooks`).
+    static let namespace = NameBasedUUID.v5(namespace: NameBasedUUID.urlNamespace, name: "https://api.hubspot.com/webhooks")
 
     /// Reads HubSpot's JSON array of notifications; a payload that cannot map is refused naming the
     /// notification and its field.
@@ -117,10 +133,8 @@ public enum HubSpotWebhook {
                         Skip(item: index, subscriptionType: type, reason: "a deleted contact's events stay in the ledger; nothing to append"))
                     continue
                 case "contact.privacyDeletion":
-                    parsed.skips.append(
-                        Skip(
-                            item: index, subscriptionType: type,
-                            reason: "a GDPR deletion: this ledger has no event that erases a lead's personal data yet"))
+                    let name = [try text("portalId"), try text("subscriptionId"), try text("eventId")].map { $0 ?? "" }.joined(separator: ":")
+                    parsed.erasures.append(Erasure(item: index, lead: objectId, at: at, id: NameBasedUUID.v5(namespace: namespace, name: name)))
                     continue
                 case "contact.creation":
                     parsed.skips.append(
@@ -203,7 +217,7 @@ extension Ledger {
         rows += parsed.rows
 
         var replay = HistoryReplay(rules: rules, file: "webhook", rowsRead: rows.count)
-        let result: ImportResult
+        var result: ImportResult
         do {
             result = try replay.run(rows)
         } catch {
@@ -215,6 +229,27 @@ extension Ledger {
 
         var receipt = HubSpotWebhook.Receipt(
             received: parsed.received, appended: 0, duplicates: 0, skipped: parsed.skips, head: LogHead(position: 0, hash: ""))
+        // Erasures come after the body's changes: a contact captured and erased in one body ends erased.
+        var erased: Set<String> = []
+        for erasure in parsed.erasures {
+            let known: Bool
+            do { known = try log.version(ofStream: erasure.lead) > 0 } catch {
+                throw HubSpotWebhook.Refusal(kind: .storage, problems: [BatchProblem(message: "contact \(erasure.lead): \(error)")])
+            }
+            guard known || result.events.contains(where: { $0.lead == erasure.lead }) else {
+                receipt.skipped.append(
+                    HubSpotWebhook.Skip(
+                        item: erasure.item, subscriptionType: "contact.privacyDeletion",
+                        reason: "contact \(erasure.lead) is not a lead in this ledger; nothing to erase"))
+                continue
+            }
+            erased.insert(erasure.lead)
+            result.events.append(
+                LeadEvent(
+                    id: erasure.id, occurredAt: Timestamp(microseconds: erasure.at), source: rules.source, actor: nil, lead: erasure.lead,
+                    correlationId: nil, payload: .forgotten(.init(reason: "HubSpot privacy deletion (GDPR) of contact \(erasure.lead)"))))
+        }
+        receipt.skipped.sort { $0.item < $1.item }
         do {
             let head: LogHead
             if result.events.isEmpty {
@@ -240,10 +275,23 @@ extension Ledger {
         }
 
         // Kept once the events are durable: a crash in between makes HubSpot's retry append
-        // duplicates and then keep the changes.
-        for lead in leads {
+        // duplicates and then keep the changes. Only the values of properties the mapping reads are
+        // kept (a contact's e-mail or name, which it ignores, never reaches the ledger), and an
+        // erased contact's changes are dropped with its personal data.
+        for lead in erased {
+            do {
+                try removeMetaValue(HubSpotWebhook.metaKey(lead: lead))
+            } catch {
+                throw HubSpotWebhook.Refusal(
+                    kind: .storage, problems: [BatchProblem(message: "the webhook changes of erased contact \(lead) could not be dropped: \(error)")])
+            }
+        }
+        for lead in leads where !erased.contains(lead) {
             let new = parsed.rows.filter { $0.lead == lead }.map {
-                HubSpotWebhook.StoredChange(field: $0.field, value: $0.value, at: $0.at.microseconds, actor: $0.actor)
+                // A property the mapping does not read keeps its instant (it can still be the
+                // contact's first change, which captures the lead) but not its value.
+                let read = rules.roles[HistoryRules.key($0.field)] != nil
+                return HubSpotWebhook.StoredChange(field: $0.field, value: read ? $0.value : "", at: $0.at.microseconds, actor: $0.actor)
             }
             do {
                 try updateMetaValue(HubSpotWebhook.metaKey(lead: lead)) { bytes in

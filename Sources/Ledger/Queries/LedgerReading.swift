@@ -30,4 +30,8 @@ extension Ledger {
     public func updateMetaValue<R>(_ key: String, _ change: ([UInt8]?) throws -> (value: [UInt8]?, result: R)) throws -> R {
         try log.updateMetaValue(key, change)
     }
+
+    /// Removes the metadata value under `key`; `false` when there was none.
+    @discardableResult
+    public func removeMetaValue(_ key: String) throws -> Bool { try log.removeMetaValue(key) }
 }
