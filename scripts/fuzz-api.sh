@@ -50,7 +50,21 @@ serve_in_background fuzz-api "$BIN" "$WORK" --ledger "$WORK/ledger" --host 127.0
 # over a socket.
 # positive_data_acceptance is off: the document describes a rule only loosely (the recursive rule
 # language is schemas/rules.schema.json), so a schema-valid but meaningless rule is rightly a 400.
-SPEC="$PWD/schemas/openapi.yaml"
+# The fuzzer cannot sign, so POST /v1/events with generated `webhook-*` headers or `key` only ever
+# meets the 401 of a bad Standard Webhooks signature, and the bodies (JSON, NDJSON, CloudEvents)
+# would go untested: the fuzzed copy of the document leaves those four parameters out. The signed
+# form is covered over a socket by the Standard Webhooks tests.
+SPEC="$WORK/openapi.yaml"
+python3 - "$PWD/schemas/openapi.yaml" "$SPEC" <<'PY'
+import sys, yaml
+with open(sys.argv[1]) as f:
+    spec = yaml.safe_load(f)
+post = spec["paths"]["/v1/events"]["post"]
+unsigned = {"webhook-id", "webhook-timestamp", "webhook-signature", "key"}
+post["parameters"] = [p for p in post.get("parameters", []) if p.get("name") not in unsigned]
+with open(sys.argv[2], "w") as f:
+    yaml.safe_dump(spec, f, sort_keys=False)
+PY
 set +e
 # Run from the scratch directory: schemathesis keeps its example database in the working directory.
 (cd "$WORK" && "${ST[@]}" run "$SPEC" \

@@ -191,6 +191,48 @@ struct StandardWebhooksSocketTests {
         }
     }
 
+    @Test("an admin creates a signing key over HTTP: its secret is shown once, and a message signed with it is appended")
+    func signingKeyOverHTTP() async throws {
+        try await withTemporaryLedger { ledger, _ in
+            let server = testServer(ledger)
+            let (_, admin, _) = try server.keys.add(scope: .admin, signing: false)
+            let body = Array(capturedEvent(lead: "SW9").utf8)
+            try await withRunningServer(server) { port in
+                try await HTTPConnection.with(port: port) { connection in
+                    let auth = [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")]
+                    var reply = try await connection.send(.POST, "/v1/keys", headers: auth, body: Array(#"{"scope":"append","signing":true}"#.utf8))
+                    #expect(reply.status == 201, "\(reply.text)")
+                    let created = try reply.json()
+                    let keyID = try #require(created["id"] as? String)
+                    let secret = try #require(created["signingSecret"] as? String)
+                    #expect(secret.hasPrefix("whsec_"))
+                    // Listed with its count of secrets, never the secret itself.
+                    reply = try await connection.send(.GET, "/v1/keys", headers: auth)
+                    #expect(!reply.text.contains(secret))
+                    #expect(reply.text.contains(#""signingSecrets":1"#))
+
+                    let now = nowSeconds()
+                    let signature = standardWebhookSignature(secret: secret, id: "msg_http", timestamp: now, body: body)
+                    reply = try await connection.send(
+                        .POST, "/v1/events?key=\(keyID)",
+                        headers: [
+                            ("Content-Type", "application/x-ndjson"), ("webhook-id", "msg_http"), ("webhook-timestamp", String(now)),
+                            ("webhook-signature", signature),
+                        ], body: body)
+                    #expect(reply.status == 201, "\(reply.text)")
+
+                    // Without `signing` there is no secret; a non-boolean is refused by name.
+                    reply = try await connection.send(.POST, "/v1/keys", headers: auth, body: Array(#"{"scope":"read"}"#.utf8))
+                    #expect(try reply.json()["signingSecret"] == nil)
+                    reply = try await connection.send(.POST, "/v1/keys", headers: auth, body: Array(#"{"scope":"read","signing":"yes"}"#.utf8))
+                    #expect(reply.status == 400)
+                    #expect((try reply.json()["problems"] as? [[String: Any]])?.first?["field"] as? String == "signing")
+                }
+            }
+            #expect(try ledger.head().position == 1)
+        }
+    }
+
     @Test("during a rotation the previous and the new signing secret both verify; once the previous is dropped it is refused")
     func rotation() async throws {
         try await withTemporaryLedger { ledger, _ in

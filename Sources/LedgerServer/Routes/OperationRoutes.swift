@@ -90,8 +90,9 @@ extension LedgerHTTPServer {
 
     /// `{"scope": SCOPE, "source": NAME?}`: every member checked, each problem naming its field;
     /// `source` is a name or absent, never null.
-    static func newKey(_ bytes: [UInt8]) throws -> (scope: APIScope, source: String?) {
-        let expected = "expected {\"scope\":\"\(APIScope.allCases.map(\.rawValue).joined(separator: "|"))\",\"source\":NAME?}"
+    static func newKey(_ bytes: [UInt8]) throws -> (scope: APIScope, source: String?, signing: Bool) {
+        let expected =
+            "expected {\"scope\":\"\(APIScope.allCases.map(\.rawValue).joined(separator: "|"))\",\"source\":NAME?,\"signing\":BOOL?}"
         guard let json = try? JSONValue.parse(bytes), case .object(let members) = json else {
             throw APIError(.badRequest, expected, problems: [.init(message: "the body is not a JSON object")])
         }
@@ -116,11 +117,17 @@ extension LedgerHTTPServer {
         case .string(let text)?: source = text
         case let other?: problems.append(.init(field: "source", message: "expected a source name, found \(other.shortDescription)"))
         }
-        for member in members where member.key != "scope" && member.key != "source" {
+        var signing = false
+        switch json["signing"] {
+        case nil: break
+        case .bool(let value)?: signing = value
+        case let other?: problems.append(.init(field: "signing", message: "expected true or false, found \(other.shortDescription)"))
+        }
+        for member in members where !["scope", "source", "signing"].contains(member.key) {
             problems.append(.init(field: member.key, message: "unknown member"))
         }
         guard problems.isEmpty, let scope else { throw APIError(.badRequest, expected, problems: problems) }
-        return (scope, source)
+        return (scope, source, signing)
     }
 }
 
@@ -131,6 +138,8 @@ enum KeysController: LedgerController {
         var secret: String
         var scope: APIScope
         var source: String?
+        /// The Standard Webhooks secret a sender signs with, when asked for; shown this once.
+        var signingSecret: String?
     }
 
     static func register(_ routes: inout RouteRegistrar) {
@@ -141,8 +150,9 @@ enum KeysController: LedgerController {
             let body = try await server.collectBody(request, limit: 64 << 10)
             let new = try LedgerHTTPServer.newKey(Array(buffer: body))
             do {
-                let (id, secret) = try server.keys.add(scope: new.scope, source: new.source)
-                return JSONResponse.make(status: .created, value: Created(id: id, secret: secret, scope: new.scope, source: new.source))
+                let (id, secret, signingSecret) = try server.keys.add(scope: new.scope, source: new.source, signing: new.signing)
+                return JSONResponse.make(
+                    status: .created, value: Created(id: id, secret: secret, scope: new.scope, source: new.source, signingSecret: signingSecret))
             } catch let error as APIKeyError {
                 throw APIError(.badRequest, error.description, problems: [.init(field: "source", message: error.description)])
             }
