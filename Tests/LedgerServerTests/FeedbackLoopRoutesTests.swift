@@ -204,9 +204,82 @@ struct FeedbackLoopRoutesTests {
             #expect(text.contains("<h2>Buyer profile</h2>"))
             // Only web leads: 96 hand-offs in the funnel, and every owner's link keeps the channel.
             #expect(text.contains(#"<tspan style="font-weight:600">96</tspan>"#))
-            #expect(text.contains(#"href="/episodes?channel=web&amp;owner=rep%3A0""#))
+            #expect(text.contains(#"href="/episodes?channel=web&amp;serviceLevel=firstTouch&amp;deadlineOwner=rep%3A0""#))
             #expect(text.contains(#"href="/episodes?channel=web&amp;outcome=accepted""#))
+            #expect(text.contains(#"href="/episodes?channel=web&amp;stage=converted""#))
+            #expect(text.contains(#"href="/episodes?channel=web&amp;stage=won""#))
             #expect(text.contains("EUR"))
+        }
+    }
+
+    @Test("the converted and won bars and each owner's compliance list exactly the episodes they count, the owner at the deadline after a re-assignment")
+    func drillDownToStagesAndOwners() async throws {
+        try await withTemporaryLedger { ledger, _ in
+            var events = FeedbackFixture.events()
+            // Leads D4, D10 and D16, handed to rep:1, move to rep:7 an hour after their hand-off, inside
+            // the 4-business-hour first-touch limit: rep:7 answers for them at the deadline.
+            let handOffs = Dictionary(
+                events.compactMap { event -> (String, Int64)? in
+                    guard case .handedOff = event.payload, let lead = event.lead else { return nil }
+                    return (lead, event.occurredAt.microseconds)
+                }, uniquingKeysWith: { first, _ in first })
+            for lead in ["D4", "D10", "D16"] {
+                let at = Timestamp(microseconds: try #require(handOffs[lead]) + 3_600_000_000).rfc3339
+                events.append(
+                    LeadEventFixture.decode(
+                        #"{"id":"\#(UUID().uuidString)","type":"lead.assigned","lead":"\#(lead)","occurredAt":"\#(at)","source":"crm","data":{"owner":"rep:7"}}"#
+                    ))
+            }
+            _ = try await ledger.append(events.sorted { $0.occurredAt.microseconds < $1.occurredAt.microseconds })
+            let server = testServer(ledger)
+            let keys = try TestKeys(server.keys)
+            try await withRunningServer(server) { port in
+                try await HTTPConnection.with(port: port) { connection in
+                    let cut = "asOfOccurred=2026-05-01"
+                    let funnel = try await connection.json(.GET, "/v1/funnel?\(cut)", key: keys.read)
+                    let total = funnel["total"] as? [String: Any] ?? [:]
+                    func listed(_ query: String) async throws -> (total: Int, episodes: [[String: Any]]) {
+                        let page = try await connection.json(.GET, "/v1/episodes?\(query)&\(cut)&limit=500", key: keys.read)
+                        return (page["total"] as? Int ?? -1, page["episodes"] as? [[String: Any]] ?? [])
+                    }
+                    let converted = try await listed("stage=converted")
+                    #expect(converted.total == total["convertedAccepted"] as? Int)
+                    #expect(converted.total > 0)
+                    #expect(converted.episodes.allSatisfy { $0["outcome"] as? String == "accepted" })
+                    // Every third lead converts: D3, D6…
+                    #expect(converted.episodes.allSatisfy { (Int(($0["lead"] as? String ?? "").dropFirst()) ?? 1) % 3 == 0 })
+                    #expect(try await listed("stage=won").total == total["wonConverted"] as? Int)
+
+                    let sla = try await connection.json(.GET, "/v1/sla?\(cut)", key: keys.read)
+                    let owners = (sla["firstTouch"] as? [String: Any])?["byOwner"] as? [[String: Any]] ?? []
+                    #expect(owners.contains { $0["owner"] as? String == "rep:7" })
+                    for row in owners {
+                        let owner = try #require(row["owner"] as? String)
+                        let counted = ["met", "breached", "open", "withdrawn"].reduce(0) { $0 + (row[$1] as? Int ?? 0) }
+                        let all = try await listed("serviceLevel=firstTouch&deadlineOwner=\(owner.replacingOccurrences(of: ":", with: "%3A"))")
+                        #expect(all.total == counted, "\(owner)")
+                        let breached = try await listed(
+                            "serviceLevel=firstTouch&serviceLevelStatus=breached&deadlineOwner=\(owner.replacingOccurrences(of: ":", with: "%3A"))")
+                        #expect(breached.total == row["breached"] as? Int, "\(owner)")
+                    }
+                    // rep:7 answers for the three re-assigned leads, though they were handed to rep:1.
+                    let rep7 = try await listed("serviceLevel=firstTouch&deadlineOwner=rep%3A7")
+                    #expect(Set(rep7.episodes.compactMap { $0["lead"] as? String }) == ["D4", "D10", "D16"])
+                    #expect(rep7.episodes.allSatisfy { $0["owner"] as? String == "rep:1" })
+
+                    let refused = try await connection.send(
+                        .GET, "/v1/episodes?deadlineOwner=rep%3A1", headers: [("Authorization", "Bearer \(keys.read)")])
+                    #expect(refused.status == 400)
+                    #expect((try refused.json()["problems"] as? [[String: Any]])?.first?["field"] as? String == "serviceLevel")
+                    let badStage = try await connection.send(.GET, "/v1/episodes?stage=lost", headers: [("Authorization", "Bearer \(keys.read)")])
+                    #expect(badStage.status == 400)
+
+                    // The dashboard's page for a bar names what it lists.
+                    let page = try await connection.send(.GET, "/episodes?stage=converted", headers: [("Authorization", "Bearer \(keys.read)")])
+                    #expect(page.status == 200)
+                    #expect(page.text.contains("accepted and converted"))
+                }
+            }
         }
     }
 }

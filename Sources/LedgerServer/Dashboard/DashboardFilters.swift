@@ -22,15 +22,6 @@ struct DashboardFilters {
         filter = try LedgerHTTPServer.episodeFilter(parameters)
     }
 
-    /// `filters` with some values replaced (a drill-down to one owner keeps the other filters).
-    init(merging values: [String: String], into filters: DashboardFilters) {
-        given = filters.given.merging(values) { $1 }
-        var filter = filters.filter
-        if let owner = values["owner"] { filter.owner = owner }
-        if let channel = values["channel"] { filter.channel = channel }
-        self.filter = filter
-    }
-
     /// A page's query string decoded as a form sends it (`+` is a space, which the API's
     /// percent-decoding alone does not read so), without the empty fields a form's "all" sends.
     static func pageParameters(_ request: Request) -> Parameters {

@@ -23,14 +23,15 @@ enum DashboardController: LedgerController {
             let parameters = DashboardFilters.pageParameters(request)
             let filters: DashboardFilters
             let query: EpisodeListQuery
+            let cut: ReplayCut
             do {
                 filters = try DashboardFilters(parameters)
-                query = try LedgerHTTPServer.episodesQuery(parameters)
+                cut = try LedgerHTTPServer.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
+                query = try LedgerHTTPServer.episodesQuery(parameters, at: server.ledger.reportInstant(for: cut))
             } catch let error as APIError {
                 return LedgerHTTPServer.badFilterPage(error, csrf: page.csrf)
             }
-            let replay = server.replay
-            let report = try await server.analysis(context) { try replay.episodes(query) }
+            let report = try await server.analysis(context) { try server.episodes(query, cut: cut) }
             return HTML.response(
                 HTML.page(
                     title: "Episodes", csrf: page.csrf,
@@ -208,14 +209,14 @@ extension LedgerHTTPServer {
             impact: ImpactView(impact), candidate: Self.exampleCandidate, csrf: CSRFField(csrf),
             filters: FilterFormView(filters, state: state),
             funnelChart: loop.funnel.map { funnel in
-                FeedbackCharts.funnel(funnel.total) { outcome in filters.href("/episodes", [("outcome", outcome ?? "")]) }
+                FeedbackCharts.funnel(funnel.total) { selection in filters.href("/episodes", selection) }
             } ?? "",
             complianceChart: loop.serviceLevels.map { report in
                 FeedbackCharts.complianceByWeek(report, bucketMicros: week) { start in filters.href("/episodes", [("cohort", start)]) }
             } ?? "",
             ownersChart: loop.serviceLevels.map { report in
                 FeedbackCharts.complianceByOwner(report) { owner in
-                    DashboardFilters(merging: ["owner": owner], into: filters).href("/episodes")
+                    filters.href("/episodes", [("serviceLevel", ServiceLevelLimit.firstTouch.rawValue), ("deadlineOwner", owner)])
                 }
             } ?? "",
             profile: loop.profile.map { ProfileView($0) })

@@ -15,20 +15,21 @@ enum FeedbackCharts {
 
     /// Horizontal bars, handed off → accepted → converted → won, each with its count and its rate
     /// of the stage before; each bar lists its episodes.
-    static func funnel(_ total: FunnelRow, link: (String?) -> String) -> String {
+    static func funnel(_ total: FunnelRow, link: ([(String, String)]) -> String) -> String {
         guard total.handedOff > 0 else { return empty("No hand-offs under these filters.") }
-        let stages: [(String, Int, Rate?, String?, String)] = [
-            ("handed off", total.handedOff, nil, nil, "#2f5db3"),
-            ("accepted", total.accepted, total.acceptedOfHandedOff, "accepted", "#1f7a4d"),
-            ("converted (of accepted)", total.convertedAccepted, total.convertedOfAccepted, nil, "#d9822b"),
-            ("won (of converted)", total.wonConverted, total.wonOfConverted, nil, "#7b4bb3"),
+        // Each bar's drill-down selects exactly the episodes it counts.
+        let stages: [(String, Int, Rate?, [(String, String)], String)] = [
+            ("handed off", total.handedOff, nil, [], "#2f5db3"),
+            ("accepted", total.accepted, total.acceptedOfHandedOff, [("outcome", "accepted")], "#1f7a4d"),
+            ("converted (of accepted)", total.convertedAccepted, total.convertedOfAccepted, [("stage", "converted")], "#d9822b"),
+            ("won (of converted)", total.wonConverted, total.wonOfConverted, [("stage", "won")], "#7b4bb3"),
         ]
         let labelWidth = 200.0, barHeight = 30.0, gap = 12.0
         let height = top + Double(stages.count) * (barHeight + gap)
         let plot = width - labelWidth - right - 440
         var svg =
             "<svg class=\"chart funnel\" role=\"img\" aria-label=\"Funnel from hand-off to won deal\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\">"
-        for (index, (label, count, rate, outcome, colour)) in stages.enumerated() {
+        for (index, (label, count, rate, selection, colour)) in stages.enumerated() {
             let y = top / 2 + Double(index) * (barHeight + gap)
             let barWidth = max(1, plot * Double(count) / Double(total.handedOff))
             let x = labelWidth + (plot - barWidth) / 2
@@ -37,10 +38,9 @@ enum FeedbackCharts {
                     "\(HTML.percent(r.rate)) of \(HTML.count(r.of))"
                         + (r.interval.map { " [\(HTML.percent($0.low)), \(HTML.percent($0.high))]" } ?? "")
                 } ?? ""
-            var bar =
-                "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(barWidth))\" height=\"\(f(barHeight))\" rx=\"3\" fill=\"\(colour)\"><title>\(HTML.escape(label)): \(count)</title></rect>"
-            if index < 2 { bar = "<a href=\"\(HTML.escape(link(outcome)))\">\(bar)</a>" }
-            svg += bar
+            let bar =
+                "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(barWidth))\" height=\"\(f(barHeight))\" rx=\"3\" fill=\"\(colour)\"><title>\(HTML.escape(label)): \(count) — list the episodes</title></rect>"
+            svg += "<a href=\"\(HTML.escape(link(selection)))\">\(bar)</a>"
             svg +=
                 "<text x=\"\(f(labelWidth - 10))\" y=\"\(f(y + barHeight / 2 + 4))\" text-anchor=\"end\" style=\"font-size:13px;fill:#1d2430\">\(HTML.escape(label))</text>"
             svg +=
@@ -145,7 +145,7 @@ enum FeedbackCharts {
             let rate = row.compliance.rate ?? 0
             let owner = row.owner ?? "(none)"
             let bar =
-                "<rect x=\"\(f(labelWidth))\" y=\"\(f(y))\" width=\"\(f(max(1, plot * rate)))\" height=\"\(f(barHeight))\" fill=\"\(rate >= 0.9 ? "#1f7a4d" : rate >= 0.7 ? "#d9822b" : "#b3261e")\"><title>\(HTML.escape(owner)): \(row.met) met, \(row.breached) breached</title></rect>"
+                "<rect x=\"\(f(labelWidth))\" y=\"\(f(y))\" width=\"\(f(max(1, plot * rate)))\" height=\"\(f(barHeight))\" fill=\"\(rate >= 0.9 ? "#1f7a4d" : rate >= 0.7 ? "#d9822b" : "#b3261e")\"><title>\(HTML.escape(owner)): \(row.met) met, \(row.breached) breached — list the episodes \(HTML.escape(owner)) answered for at the deadline</title></rect>"
             svg += "<a href=\"\(HTML.escape(link(owner)))\">\(bar)</a>"
             if let interval = row.compliance.interval {
                 let (x0, x1) = (labelWidth + plot * interval.low, labelWidth + plot * interval.high)

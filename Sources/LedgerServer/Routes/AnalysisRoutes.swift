@@ -21,10 +21,9 @@ enum AnalysesController: LedgerController {
         }
         routes.add(.get, "/v1/episodes", statuses: [200, 400, 401, 403, 503], access: .scopes([.read])) { server, request, context in
             let parameters = request.uri.queryParameters
-            let query = try LedgerHTTPServer.episodesQuery(parameters)
             let cut = try LedgerHTTPServer.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
-            let replay = server.replay
-            return JSONResponse.make(value: try await server.analysis(context) { try replay.episodes(query, cut: cut) })
+            let query = try LedgerHTTPServer.episodesQuery(parameters, at: server.ledger.reportInstant(for: cut))
+            return JSONResponse.make(value: try await server.analysis(context) { try server.episodes(query, cut: cut) })
         }
         routes.add(.get, "/v1/impact", statuses: [200, 400, 401, 403, 503], access: .scopes([.read])) { server, request, context in
             let parameters = request.uri.queryParameters
@@ -99,9 +98,11 @@ extension LedgerHTTPServer {
     }
 
     /// The drill-down: the filters, `cohort` (a day of the cohort, `YYYY-MM-DD`) with `bucket`,
-    /// `by` and `group` for a grouped cell, `outcome`, `reason`, `mapRetired`, and the page:
-    /// `after` (the previous page's `next`) and `limit` (1 to 500, default 100).
-    static func episodesQuery(_ parameters: Parameters) throws -> EpisodeListQuery {
+    /// `by` and `group` for a grouped cell, `outcome`, `reason`, `mapRetired`, `stage` (a funnel
+    /// bar), `serviceLevel` with `serviceLevelStatus` and `deadlineOwner` (a service-level figure,
+    /// judged at `at`, the report's instant), and the page: `after` (the previous page's `next`)
+    /// and `limit` (1 to 500, default 100).
+    static func episodesQuery(_ parameters: Parameters, at: Int64) throws -> EpisodeListQuery {
         func text(_ name: String) -> Substring? { parameters[Substring(name)] }
         var query = EpisodeListQuery()
         query.filter = try episodeFilter(parameters)
@@ -135,6 +136,31 @@ extension LedgerHTTPServer {
         }
         query.reason = text("reason").map(String.init)
         query.mapRetiredReasons = try flag(parameters["mapRetired"], name: "mapRetired")
+        if let stage = text("stage") {
+            guard let value = FunnelStage(rawValue: String(stage)) else {
+                throw badParameter("stage", "one of \(FunnelStage.allCases.map(\.rawValue).joined(separator: ", "))", stage)
+            }
+            query.stage = value
+        }
+        if let limit = text("serviceLevel") {
+            guard let value = ServiceLevelLimit(rawValue: String(limit)) else {
+                throw badParameter("serviceLevel", "one of \(ServiceLevelLimit.allCases.map(\.rawValue).joined(separator: ", "))", limit)
+            }
+            var selection = ServiceLevelSelection(limit: value, at: at)
+            if let status = text("serviceLevelStatus") {
+                guard let value = ServiceLevelStatus(rawValue: String(status)) else {
+                    throw badParameter(
+                        "serviceLevelStatus", "one of \(ServiceLevelStatus.allCases.map(\.rawValue).joined(separator: ", "))", status)
+                }
+                selection.status = value
+            }
+            selection.owner = text("deadlineOwner").flatMap { $0.isEmpty ? nil : String($0) }
+            query.serviceLevel = selection
+        } else if let name = ["serviceLevelStatus", "deadlineOwner"].first(where: { text($0) != nil }) {
+            throw APIError(
+                .badRequest, "`\(name)` selects among the episodes judged against `serviceLevel`, which is missing",
+                problems: [.init(field: "serviceLevel", message: "expected `serviceLevel` (firstTouch or decision) beside `\(name)`")])
+        }
         if let after = text("after") {
             guard let cursor = EpisodeCursor(String(after)) else {
                 throw badParameter("after", "the `next` of a previous page", after.prefix(64))
@@ -242,5 +268,13 @@ extension LedgerHTTPServer {
         APIError(
             .badRequest, "`\(name)` must be \(expected), not `\(found)`",
             problems: [.init(field: name, message: "expected \(expected), found `\(found)`")])
+    }
+}
+
+extension LedgerHTTPServer {
+    /// A drill-down page: from the shared replay, or from the feedback loop's when it needs the
+    /// episode facts (a funnel stage, a service level).
+    func episodes(_ query: EpisodeListQuery, cut: ReplayCut) throws -> EpisodeListReport {
+        query.needsFacts ? try feedback.episodes(query, cut: cut) : try replay.episodes(query, cut: cut)
     }
 }

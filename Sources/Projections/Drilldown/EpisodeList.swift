@@ -58,8 +58,38 @@ public struct EpisodeCursor: Sendable, Hashable, Codable, CustomStringConvertibl
     }
 }
 
+/// A stage of the funnel past acceptance, as its chart's bars count them.
+public enum FunnelStage: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Accepted episodes that converted: the funnel's `convertedAccepted`, the bar "converted (of accepted)".
+    case converted
+    /// Converted episodes that were won: the funnel's `wonConverted`, the bar "won (of converted)".
+    case won
+}
+
+/// The episodes behind a service-level figure: those judged against `limit`, optionally only with
+/// `status`, optionally only those whose owner at the deadline is `owner` (as the per-owner
+/// compliance counts them, which is not always the owner handed to).
+public struct ServiceLevelSelection: Sendable, Hashable, Codable {
+    /// The limit judged.
+    public var limit: ServiceLevelLimit
+    /// Only episodes with this status.
+    public var status: ServiceLevelStatus?
+    /// Only episodes whose owner at the deadline is this one (`"(none)"`: none known).
+    public var owner: String?
+    /// The report's instant, µs: open deadlines are judged as of it, as in the report linked from.
+    public var at: Int64
+
+    /// A selection.
+    public init(limit: ServiceLevelLimit, status: ServiceLevelStatus? = nil, owner: String? = nil, at: Int64) {
+        self.limit = limit
+        self.status = status
+        self.owner = owner
+        self.at = at
+    }
+}
+
 /// Which episodes to list: the filters, optionally one cohort cell (a bucket, and a group value
-/// when grouped), an outcome or a rejection reason, and a page.
+/// when grouped), an outcome or a rejection reason, a funnel stage or a service-level status, and a page.
 public struct EpisodeListQuery: Sendable, Hashable, Codable {
     /// The most episodes one page holds.
     public static let maxLimit = 500
@@ -80,6 +110,10 @@ public struct EpisodeListQuery: Sendable, Hashable, Codable {
     public var reason: String?
     /// Match `reason` against retired codes mapped to their replacements.
     public var mapRetiredReasons: Bool
+    /// Only episodes that reached this funnel stage.
+    public var stage: FunnelStage?
+    /// Only episodes with this service-level status (or owner at the deadline).
+    public var serviceLevel: ServiceLevelSelection?
     /// Resume after this episode.
     public var after: EpisodeCursor?
     /// At most this many episodes, 1 to ``maxLimit``.
@@ -89,7 +123,7 @@ public struct EpisodeListQuery: Sendable, Hashable, Codable {
     public init(
         filter: EpisodeFilter = EpisodeFilter(), bucket: Bucket = .week, cohort: Int64? = nil, groupBy: Dimension? = nil,
         group: String? = nil, outcome: EpisodeOutcome? = nil, reason: String? = nil, mapRetiredReasons: Bool = false,
-        after: EpisodeCursor? = nil, limit: Int = 100
+        stage: FunnelStage? = nil, serviceLevel: ServiceLevelSelection? = nil, after: EpisodeCursor? = nil, limit: Int = 100
     ) {
         self.filter = filter
         self.bucket = bucket
@@ -99,9 +133,14 @@ public struct EpisodeListQuery: Sendable, Hashable, Codable {
         self.outcome = outcome
         self.reason = reason
         self.mapRetiredReasons = mapRetiredReasons
+        self.stage = stage
+        self.serviceLevel = serviceLevel
         self.after = after
         self.limit = limit
     }
+
+    /// Whether listing needs the episode facts of the feedback loop's replay (conversions, touches, owner changes).
+    public var needsFacts: Bool { stage != nil || serviceLevel != nil }
 }
 
 /// One episode as the drill-down lists it.
@@ -198,11 +237,37 @@ public struct EpisodeListReport: Sendable, Hashable, Codable {
 /// Lists the episodes behind a report's figure: the drill-down from a cohort to its episodes.
 public enum EpisodeList {
     /// The page of `query` over a replayed state; `leadName` names a lead by its dense number
-    /// (the log's stream names), asked only for the episodes on the page.
+    /// (the log's stream names), asked only for the episodes on the page. A query that
+    /// ``EpisodeListQuery/needsFacts`` takes the facts observed in the same replay; without them
+    /// it lists no episode.
     public static func compute(
-        _ state: ReplayState, _ query: EpisodeListQuery, leadName: (UInt32) throws -> String?
+        _ state: ReplayState, _ query: EpisodeListQuery, facts: EpisodeFacts? = nil, leadName: (UInt32) throws -> String?
     ) rethrows -> EpisodeListReport {
         let matcher = query.filter.matcher(state)
+        // The same rules as the funnel's bars and the service-level tables, so a list counts what its figure counts.
+        var evaluator = facts.map { ServiceLevels.Evaluator(state, $0) }
+        let deadlineOwner: Int32? = query.serviceLevel?.owner.map { name in
+            name == "(none)" ? -1 : evaluator?.ownerNumber(name) ?? .min
+        }
+        func passes(_ number: Int, _ e: Episode) -> Bool {
+            guard query.needsFacts else { return true }
+            guard let facts, number < facts.facts.count else { return false }
+            let fact = facts.facts[number]
+            switch query.stage {
+            case .converted?: if !(fact.convertedAt != .min && e.outcome == .accepted) { return false }
+            case .won?: if !(fact.won && fact.convertedAt != .min) { return false }
+            case nil: break
+            }
+            guard let selection = query.serviceLevel else { return true }
+            var matched = false
+            _ = evaluator?.evaluate(number, at: selection.at) { level in
+                guard level.limit == selection.limit else { return }
+                if let status = selection.status, level.status != status { return }
+                if let deadlineOwner, level.ownerNumber != deadlineOwner { return }
+                matched = true
+            }
+            return matched
+        }
         let cohortStart = query.cohort.map { query.bucket.start(of: $0) }
         let cohortEnd = cohortStart.map { start in
             let (next, overflow) = start.addingReportingOverflow(query.bucket.longestSpan)
@@ -230,6 +295,7 @@ public enum EpisodeList {
                 let code = query.mapRetiredReasons ? state.mappedReason(e.reason) : state.reasons.name(e.reason)
                 if code != reason { continue }
             }
+            if !passes(index, e) { continue }
             total += 1
             if let after = query.after, (e.handedOffAt, e.handOffPosition) <= (after.handedOffAt, after.position) { continue }
             page.append(index)

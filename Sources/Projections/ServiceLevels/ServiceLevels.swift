@@ -229,6 +229,9 @@ public enum ServiceLevels {
         /// The name of an owner number of an ``EpisodeServiceLevel``.
         public func ownerName(_ number: Int32) -> String? { owners.name(number) }
 
+        /// The number ``EpisodeServiceLevel/ownerNumber`` gives an owner's name; `nil` for a name never seen.
+        public func ownerNumber(_ name: String) -> Int32? { owners.lookup(name) }
+
         /// Episode `number`'s status for each limit its policy sets, judged at `at`.
         public mutating func evaluate(_ number: Int, at: Int64) -> [EpisodeServiceLevel] {
             var levels: [EpisodeServiceLevel] = []

@@ -84,6 +84,16 @@ struct EpisodesPageView {
         if let by = query.groupBy, let group = query.group { cell.append("\(by.rawValue) \(group)") }
         if let outcome = query.outcome { cell.append(outcome.name) }
         if let reason = query.reason { cell.append("reason \(reason)") }
+        switch query.stage {
+        case .converted?: cell.append("accepted and converted")
+        case .won?: cell.append("converted and won")
+        case nil: break
+        }
+        if let selection = query.serviceLevel {
+            let limit = selection.limit == .firstTouch ? "first touch" : "decision"
+            cell.append("\(limit) \(selection.status?.rawValue ?? "judged")")
+            if let owner = selection.owner { cell.append("\(owner) answering at the deadline") }
+        }
         heading = cell.isEmpty ? "Episodes" : "Episodes: " + cell.joined(separator: ", ")
         summary = filters.summary
         total = HTML.count(report.total)
