@@ -27,10 +27,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-KEY=$("$BIN" keys add --ledger "$LEDGER" --scope append 2>/dev/null)
+SCRIPT=${SCRIPT:-append}
+# A CloudEvent's `source` is a URI; a key bound to a ledger source maps it (DESIGN §8.4).
+BINDING=()
+[ "$SCRIPT" = cloudevents-batch ] && BINDING=(--source signup-form)
+KEY=$("$BIN" keys add --ledger "$LEDGER" --scope append "${BINDING[@]}" 2>/dev/null)
 serve_in_background load-test "$BIN" "$WORK" --ledger "$LEDGER" --durability "${DURABILITY:-full}"
 
-SCRIPT=${SCRIPT:-append}
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, Benchmarks/wrk/$SCRIPT.lua, durability ${DURABILITY:-full}, $(nproc) cores"
 LEADLEDGER_KEY="$KEY" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "Benchmarks/wrk/$SCRIPT.lua" "http://127.0.0.1:$PORT/v1/events"
 

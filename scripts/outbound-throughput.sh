@@ -55,6 +55,7 @@ for i in range($EVENTS):
 
 START=$(date +%s.%N)
 serve_in_background outbound-throughput "$BIN" "$WORK" --ledger "$LEDGER"
-until [ "$(cat "$WORK/received" 2>/dev/null || echo 0)" -ge "$EVENTS" ]; do sleep 0.05; done
+# The receiver rewrites the count file; a read between truncate and write sees it empty.
+until received=$(cat "$WORK/received" 2>/dev/null); [ "${received:-0}" -ge "$EVENTS" ] 2>/dev/null; do sleep 0.05; done
 END=$(date +%s.%N)
 python3 -c "s=$END-$START; print('delivered $EVENTS events in %.2f s: %.0f events/s (batches of 100, one subscription, $(nproc) cores)' % (s, $EVENTS/s))"
