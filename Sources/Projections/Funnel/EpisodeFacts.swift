@@ -59,6 +59,9 @@ public struct EpisodeFacts: PartitionedReplayObserver, Sendable {
     var leads: [LeadTrack] = []
     /// Owners named by `lead.assigned`, currencies, attribute names and values.
     var owners = Interner(), currencies = Interner(), attributeNames = Interner(), attributeValues = Interner()
+    /// The value number of each number seen, by its bits: writing a number as text to intern it cost
+    /// a tenth of the feedback loop's replay, and a lead's attributes repeat few distinct numbers.
+    var numberValues: [UInt64: Int32] = [:]
 
     /// An observer; `collectsAttributes` keeps each lead's attributes at hand-off for the profile.
     public init(collectsAttributes: Bool = false) {
@@ -145,7 +148,15 @@ public struct EpisodeFacts: PartitionedReplayObserver, Sendable {
         switch value {
         case .null: valueNumber = -1
         case .bool(let flag): valueNumber = attributeValues.intern(flag ? "true" : "false")
-        case .number(let number): valueNumber = attributeValues.intern(ProfileValues.text(number))
+        case .number(let number):
+            // -0 and 0 print alike, so they share a number; other bits are distinct numbers.
+            let bits = number == 0 ? 0 : number.bitPattern
+            if let known = numberValues[bits] {
+                valueNumber = known
+            } else {
+                valueNumber = attributeValues.intern(ProfileValues.text(number))
+                numberValues[bits] = valueNumber
+            }
         case .string(let text): valueNumber = attributeValues.intern(text)
         }
         var pairs = leads[lead].attributes
@@ -189,8 +200,18 @@ public struct EpisodeFacts: PartitionedReplayObserver, Sendable {
             handOffAttributes.append(map(valueMap, other.handOffAttributes[slot + 1]))
             slot += 2
         }
-        // Lead tracks are only needed while replaying; a merged observer is read, not fed.
-        leads = []
+        for (bits, value) in other.numberValues { numberValues[bits] = map(valueMap, value) }
+        // The other partition's leads keep their tracks, renumbered: a merged observer is fed again
+        // when a long-lived replay catches up with new events of those leads.
+        if other.leads.count > leads.count {
+            leads.append(contentsOf: repeatElement(LeadTrack(), count: other.leads.count - leads.count))
+        }
+        for index in stride(from: Int(partition.index), to: other.leads.count, by: Int(partition.count)) {
+            var track = other.leads[index]
+            if track.episode >= 0 { track.episode += episodeOffset }
+            track.attributes = track.attributes.map { (map(nameMap, $0.name), map(valueMap, $0.value)) }
+            leads[index] = track
+        }
     }
 
     /// The owner changes of episode `number` after its hand-off, in business-time order.
