@@ -170,6 +170,34 @@ struct FeedbackLoopTwinTests {
         #expect(m.items.isEmpty, "\(m.summary)")
     }
 
+    @Test("a replay folded on two partitions and then caught up with more events gives the reports of a fresh replay")
+    func partitionedThenCaughtUp() async throws {
+        let g = try await sharedGeneratedLedger.value
+        // Past the engine's threshold for folding on two threads, then the rest in later batches,
+        // as a server's shared replay sees them: touches, conversions and new hand-offs of leads
+        // the first fold already tracked.
+        let events = g.stored.map(\.event)
+        let split = 60_000
+        let ledger = try TestLedger(name: "caught-up")
+        try await ledger.append(Array(events[..<split]), recordedAt: g.batchTimes[0])
+        var (state, facts) = try FeedbackLoop.replay(ledger.log, collectsAttributes: true)
+        try await ledger.append(Array(events[split...]), batchSize: 7_000, firstRecordedAt: g.batchTimes[0] + 1)
+        try ledger.log.withSnapshot { try ReplayEngine.catchUp(&state, snapshot: $0, observer: &facts) }
+
+        let at = g.base + 400 * microsPerDay
+        let request = FeedbackLoopRequest(
+            trends: TrendsQuery(), funnel: CohortQuery(bucket: .month, groupBy: .owner, at: at), serviceLevels: CohortQuery(at: at),
+            profile: ProfileQuery(minimumDecided: 40))
+        let caughtUp = FeedbackLoop.compute(state, facts, request, leadName: { _ in nil })
+        let (freshState, freshFacts) = try FeedbackLoop.replay(ledger.log, collectsAttributes: true)
+        let fresh = FeedbackLoop.compute(freshState, freshFacts, request, leadName: { _ in nil })
+        #expect(caughtUp.funnel == fresh.funnel)
+        #expect(caughtUp.serviceLevels == fresh.serviceLevels)
+        #expect(caughtUp.profile == fresh.profile)
+        #expect(caughtUp.trends == fresh.trends)
+        #expect((fresh.funnel?.total.converted ?? 0) > 100)
+    }
+
     @Test("and under a business-time cut, with deadlines still open at the cut")
     func cut() async throws {
         let g = try await sharedGeneratedLedger.value
