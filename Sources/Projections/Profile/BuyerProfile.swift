@@ -23,6 +23,11 @@ public struct ProfileQuery: Sendable, Hashable, Codable {
     /// The default minimum of decided episodes per value.
     public static let defaultMinimumDecided = 30
 
+    /// An attribute whose values are all numbers, more of them than this, is reported in this many
+    /// bands of about equal size instead of value by value (a company size of 135 employees is
+    /// not a segment; 100–199 is).
+    public static let numericBands = 5
+
     /// Creates a query; by default unbounded, 30 decided episodes per value, bands of 10 points, all definitions together.
     public init(
         from: Int64? = nil, until: Int64? = nil, minimumDecided: Int = defaultMinimumDecided, scoreBandWidth: Double = 10,
@@ -200,6 +205,20 @@ public enum BuyerProfile {
             }
             for (band, counts) in table.bands { values.append((Key(definition: definition, field: 2, value: band), counts)) }
         }
+        let numeric = Self.numericBands(values.map { (field: $0.key.field, value: $0.key.value, decided: $0.value.decided) }, facts)
+        if !numeric.isEmpty {
+            var merged: [Key: Counts] = [:]
+            for (key, counts) in values {
+                var target = key
+                if let bands = numeric[key.field] { target.value = bands.band[key.value] ?? key.value }
+                var sum = merged[target] ?? Counts()
+                sum.decided += counts.decided
+                sum.accepted += counts.accepted
+                sum.won += counts.won
+                merged[target] = sum
+            }
+            values = merged.map { ($0.key, $0.value) }
+        }
         func names(_ key: Key) -> (field: String, value: String) {
             switch key.field {
             case 0: ("channel", state.channels.name(Int32(key.value)) ?? "(none)")
@@ -208,7 +227,7 @@ public enum BuyerProfile {
             default:
                 (
                     "attributes." + (facts.attributeNames.name(Int32(key.field - 3)) ?? ""),
-                    facts.attributeValues.name(Int32(key.value)) ?? ""
+                    numeric[key.field].map { $0.labels[key.value] } ?? facts.attributeValues.name(Int32(key.value)) ?? ""
                 )
             }
         }
@@ -242,6 +261,53 @@ public enum BuyerProfile {
                 acceptance: Rate(counts.accepted, of: counts.decided), win: Rate(counts.won, of: counts.decided))
         }
         return BuyerProfileReport(asOf: ReplayStamp(state), query: query, baselines: baselineRows, rows: rows, valuesTested: rows.count)
+    }
+}
+
+extension BuyerProfile {
+    /// The bands of each numeric attribute (by field number, from 3) that has more than
+    /// ``ProfileQuery/numericBands`` values: band of each value number, and each band's label.
+    ///
+    /// A value goes to band ⌊bands · (decided episodes with a smaller value) / (decided episodes
+    /// with a value)⌋, so bands hold about equal numbers of episodes and a value is never split;
+    /// each band is labelled by its smallest and largest value (`100–199`). Bands are drawn over
+    /// all definitions together, so a profile per definition compares like with like.
+    static func numericBands(_ counts: [(field: Int, value: Int, decided: Int)], _ facts: EpisodeFacts) -> [Int: (
+        band: [Int: Int], labels: [String]
+    )] {
+        var totals: [Int: [Int: Int]] = [:]
+        for entry in counts where entry.field >= 3 { totals[entry.field, default: [:]][entry.value, default: 0] += entry.decided }
+        var result: [Int: (band: [Int: Int], labels: [String])] = [:]
+        for (field, values) in totals where values.count > ProfileQuery.numericBands {
+            var numbers: [(number: Double, text: String, value: Int, decided: Int)] = []
+            for (value, decided) in values {
+                guard let text = facts.attributeValues.name(Int32(value)), let number = Double(text), number.isFinite else {
+                    numbers = []
+                    break
+                }
+                numbers.append((number, text, value, decided))
+            }
+            guard !numbers.isEmpty else { continue }
+            numbers.sort { ($0.number, $0.text) < ($1.number, $1.text) }
+            let total = numbers.reduce(0) { $0 + $1.decided }
+            var band: [Int: Int] = [:]
+            var ranges: [(low: Double, high: Double)] = []
+            var smaller = 0
+            for entry in numbers {
+                let index = total > 0 ? min(ProfileQuery.numericBands - 1, ProfileQuery.numericBands * smaller / total) : 0
+                smaller += entry.decided
+                while ranges.count <= index { ranges.append((entry.number, entry.number)) }
+                ranges[index].high = entry.number
+                band[entry.value] = index
+            }
+            // A band skipped (one value holding more than a fifth) gets a label no value points at.
+            let labels = ranges.map { range in
+                range.low == range.high
+                    ? ProfileValues.text(range.low) : ProfileValues.text(range.low) + "–" + ProfileValues.text(range.high)
+            }
+            result[field] = (band, labels)
+        }
+        return result
     }
 }
 

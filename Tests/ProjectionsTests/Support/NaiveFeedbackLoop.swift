@@ -400,8 +400,46 @@ extension NaiveFeedbackLoop {
                 if f.won { rows[key]!.won += 1 }
             }
         }
-        let kept = rows.values.filter { $0.decided >= minimum }.sorted { ($0.field, $0.value) < ($1.field, $1.value) }
+        let kept = Self.banded(Array(rows.values)).filter { $0.decided >= minimum }.sorted { ($0.field, $0.value) < ($1.field, $1.value) }
         return (decided, accepted, won, kept)
+    }
+
+    /// An attribute whose values are all numbers, more than five of them, in at most five bands: a
+    /// value goes to band ⌊5 · (decided episodes with a smaller value) / (decided episodes with a
+    /// value)⌋, labelled by its smallest and largest value.
+    static func banded(_ rows: [NaiveProfileRow]) -> [NaiveProfileRow] {
+        var out = rows.filter { !$0.field.hasPrefix("attributes.") }
+        for field in Set(rows.map(\.field)).filter({ $0.hasPrefix("attributes.") }) {
+            let values = rows.filter { $0.field == field }
+            let numbers = values.compactMap { row in Double(row.value).flatMap { $0.isFinite ? (number: $0, row: row) : nil } }
+            guard numbers.count == values.count, numbers.count > 5 else {
+                out += values
+                continue
+            }
+            let sorted = numbers.sorted { ($0.number, $0.row.value) < ($1.number, $1.row.value) }
+            let total = sorted.reduce(0) { $0 + $1.row.decided }
+            var bands: [Int: (low: Double, high: Double, row: NaiveProfileRow)] = [:]
+            var smaller = 0
+            for (number, row) in sorted {
+                let band = min(4, 5 * smaller / total)
+                smaller += row.decided
+                var entry = bands[band] ?? (number, number, NaiveProfileRow(field: field, value: ""))
+                entry.high = number
+                entry.row.decided += row.decided
+                entry.row.accepted += row.accepted
+                entry.row.won += row.won
+                bands[band] = entry
+            }
+            func t(_ x: Double) -> String { x.rounded() == x && abs(x) < 1e15 ? String(Int64(x)) : "\(x)" }
+            for (_, entry) in bands {
+                var row = entry.row
+                row = NaiveProfileRow(
+                    field: field, value: entry.low == entry.high ? t(entry.low) : "\(t(entry.low))–\(t(entry.high))",
+                    decided: row.decided, accepted: row.accepted, won: row.won)
+                out.append(row)
+            }
+        }
+        return out
     }
 
     /// The pooled two-proportion z-test of `x/n` against the rest `(X − x)/(N − n)`, two-sided.
