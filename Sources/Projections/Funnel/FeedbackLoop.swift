@@ -70,15 +70,45 @@ public enum FeedbackLoop {
     }
 
     /// Every analysis asked for, over one replay and its facts.
+    ///
+    /// The analyses only read the state and the facts, so those asked together run side by side,
+    /// one per core (`DispatchQueue.concurrentPerform`), each writing its own slot; `leadName` is
+    /// called by the service levels only, so from one thread at a time.
     public static func compute(
         _ state: ReplayState, _ facts: EpisodeFacts, _ request: FeedbackLoopRequest, leadName: (UInt32) -> String?
     ) -> FeedbackLoopReports {
-        FeedbackLoopReports(
-            trends: request.trends.map { Trends.compute(state, $0) },
-            funnel: request.funnel.map { Funnel.compute(state, facts, $0) },
-            serviceLevels: request.serviceLevels.map {
-                ServiceLevels.compute(state, facts, $0, maximumBreaches: request.maximumBreaches, leadName: leadName)
-            },
-            profile: request.profile.map { BuyerProfile.compute(state, facts, $0) })
+        let trends = Slot<TrendsReport>(), funnel = Slot<FunnelReport>()
+        let serviceLevels = Slot<ServiceLevelReport>(), profile = Slot<BuyerProfileReport>()
+        withoutActuallyEscaping(leadName) { leadName in
+            let names = UncheckedNames(leadName)
+            var jobs: [@Sendable () -> Void] = []
+            if let query = request.trends { jobs.append { trends.value = Trends.compute(state, query) } }
+            if let query = request.funnel { jobs.append { funnel.value = Funnel.compute(state, facts, query) } }
+            if let query = request.serviceLevels {
+                let maximum = request.maximumBreaches
+                jobs.append {
+                    serviceLevels.value = ServiceLevels.compute(state, facts, query, maximumBreaches: maximum, leadName: names.call)
+                }
+            }
+            if let query = request.profile { jobs.append { profile.value = BuyerProfile.compute(state, facts, query) } }
+            let work = jobs
+            if work.count == 1 {
+                work[0]()
+            } else if work.count > 1 {
+                DispatchQueue.concurrentPerform(iterations: work.count) { index in work[index]() }
+            }
+        }
+        return FeedbackLoopReports(trends: trends.value, funnel: funnel.value, serviceLevels: serviceLevels.value, profile: profile.value)
+    }
+
+    /// One report, written by the one job that computes it and read after `concurrentPerform` returns.
+    private final class Slot<Report>: @unchecked Sendable {
+        var value: Report?
+    }
+
+    /// `leadName`, carried to the one job that calls it.
+    private struct UncheckedNames: @unchecked Sendable {
+        let call: (UInt32) -> String?
+        init(_ call: @escaping (UInt32) -> String?) { self.call = call }
     }
 }
