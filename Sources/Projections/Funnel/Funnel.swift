@@ -354,17 +354,29 @@ extension Statistics {
     /// smallest time at which the estimated survival falls to one half or below; `nil` when it never
     /// does. At equal times, events count before censorings (the usual convention).
     public static func kaplanMeierMedian(_ observations: [(hours: Double, decided: Bool)]) -> Double? {
-        let sorted = observations.sorted { ($0.hours, $0.decided ? 0 : 1) < ($1.hours, $1.decided ? 0 : 1) }
-        var atRisk = sorted.count
+        // Two plain arrays of Double sort several times faster than the tuples with a comparator
+        // (the sort was a sixth of the funnel's time); walking both at once gives the same steps.
+        var decided: [Double] = [], censored: [Double] = []
+        decided.reserveCapacity(observations.count)
+        for observation in observations {
+            if observation.decided { decided.append(observation.hours) } else { censored.append(observation.hours) }
+        }
+        decided.sort()
+        censored.sort()
+        var atRisk = observations.count
         var survival = 1.0
-        var index = 0
-        while index < sorted.count {
-            let time = sorted[index].hours
-            var events = 0, leaving = 0
-            while index < sorted.count, sorted[index].hours == time {
-                if sorted[index].decided { events += 1 }
+        var (d, c) = (0, 0)
+        while d < decided.count {
+            let time = c < censored.count ? min(decided[d], censored[c]) : decided[d]
+            var events = 0
+            while d < decided.count, decided[d] == time {
+                events += 1
+                d += 1
+            }
+            var leaving = events
+            while c < censored.count, censored[c] == time {
                 leaving += 1
-                index += 1
+                c += 1
             }
             if events > 0 {
                 survival *= 1 - Double(events) / Double(atRisk)
