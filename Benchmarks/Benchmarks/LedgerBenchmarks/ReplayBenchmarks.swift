@@ -23,7 +23,7 @@ func replayBenchmarks() {
         Benchmark(
             "replay: trends over 10M events (weekly, by channel), from scratch" + variant.name,
             configuration: .init(
-                metrics: [.wallClock, .peakMemoryResident], warmupIterations: 0, scalingFactor: .one,
+                metrics: [.wallClock, .cpuTotal, .peakMemoryResident], warmupIterations: 0, scalingFactor: .one,
                 maxDuration: .seconds(variant.maxDuration), maxIterations: variant.iterations)
         ) { benchmark in
             let fixture = try TenMillion.shared()
@@ -37,7 +37,7 @@ func replayBenchmarks() {
     Benchmark(
         "replay: trends + funnel + service levels + buyer profile over 10M events, one pass",
         configuration: .init(
-            metrics: [.wallClock, .peakMemoryResident], warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(90),
+            metrics: [.wallClock, .cpuTotal, .peakMemoryResident], warmupIterations: 0, scalingFactor: .one, maxDuration: .seconds(90),
             maxIterations: 3)
     ) { benchmark in
         let fixture = try TenMillion.shared()

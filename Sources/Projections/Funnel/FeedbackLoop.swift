@@ -73,21 +73,27 @@ public enum FeedbackLoop {
     ///
     /// The analyses only read the state and the facts, so those asked together run side by side,
     /// one per core (`DispatchQueue.concurrentPerform`), each writing its own slot; `leadName` is
-    /// called by the service levels only, so from one thread at a time.
+    /// called under a lock, from one thread at a time.
     public static func compute(
         _ state: ReplayState, _ facts: EpisodeFacts, _ request: FeedbackLoopRequest, leadName: (UInt32) -> String?
     ) -> FeedbackLoopReports {
         let trends = Slot<TrendsReport>(), funnel = Slot<FunnelReport>()
-        let serviceLevels = Slot<ServiceLevelReport>(), profile = Slot<BuyerProfileReport>()
+        let serviceLevels = Slot<ServiceLevelReport>(), decisionLevels = Slot<ServiceLevelReport>(), profile = Slot<BuyerProfileReport>()
         withoutActuallyEscaping(leadName) { leadName in
             let names = UncheckedNames(leadName)
             var jobs: [@Sendable () -> Void] = []
             if let query = request.trends { jobs.append { trends.value = Trends.compute(state, query) } }
             if let query = request.funnel { jobs.append { funnel.value = Funnel.compute(state, facts, query) } }
             if let query = request.serviceLevels {
+                // The longest of the analyses: its two limits are judged on two cores.
                 let maximum = request.maximumBreaches
                 jobs.append {
-                    serviceLevels.value = ServiceLevels.compute(state, facts, query, maximumBreaches: maximum, leadName: names.call)
+                    serviceLevels.value = ServiceLevels.compute(
+                        state, facts, query, maximumBreaches: maximum, leadName: names.call, limits: [.firstTouch])
+                }
+                jobs.append {
+                    decisionLevels.value = ServiceLevels.compute(
+                        state, facts, query, maximumBreaches: maximum, leadName: names.call, limits: [.decision])
                 }
             }
             if let query = request.profile { jobs.append { profile.value = BuyerProfile.compute(state, facts, query) } }
@@ -98,7 +104,9 @@ public enum FeedbackLoop {
                 DispatchQueue.concurrentPerform(iterations: work.count) { index in work[index]() }
             }
         }
-        return FeedbackLoopReports(trends: trends.value, funnel: funnel.value, serviceLevels: serviceLevels.value, profile: profile.value)
+        return FeedbackLoopReports(
+            trends: trends.value, funnel: funnel.value,
+            serviceLevels: serviceLevels.value.flatMap { first in decisionLevels.value.map { first.joined($0) } }, profile: profile.value)
     }
 
     /// One report, written by the one job that computes it and read after `concurrentPerform` returns.
@@ -106,9 +114,12 @@ public enum FeedbackLoop {
         var value: Report?
     }
 
-    /// `leadName`, carried to the one job that calls it.
-    private struct UncheckedNames: @unchecked Sendable {
-        let call: (UInt32) -> String?
-        init(_ call: @escaping (UInt32) -> String?) { self.call = call }
+    /// `leadName`, called by the two service-level jobs one at a time: a snapshot's read
+    /// transaction may move between threads but not serve two at once.
+    private final class UncheckedNames: @unchecked Sendable {
+        private let name: (UInt32) -> String?
+        private let lock = NSLock()
+        init(_ name: @escaping (UInt32) -> String?) { self.name = name }
+        func call(_ lead: UInt32) -> String? { lock.withLock { name(lead) } }
     }
 }

@@ -142,6 +142,14 @@ public struct ServiceLevelReport: Sendable, Hashable, Codable {
     public var firstTouch: ServiceLevelTable
     /// The decision limit.
     public var decision: ServiceLevelTable
+
+    /// This report with the decision table of `other`, a report of the same replay and query
+    /// that judged the decision limit.
+    public func joined(_ other: ServiceLevelReport) -> ServiceLevelReport {
+        var report = self
+        report.decision = other.decision
+        return report
+    }
 }
 
 /// What one episode's service level came to, for one limit: the report's unit, also for drill-downs.
@@ -172,9 +180,12 @@ public enum ServiceLevels {
     /// The service-level report of `query` over a replay and the facts observed in it.
     ///
     /// `leadName` names a lead by its number, for the breach list.
+    ///
+    /// `limits` names the limits to judge; a table of a limit left out is empty. The feedback loop
+    /// judges the two limits on two cores and joins the tables (``joined(_:)``).
     public static func compute(
         _ state: ReplayState, _ facts: EpisodeFacts, _ query: CohortQuery, maximumBreaches: Int = defaultMaximumBreaches,
-        leadName: (UInt32) -> String?
+        leadName: (UInt32) -> String?, limits: Set<ServiceLevelLimit> = Set(ServiceLevelLimit.allCases)
     ) -> ServiceLevelReport {
         precondition(facts.count == state.episodes.count, "the facts were not observed in this replay")
         var evaluator = Evaluator(state, facts)
@@ -182,7 +193,7 @@ public enum ServiceLevels {
         var tables = [TableAccumulator(limit: .firstTouch), TableAccumulator(limit: .decision)]
         let matcher = query.filter.matcher(state)
         for (number, e) in state.episodes.enumerated() where !e.isVoid && matcher.admits(e) {
-            let found = evaluator.evaluate(number, at: query.at) { level in
+            let found = evaluator.evaluate(number, at: query.at, limits: limits) { level in
                 tables[level.limit == .firstTouch ? 0 : 1].add(level, episode: e, bucket: query.bucket)
             }
             if !found { withoutPolicy += 1 }
@@ -239,9 +250,11 @@ public enum ServiceLevels {
             return levels
         }
 
-        /// Calls `body` with episode `number`'s status for each limit its policy sets, judged at
-        /// `at`; false when no policy was in force at its hand-off.
-        public mutating func evaluate(_ number: Int, at: Int64, _ body: (EpisodeServiceLevel) -> Void) -> Bool {
+        /// Calls `body` with episode `number`'s status for each limit its policy sets (of `limits`),
+        /// judged at `at`; false when no policy was in force at its hand-off.
+        public mutating func evaluate(
+            _ number: Int, at: Int64, limits: Set<ServiceLevelLimit> = Set(ServiceLevelLimit.allCases), _ body: (EpisodeServiceLevel) -> Void
+        ) -> Bool {
             let e = state.episodes[number]
             guard let index = policy(at: e.handedOffAt), var clock = clocks[index] else { return false }
             let policy = policies[index]
@@ -254,7 +267,7 @@ public enum ServiceLevels {
                 fact.lastAssignment < 0
                 ? [] : facts.assignments(of: number).map { (at: $0.at, owner: assignmentOwners[Int($0.owner)]) }
             func judge(_ limit: ServiceLevelLimit, _ within: Int64?, _ answeredAt: Int64?) {
-                guard let within else { return }
+                guard let within, limits.contains(limit) else { return }
                 let deadline = clock.deadline(from: e.handedOffAt, adding: within)
                 let status = EpisodeMachine.serviceLevelStatus(
                     deadline: deadline, answeredAt: answeredAt, recycledAt: recycledAt, reportAt: at)
