@@ -62,6 +62,10 @@ public struct EpisodeFacts: PartitionedReplayObserver, Sendable {
     /// The value number of each number seen, by its bits: writing a number as text to intern it cost
     /// a tenth of the feedback loop's replay, and a lead's attributes repeat few distinct numbers.
     var numberValues: [UInt64: Int32] = [:]
+    /// The value numbers of whole numbers below ``smallWholeNumbers`` by value (-2: not seen yet),
+    /// made on the first one.
+    var smallWholeNumbers: [Int32] = []
+    static let smallWholeNumbers = 1 << 16
 
     /// An observer; `collectsAttributes` keeps each lead's attributes at hand-off for the profile.
     public init(collectsAttributes: Bool = false) {
@@ -136,18 +140,28 @@ public struct EpisodeFacts: PartitionedReplayObserver, Sendable {
             }
         case .leadCaptured, .leadAttributesObserved:
             guard collectsAttributes else { return }
-            for (name, value) in event.attributes { setAttribute(lead: index, name: name, value: value) }
+            // The lead's pairs are taken out once per event, not once per attribute.
+            var pairs = leads[index].attributes
+            leads[index].attributes = []
+            for (name, value) in event.attributes { setAttribute(&pairs, name: name, value: value) }
+            leads[index].attributes = pairs
         default:
             break
         }
     }
 
-    private mutating func setAttribute(lead: Int, name: UnsafeRawBufferPointer, value: RawAttributeValue) {
+    private mutating func setAttribute(_ pairs: inout [(name: Int32, value: Int32)], name: UnsafeRawBufferPointer, value: RawAttributeValue) {
         let nameNumber = attributeNames.intern(name)
         let valueNumber: Int32
         switch value {
         case .null: valueNumber = -1
         case .bool(let flag): valueNumber = attributeValues.intern(flag ? "true" : "false")
+        case .number(let number) where number >= 0 && number < Double(Self.smallWholeNumbers) && number.rounded(.down) == number:
+            // Counts and sizes, the usual numbers, are looked up by value in an array.
+            let slot = Int(number)
+            if smallWholeNumbers.isEmpty { smallWholeNumbers = Array(repeating: -2, count: Self.smallWholeNumbers) }
+            if smallWholeNumbers[slot] == -2 { smallWholeNumbers[slot] = attributeValues.intern(ProfileValues.text(number)) }
+            valueNumber = smallWholeNumbers[slot]
         case .number(let number):
             // -0 and 0 print alike, so they share a number; other bits are distinct numbers.
             let bits = number == 0 ? 0 : number.bitPattern
@@ -159,14 +173,11 @@ public struct EpisodeFacts: PartitionedReplayObserver, Sendable {
             }
         case .string(let text): valueNumber = attributeValues.intern(text)
         }
-        var pairs = leads[lead].attributes
-        leads[lead].attributes = []
         if let at = pairs.firstIndex(where: { $0.name == nameNumber }) {
             if valueNumber < 0 { pairs.remove(at: at) } else { pairs[at].value = valueNumber }
         } else if valueNumber >= 0 {
             pairs.append((nameNumber, valueNumber))
         }
-        leads[lead].attributes = pairs
     }
 
     /// Appends the other partition's facts after ours, as the state appends its episodes.
@@ -201,6 +212,10 @@ public struct EpisodeFacts: PartitionedReplayObserver, Sendable {
             slot += 2
         }
         for (bits, value) in other.numberValues { numberValues[bits] = map(valueMap, value) }
+        if !other.smallWholeNumbers.isEmpty {
+            if smallWholeNumbers.isEmpty { smallWholeNumbers = Array(repeating: -2, count: Self.smallWholeNumbers) }
+            for (slot, value) in other.smallWholeNumbers.enumerated() where value >= 0 { smallWholeNumbers[slot] = map(valueMap, value) }
+        }
         // The other partition's leads keep their tracks, renumbered: a merged observer is fed again
         // when a long-lived replay catches up with new events of those leads.
         if other.leads.count > leads.count {
