@@ -117,9 +117,16 @@ public final class Ledger: Sendable {
         Trends.compute(try replay(cut: cut), query)
     }
 
-    /// How each change of the MQL definition moved rejection rates.
-    public func impact(windowDays: Int = 28, cut: ReplayCut = .everything, mapRetiredReasons: Bool = false) throws -> ImpactReport {
-        DefinitionImpact.compute(try replay(cut: cut), windowDays: windowDays, mapRetiredReasons: mapRetiredReasons)
+    /// How each change of the MQL definition moved rejection rates, plain and adjusted for time
+    /// (the stayers are judged in a second pass over the log, against every published definition).
+    public func impact(
+        windowDays: Int = 28, cut: ReplayCut = .everything, mapRetiredReasons: Bool = false, seriesWeeks: Int = 8, minimumStayers: Int = 30
+    ) throws -> ImpactReport {
+        let state = try replay(cut: cut)
+        let stayers = try Stayers.judge(log, cut: cut, definitions: state.definitions, windowDays: windowDays)
+        return DefinitionImpact.compute(
+            state, windowDays: windowDays, mapRetiredReasons: mapRetiredReasons, stayers: stayers, seriesWeeks: seriesWeeks,
+            minimumStayers: minimumStayers)
     }
 
     /// The funnel from hand-off to revenue per cohort (DESIGN §8.2). The query's `at` is the instant

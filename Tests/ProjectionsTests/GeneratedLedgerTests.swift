@@ -36,6 +36,11 @@ func compareWithNaive(_ log: EventLog, _ stored: [StoredEvent], cut: ReplayCut, 
     m.compare(Trends.compute(state, ranged), naive.trends(ranged), naive, "ranged")
     for days in [7, 28] {
         m.compare(DefinitionImpact.compute(state, windowDays: days), naive.impact(windowDays: days))
+        // Few stayers per change in this ledger: a low minimum makes the estimate itself compared.
+        let stayers = try Stayers.judge(log, cut: cut, definitions: state.definitions, windowDays: days)
+        m.compare(
+            DefinitionImpact.compute(state, windowDays: days, stayers: stayers, minimumStayers: 5),
+            naive.adjustedImpact(windowDays: days, minimumStayers: 5))
     }
     let candidates = GeneratedLedger.candidates
     let report = try WhatIf.run(log, WhatIfQuery(candidates: candidates, from: from, until: until, cut: cut))

@@ -20,6 +20,8 @@ public final class CurrentReplay: Sendable {
     // Catching up happens under the lock: readers that arrive meanwhile wait for the fold in
     // progress rather than each folding the same records again.
     private let cache = Mutex(Cache())
+    /// The stayers of the last impact of everything, by the position and window they were judged at.
+    private let stayersCache = Mutex<(position: UInt64, windowDays: Int, stayers: Stayers)?>(nil)
 
     /// A replay that follows `ledger`.
     public init(ledger: Ledger, saveAfter: UInt64 = 10_000) {
@@ -59,8 +61,23 @@ public final class CurrentReplay: Sendable {
         Trends.compute(try state(cut: cut), query)
     }
 
-    /// How each change of the MQL definition moved rejection rates, as ``Ledger/impact(windowDays:cut:mapRetiredReasons:)``.
-    public func impact(windowDays: Int = 28, cut: ReplayCut = .everything, mapRetiredReasons: Bool = false) throws -> ImpactReport {
-        DefinitionImpact.compute(try state(cut: cut), windowDays: windowDays, mapRetiredReasons: mapRetiredReasons)
+    /// How each change of the MQL definition moved rejection rates, as ``Ledger/impact(windowDays:cut:mapRetiredReasons:seriesWeeks:minimumStayers:)``.
+    public func impact(
+        windowDays: Int = 28, cut: ReplayCut = .everything, mapRetiredReasons: Bool = false, seriesWeeks: Int = 8, minimumStayers: Int = 30
+    ) throws -> ImpactReport {
+        let state = try state(cut: cut)
+        return DefinitionImpact.compute(
+            state, windowDays: windowDays, mapRetiredReasons: mapRetiredReasons, stayers: try stayers(state, cut: cut, windowDays: windowDays),
+            seriesWeeks: seriesWeeks, minimumStayers: minimumStayers)
+    }
+
+    /// The stayers of `state`'s definition changes, judged in a pass over the log; for everything,
+    /// kept until the log moves on, so that the dashboard's impact costs one pass per append, not per view.
+    func stayers(_ state: ReplayState, cut: ReplayCut, windowDays: Int) throws -> Stayers {
+        guard cut == .everything else { return try Stayers.judge(ledger.log, cut: cut, definitions: state.definitions, windowDays: windowDays) }
+        if let kept = stayersCache.withLock({ $0 }), kept.position == state.position, kept.windowDays == windowDays { return kept.stayers }
+        let stayers = try Stayers.judge(ledger.log, cut: cut, definitions: state.definitions, windowDays: windowDays)
+        stayersCache.withLock { $0 = (state.position, windowDays, stayers) }
+        return stayers
     }
 }

@@ -52,6 +52,9 @@ extension CurrentReplay {
     public func impact(windowDays: Int = 28, cut: ReplayCut = .everything, mapRetiredReasons: Bool = false, filter: EpisodeFilter) throws
         -> ImpactReport
     {
-        DefinitionImpact.compute(try state(cut: cut), windowDays: windowDays, mapRetiredReasons: mapRetiredReasons, filter: filter)
+        let state = try state(cut: cut)
+        return DefinitionImpact.compute(
+            state, windowDays: windowDays, mapRetiredReasons: mapRetiredReasons, filter: filter,
+            stayers: try stayers(state, cut: cut, windowDays: windowDays))
     }
 }

@@ -30,9 +30,13 @@ enum AnalysesController: LedgerController {
             let window = try LedgerHTTPServer.integer(parameters["window"], name: "window", in: 1...3650) ?? 28
             let cut = try LedgerHTTPServer.cut(asOfRecorded: parameters["asOfRecorded"], asOfOccurred: parameters["asOfOccurred"])
             let mapRetired = try LedgerHTTPServer.flag(parameters["mapRetired"], name: "mapRetired")
+            let weeks = try LedgerHTTPServer.integer(parameters["seriesWeeks"], name: "seriesWeeks", in: 1...520) ?? 8
+            let stayers = try LedgerHTTPServer.integer(parameters["minimumStayers"], name: "minimumStayers", in: 1...1_000_000) ?? 30
             let replay = server.replay
             return JSONResponse.make(
-                value: try await server.analysis(context) { try replay.impact(windowDays: window, cut: cut, mapRetiredReasons: mapRetired) }
+                value: try await server.analysis(context) {
+                    try replay.impact(windowDays: window, cut: cut, mapRetiredReasons: mapRetired, seriesWeeks: weeks, minimumStayers: stayers)
+                }
             )
         }
         routes.add(.post, "/v1/what-if", statuses: [200, 400, 401, 403, 413, 503], access: .scopes([.read])) { server, request, context in

@@ -191,3 +191,112 @@ extension Mismatches {
         close(result.bounds.high, naive.high, "\(label) high bound")
     }
 }
+
+// MARK: Definition impact adjusted for time
+
+struct NaiveAdjusted {
+    let from: Int, to: Int
+    var before = NaiveImpactSide(), after = NaiveImpactSide()
+    var stayersBefore = NaiveImpactSide(), stayersAfter = NaiveImpactSide()
+    /// The difference in differences, its interval; nil below the minimum of decided stayers.
+    var estimate: (value: Double, low: Double, high: Double)?
+}
+
+extension NaiveLedger {
+    /// The lead's rule-visible state just before the event at `position`, from its events in business order.
+    func stateAtHandOff(_ lead: String, position: UInt64) -> [String: AttributeValue] {
+        var facts: [String: AttributeValue] = [:]
+        for e in leadEvents[lead] ?? [] {
+            if e.position == position { break }
+            switch e.event.payload {
+            case .leadCaptured(let c):
+                facts["channel"] = .string(c.channel)
+                if let campaign = c.campaign { facts["campaign"] = .string(campaign) }
+                for (k, v) in c.attributes ?? [:] { facts[k] = v == .null ? nil : v }
+            case .attributesObserved(let a):
+                for (k, v) in a.attributes { facts[k] = v == .null ? nil : v }
+            case .leadScored(let s): facts["score"] = .number(s.score)
+            default: continue
+            }
+        }
+        return facts
+    }
+
+    /// DESIGN §8.3 from its words: the stayers of each change are its windows' episodes whose state at
+    /// hand-off satisfies both versions; the estimate is (after − before) − (stayersAfter − stayersBefore).
+    /// Its variance is written as that of a weighted sum of four disjoint groups' rates: after's rest
+    /// (weight nRest/n), after's stayers (nStayers/n − 1), and the negatives of before's.
+    func adjustedImpact(windowDays: Int, minimumStayers: Int = 30) -> [NaiveAdjusted] {
+        let versions = definitions.keys.sorted()
+        let window = Int64(windowDays) * microsPerDay
+        var out: [NaiveAdjusted] = []
+        for i in versions.indices.dropLast() {
+            let v = versions[i], w = versions[i + 1]
+            let e = definitions[w]!.effectiveAt
+            var change = NaiveAdjusted(from: v, to: w)
+            for episode in episodes {
+                let d = definition(of: episode)
+                let inBefore = d == v && episode.handedOffAt >= e - window && episode.handedOffAt < e
+                let inAfter = d == w && episode.handedOffAt >= e && episode.handedOffAt < e + window
+                guard inBefore || inAfter else { continue }
+                let facts = stateAtHandOff(episode.lead, position: episode.handOffPosition)
+                let stays = definitions[v]!.rules.evaluateNaively(on: facts) && definitions[w]!.rules.evaluateNaively(on: facts)
+                func count(_ side: inout NaiveImpactSide) {
+                    side.handedOff += 1
+                    if episode.outcome == .accepted || episode.outcome == .rejected { side.decided += 1 }
+                    if episode.outcome == .rejected { side.rejected += 1 }
+                }
+                if inBefore {
+                    count(&change.before)
+                    if stays { count(&change.stayersBefore) }
+                } else {
+                    count(&change.after)
+                    if stays { count(&change.stayersAfter) }
+                }
+            }
+            if change.stayersBefore.decided >= minimumStayers, change.stayersAfter.decided >= minimumStayers {
+                let (b, a, sb, sa) = (change.before, change.after, change.stayersBefore, change.stayersAfter)
+                let value = (a.rate! - b.rate!) - (sa.rate! - sb.rate!)
+                func group(_ rejected: Int, _ decided: Int, weight: Double) -> Double {
+                    guard decided > 0 else { return 0 }
+                    let r = Double(rejected) / Double(decided)
+                    return weight * weight * r * (1 - r) / Double(decided)
+                }
+                let variance =
+                    group(a.rejected - sa.rejected, a.decided - sa.decided, weight: Double(a.decided - sa.decided) / Double(a.decided))
+                    + group(sa.rejected, sa.decided, weight: Double(sa.decided) / Double(a.decided) - 1)
+                    + group(b.rejected - sb.rejected, b.decided - sb.decided, weight: -Double(b.decided - sb.decided) / Double(b.decided))
+                    + group(sb.rejected, sb.decided, weight: 1 - Double(sb.decided) / Double(b.decided))
+                change.estimate = (value, value - Naive.z * variance.squareRoot(), value + Naive.z * variance.squareRoot())
+            }
+            out.append(change)
+        }
+        return out
+    }
+}
+
+extension Mismatches {
+    mutating func compare(_ report: ImpactReport, _ naive: [NaiveAdjusted]) {
+        check(report.changes.count == naive.count, "changes \(report.changes.count) vs \(naive.count)")
+        for (c, n) in zip(report.changes, naive) {
+            let label = "\(n.from)→\(n.to) adjusted"
+            guard let adjusted = c.timeAdjusted else {
+                check(false, "\(label) missing")
+                continue
+            }
+            for (name, mine, theirs) in [
+                ("before", adjusted.before, n.before), ("after", adjusted.after, n.after),
+                ("stayersBefore", adjusted.stayersBefore, n.stayersBefore), ("stayersAfter", adjusted.stayersAfter, n.stayersAfter),
+            ] {
+                check(
+                    [mine.handedOff, mine.decided, mine.rejected] == [theirs.handedOff, theirs.decided, theirs.rejected],
+                    "\(label) \(name) \([mine.handedOff, mine.decided, mine.rejected]) vs \([theirs.handedOff, theirs.decided, theirs.rejected])")
+            }
+            check((adjusted.estimate == nil) == (n.estimate == nil), "\(label) estimate present \(adjusted.estimate != nil) vs \(n.estimate != nil)")
+            check(adjusted.tooFewStayers == (n.estimate == nil), "\(label) tooFewStayers \(adjusted.tooFewStayers)")
+            close(adjusted.estimate?.difference, n.estimate?.value, "\(label) difference", tolerance: 1e-12)
+            close(adjusted.estimate?.interval.low, n.estimate?.low, "\(label) low", tolerance: 1e-12)
+            close(adjusted.estimate?.interval.high, n.estimate?.high, "\(label) high", tolerance: 1e-12)
+        }
+    }
+}

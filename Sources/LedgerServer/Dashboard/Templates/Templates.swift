@@ -79,7 +79,16 @@ enum Templates {
         <td class="num {{direction}}">{{difference}}<br><small>{{interval}}</small></td>
         <td class="num">{{pValue}}</td>
         <td><small class="up">{{rising}}</small><br><small class="down">{{falling}}</small></td>
-        <td><small>{{rules}}</small></td></tr>{{/changes}}{{^changes}}<tr><td colspan="8">No definition change yet: publish a second MQL definition to see its impact.</td></tr>{{/changes}}</tbody></table></section>
+        <td><small>{{rules}}</small></td></tr>{{/changes}}{{^changes}}<tr><td colspan="8">No definition change yet: publish a second MQL definition to see its impact.</td></tr>{{/changes}}</tbody></table>
+        {{#hasChanges}}<h3>Adjusted for time</h3>
+        <p class="note">Stayers: episodes whose lead state at hand-off satisfies both definitions; their change is the drift of time alone. Time-adjusted: (after − before) − (stayers after − stayers before), 95 % interval. Weekly series: level and slope change of the weekly rejection rate at the change (segmented regression, 95 % intervals). Detectable: the smallest difference the before/after could see at power 80 %.</p>
+        <table><thead><tr><th>Change</th><th class="num">Stayers before → after</th><th class="num">Time-adjusted</th><th class="num">Level change</th><th class="num">Slope change</th><th>Reason mix</th><th class="num">Detectable</th></tr></thead>
+        <tbody>{{/hasChanges}}{{#changes}}<tr><td>v{{from}} → v{{to}}</td>
+        <td class="num"><small>{{stayers}}</small></td>
+        <td class="num">{{adjusted}}<br><small>{{adjustedInterval}}</small></td>
+        <td class="num">{{level}}</td><td class="num">{{slope}}<br><small>{{series}}</small></td>
+        <td><small>{{reasonMix}}</small></td><td class="num">{{detectable}}</td></tr>
+        {{#warning}}<tr><td></td><td colspan="6"><small class="error">⚠ {{.}}</small></td></tr>{{/warning}}{{/changes}}{{#hasChanges}}</tbody></table>{{/hasChanges}}</section>
         """,
         "whatIfForm": """
         <section><h2>What if the definition were…</h2>

@@ -121,12 +121,17 @@ struct ImpactView {
     struct Change {
         let from, to, name, effective, before, beforeCounts, after, afterCounts: String
         let direction, difference, interval, pValue, rising, falling, rules: String
+        /// The figures adjusted for time (DESIGN §8.3).
+        let stayers, adjusted, adjustedInterval, level, slope, series, reasonMix, detectable: String
+        let warning: String?
     }
     let windowDays: Int
     let changes: [Change]
+    let hasChanges: Bool
 
     init(_ report: ImpactReport) {
         windowDays = report.windowDays
+        hasChanges = !report.changes.isEmpty
         changes = report.changes.map { change in
             let difference = change.difference
             return Change(
@@ -139,9 +144,30 @@ struct ImpactView {
                 pValue: difference.map { String(format: "%.3g", $0.pValue) } ?? "–",
                 rising: change.reasonsRising.map { "\($0.code) +\(HTML.number($0.change * 100)) pp" }.joined(separator: ", "),
                 falling: change.reasonsFalling.map { "\($0.code) \(HTML.number($0.change * 100)) pp" }.joined(separator: ", "),
-                rules: change.changes.joined(separator: "; "))
+                rules: change.changes.joined(separator: "; "),
+                stayers: change.timeAdjusted.map {
+                    "\(HTML.percent($0.stayersBefore.rejectionRate)) (\($0.stayersBefore.rejected)/\($0.stayersBefore.decided)) → \(HTML.percent($0.stayersAfter.rejectionRate)) (\($0.stayersAfter.rejected)/\($0.stayersAfter.decided))"
+                } ?? "–",
+                adjusted: change.timeAdjusted.map { adjusted in
+                    adjusted.estimate.map { "\(HTML.number($0.difference * 100)) pp" } ?? "too few stayers"
+                } ?? "–",
+                adjustedInterval: change.timeAdjusted?.estimate.map { Self.interval($0.interval) }
+                    ?? change.timeAdjusted.map { "fewer than \($0.minimumStayers) decided on a side" } ?? "",
+                level: change.weeklySeries.fit.map { "\(HTML.number($0.levelChange.estimate * 100)) pp \(Self.interval($0.levelChange.interval))" } ?? "–",
+                slope: change.weeklySeries.fit.map { "\(HTML.number($0.slopeChange.estimate * 100)) pp/wk \(Self.interval($0.slopeChange.interval))" } ?? "–",
+                series: change.weeklySeries.fit == nil
+                    ? (change.weeklySeries.note ?? "")
+                    : "\(change.weeklySeries.weeksBefore) + \(change.weeklySeries.weeksAfter) weeks",
+                reasonMix: change.reasonMix.statistic.map { statistic in
+                    "χ² \(HTML.number(statistic)), df \(change.reasonMix.degreesOfFreedom), p \(String(format: "%.3g", change.reasonMix.pValue ?? 1))"
+                        + (change.reasonMix.pooled.isEmpty ? "" : " (\(change.reasonMix.pooled.count) sparse codes pooled)")
+                } ?? "not tested",
+                detectable: change.detectable.difference.map { "\(HTML.number($0 * 100)) pp" } ?? "–",
+                warning: change.population.warning)
         }
     }
+
+    static func interval(_ i: Interval) -> String { "[\(HTML.number(i.low * 100)), \(HTML.number(i.high * 100))]" }
 }
 
 /// A what-if report.
