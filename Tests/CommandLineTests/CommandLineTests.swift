@@ -206,6 +206,26 @@ struct CommandLineTests {
         let unknown = try cli.run(["audit", "00QNOBODY"])
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("no events for lead \"00QNOBODY\""))
+
+        // A second definition from 3 March: 00QA (score 72, before) satisfies both, 00QB (unscored, after) neither.
+        let v2 = event(
+            9, "definition.published", lead: nil, at: "2026-03-02T12:00:00Z",
+            data: #"{"version":2,"name":"Score 60","rules":{"field":"score","gte":60},"effectiveAt":"2026-03-03T00:00:00Z"}"#)
+        let published = try cli.run(["append", "-"], stdin: v2 + "\n")
+        #expect(published.status == 0, "\(published.stderr)")
+        let impactJSON = try cli.run(["impact", "--format", "json", "--minimum-stayers", "1"]).stdout
+        let change = try #require(((try JSONSerialization.jsonObject(with: Data(impactJSON.utf8)) as? [String: Any])?["changes"] as? [[String: Any]])?.first)
+        let adjusted = try #require(change["timeAdjusted"] as? [String: Any])
+        #expect((adjusted["stayersBefore"] as? [String: Any])?["decided"] as? Int == 1)
+        #expect((adjusted["stayersAfter"] as? [String: Any])?["decided"] as? Int == 0)
+        #expect(adjusted["tooFewStayers"] as? Bool == true)
+        let impactTable = try cli.run(["impact"]).stdout
+        #expect(impactTable.contains("stayers (satisfy v1 and v2): before 100.0% (1/1)"), "\(impactTable)")
+        #expect(impactTable.contains("too few stayers: 1 decided before and 0 after; at least 30 needed on each side"))
+        #expect(impactTable.contains("weekly series (1 weeks before, 1 after, of 8 each side): too few weeks with decisions"))
+        #expect(try cli.run(["impact", "--format", "csv"]).stdout.contains(",stayersBeforeDecided,"))
+        let badWeeks = try cli.run(["impact", "--series-weeks", "0"])
+        #expect(badWeeks.status != 0 && badWeeks.stderr.contains("--series-weeks must be from 1 to 520, found 0"))
     }
 
     @Test("reports cut at a business or knowledge time; a malformed time is refused naming the option, the forms and the text")

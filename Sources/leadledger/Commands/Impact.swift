@@ -42,7 +42,7 @@ struct Impact: AsyncParsableCommand {
     var format: OutputFormat = .table
 
     func validate() throws {
-        guard window > 0, window <= 3660 else { throw ValidationError("--window must be a number of days from 1 to 3660, found \(window)") }
+        guard (1...3650).contains(window) else { throw ValidationError("--window must be a number of days from 1 to 3650, found \(window)") }
         guard (1...520).contains(seriesWeeks) else { throw ValidationError("--series-weeks must be from 1 to 520, found \(seriesWeeks)") }
         guard minimumStayers >= 1 else { throw ValidationError("--minimum-stayers must be at least 1, found \(minimumStayers)") }
     }
