@@ -214,7 +214,8 @@ struct CommandLineTests {
         let published = try cli.run(["append", "-"], stdin: v2 + "\n")
         #expect(published.status == 0, "\(published.stderr)")
         let impactJSON = try cli.run(["impact", "--format", "json", "--minimum-stayers", "1"]).stdout
-        let change = try #require(((try JSONSerialization.jsonObject(with: Data(impactJSON.utf8)) as? [String: Any])?["changes"] as? [[String: Any]])?.first)
+        let change = try #require(
+            ((try JSONSerialization.jsonObject(with: Data(impactJSON.utf8)) as? [String: Any])?["changes"] as? [[String: Any]])?.first)
         let adjusted = try #require(change["timeAdjusted"] as? [String: Any])
         #expect((adjusted["stayersBefore"] as? [String: Any])?["decided"] as? Int == 1)
         #expect((adjusted["stayersAfter"] as? [String: Any])?["decided"] as? Int == 0)

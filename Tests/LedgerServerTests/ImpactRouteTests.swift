@@ -28,7 +28,9 @@ struct ImpactRouteTests {
         }
     }
 
-    @Test("the report carries stayers, the weekly series, the reason-mix test, the population check and the detectable effect, as the OpenAPI schema says")
+    @Test(
+        "the report carries stayers, the weekly series, the reason-mix test, the population check and the detectable effect, as the OpenAPI schema says"
+    )
     func adjustedFigures() async throws {
         try await withFixtureServer { connection, key in
             let reply = try await connection.send(.GET, "/v1/impact", headers: [("Authorization", "Bearer \(key)")])

@@ -25,7 +25,8 @@ struct TimeAdjustedImpactTests {
         // z = −.1/.0441588 = −2.2646; two-sided p = .02354.
         #expect(abs(d.pValue - 0.023540058261177936) < 1e-9)
         // No decided stayers on a side: no estimate.
-        #expect(Statistics.differenceInDifferences(stayersBefore: (0, 0), restBefore: (5, 10), stayersAfter: (1, 2), restAfter: (0, 0)) == nil)
+        #expect(
+            Statistics.differenceInDifferences(stayersBefore: (0, 0), restBefore: (5, 10), stayersAfter: (1, 2), restAfter: (0, 0)) == nil)
     }
 
     @Test("chi-square of a 2 × 3 table, and sparse categories pooled until the pool is not sparse")
@@ -62,7 +63,9 @@ struct TimeAdjustedImpactTests {
         // level .20, slope .01. So b2 = .20 − .36333 = −.16333, b3 = .01 − .02 = −.01.
         // s² = RSS/(6 − 4) = 3.333e−5. Var(b2) = s²(1/3 + 2²/2) + s²(1/3 + 1²/2) = s²·19/6,
         // SE = .0102740; Var(b3) = s²(1/2 + 1/2), SE = .0057735; t(.975, 2) = 4.302653.
-        let weeks: [(t: Double, y: Double, weight: Double)] = [(-3, 0.30, 1), (-2, 0.33, 1), (-1, 0.34, 1), (0, 0.20, 1), (1, 0.21, 1), (2, 0.22, 1)]
+        let weeks: [(t: Double, y: Double, weight: Double)] = [
+            (-3, 0.30, 1), (-2, 0.33, 1), (-1, 0.34, 1), (0, 0.20, 1), (1, 0.21, 1), (2, 0.22, 1),
+        ]
         let fit = try #require(Statistics.segmentedRegression(weeks))
         #expect(fit.degreesOfFreedom == 2)
         #expect(abs(fit.levelAtChange - 0.36333333333333) < 1e-9)
@@ -111,7 +114,9 @@ struct TimeAdjustedImpactTests {
         var f = EventFactory(seed: 141)
         let change = at("2026-03-01T00:00:00Z")
         var events = [
-            f.published(at("2025-12-01T00:00:00Z"), version: 1, effectiveAt: at("2026-01-01T00:00:00Z"), rules: try rules(#"{"field": "score", "gte": 50}"#)),
+            f.published(
+                at("2025-12-01T00:00:00Z"), version: 1, effectiveAt: at("2026-01-01T00:00:00Z"),
+                rules: try rules(#"{"field": "score", "gte": 50}"#)),
             f.published(at("2026-02-01T00:00:00Z"), version: 2, effectiveAt: change, rules: try rules(#"{"field": "score", "gte": 60}"#)),
             f.reasonDefined(at("2025-12-01T00:00:00Z"), "FIT.SMALL", label: "Too small", category: "fit"),
         ]
@@ -131,7 +136,8 @@ struct TimeAdjustedImpactTests {
         let ledger = try TestLedger(name: "stayers")
         try await ledger.append(events, recordedAt: at("2026-04-01T00:00:00Z"))
         // A score recorded late, dated before B55's hand-off: B55 was a stayer all along.
-        try await ledger.append([f.scored("B55", change - 10 * microsPerDay - 30 * microsPerMinute, 61)], recordedAt: at("2026-04-02T00:00:00Z"))
+        try await ledger.append(
+            [f.scored("B55", change - 10 * microsPerDay - 30 * microsPerMinute, 61)], recordedAt: at("2026-04-02T00:00:00Z"))
 
         let state = try ReplayEngine.replay(ledger.log)
         let stayers = try Stayers.judge(ledger.log, cut: .everything, definitions: state.definitions, windowDays: 28)
@@ -147,7 +153,8 @@ struct TimeAdjustedImpactTests {
         let earlier = try ReplayEngine.replay(ledger.log, cut: .recordedBy(at("2026-04-01T00:00:00Z")))
         let earlierStayers = try Stayers.judge(
             ledger.log, cut: .recordedBy(at("2026-04-01T00:00:00Z")), definitions: earlier.definitions, windowDays: 28)
-        let before = try #require(DefinitionImpact.compute(earlier, windowDays: 28, stayers: earlierStayers, minimumStayers: 1).changes.first?.timeAdjusted)
+        let before = try #require(
+            DefinitionImpact.compute(earlier, windowDays: 28, stayers: earlierStayers, minimumStayers: 1).changes.first?.timeAdjusted)
         #expect([before.stayersBefore.decided, before.stayersBefore.rejected] as [Int] == [1, 0])
         // With the default minimum, these few stayers give no number, and say why.
         let strict = try #require(DefinitionImpact.compute(state, windowDays: 28, stayers: stayers).changes.first?.timeAdjusted)

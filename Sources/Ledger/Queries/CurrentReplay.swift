@@ -67,14 +67,17 @@ public final class CurrentReplay: Sendable {
     ) throws -> ImpactReport {
         let state = try state(cut: cut)
         return DefinitionImpact.compute(
-            state, windowDays: windowDays, mapRetiredReasons: mapRetiredReasons, stayers: try stayers(state, cut: cut, windowDays: windowDays),
+            state, windowDays: windowDays, mapRetiredReasons: mapRetiredReasons,
+            stayers: try stayers(state, cut: cut, windowDays: windowDays),
             seriesWeeks: seriesWeeks, minimumStayers: minimumStayers)
     }
 
     /// The stayers of `state`'s definition changes, judged in a pass over the log; for everything,
     /// kept until the log moves on, so that the dashboard's impact costs one pass per append, not per view.
     func stayers(_ state: ReplayState, cut: ReplayCut, windowDays: Int) throws -> Stayers {
-        guard cut == .everything else { return try Stayers.judge(ledger.log, cut: cut, definitions: state.definitions, windowDays: windowDays) }
+        guard cut == .everything else {
+            return try Stayers.judge(ledger.log, cut: cut, definitions: state.definitions, windowDays: windowDays)
+        }
         if let kept = stayersCache.withLock({ $0 }), kept.position == state.position, kept.windowDays == windowDays { return kept.stayers }
         let stayers = try Stayers.judge(ledger.log, cut: cut, definitions: state.definitions, windowDays: windowDays)
         stayersCache.withLock { $0 = (state.position, windowDays, stayers) }

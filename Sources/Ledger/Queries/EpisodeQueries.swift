@@ -49,7 +49,9 @@ extension CurrentFeedbackLoop {
 
 extension CurrentReplay {
     /// Definition impact over the episodes `filter` passes (the dashboard's channel and owner).
-    public func impact(windowDays: Int = 28, cut: ReplayCut = .everything, mapRetiredReasons: Bool = false, filter: EpisodeFilter) throws
+    public func impact(
+        windowDays: Int = 28, cut: ReplayCut = .everything, mapRetiredReasons: Bool = false, filter: EpisodeFilter
+    ) throws
         -> ImpactReport
     {
         let state = try state(cut: cut)

@@ -35,7 +35,8 @@ enum AnalysesController: LedgerController {
             let replay = server.replay
             return JSONResponse.make(
                 value: try await server.analysis(context) {
-                    try replay.impact(windowDays: window, cut: cut, mapRetiredReasons: mapRetired, seriesWeeks: weeks, minimumStayers: stayers)
+                    try replay.impact(
+                        windowDays: window, cut: cut, mapRetiredReasons: mapRetired, seriesWeeks: weeks, minimumStayers: stayers)
                 }
             )
         }

@@ -357,7 +357,8 @@ public enum DefinitionImpact {
         if let p = volume, p < 0.025 {
             let perDay = (Double(handedOff.before) / days.before, Double(handedOff.after) / days.after)
             warnings.append(
-                "hand-off volume moved from \(String(format: "%.1f", perDay.0)) to \(String(format: "%.1f", perDay.1)) a day (p = \(String(format: "%.2g", p)))")
+                "hand-off volume moved from \(String(format: "%.1f", perDay.0)) to \(String(format: "%.1f", perDay.1)) a day (p = \(String(format: "%.2g", p)))"
+            )
         }
         if let p = mix.pValue, p < 0.025 {
             warnings.append("the channel mix of hand-offs moved (chi-square p = \(String(format: "%.2g", p)))")
@@ -366,7 +367,9 @@ public enum DefinitionImpact {
             handedOffBefore: handedOff.before, handedOffAfter: handedOff.after, daysBefore: days.before, daysAfter: days.after,
             volumePValue: volume, channelMix: mix,
             warning: warnings.isEmpty
-                ? nil : warnings.joined(separator: "; ") + ": the before and after compare different populations, trust the time-adjusted figure more",
+                ? nil
+                : warnings.joined(separator: "; ")
+                    + ": the before and after compare different populations, trust the time-adjusted figure more",
             method: populationMethod)
     }
 
@@ -412,7 +415,8 @@ public enum DefinitionImpact {
             var fit: Statistics.SegmentedRegression?
             var note: String?
             if usedBefore < minimumPerSide || usedAfter < minimumPerSide {
-                note = "too few weeks with decisions: \(usedBefore) before and \(usedAfter) after; at least \(minimumPerSide) needed on each side"
+                note =
+                    "too few weeks with decisions: \(usedBefore) before and \(usedAfter) after; at least \(minimumPerSide) needed on each side"
             } else {
                 fit = Statistics.segmentedRegression(used.map { (Double($0.offset), $0.rejectionRate ?? 0, Double($0.decided)) })
                 if fit == nil { note = "the weekly rates admit no fit" }

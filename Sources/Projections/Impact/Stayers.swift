@@ -53,7 +53,8 @@ struct StayerObserver: ReplayObserver {
         let versions = definitions.keys.sorted()
         changes = zip(versions, versions.dropFirst()).compactMap { old, new in
             guard let a = definitions[old], let b = definitions[new] else { return nil }
-            return Change(from: old, at: b.effectiveAt, pair: [CompiledDefinition(a.rules, table: table), CompiledDefinition(b.rules, table: table)])
+            return Change(
+                from: old, at: b.effectiveAt, pair: [CompiledDefinition(a.rules, table: table), CompiledDefinition(b.rules, table: table)])
         }
         facts = FactStore(table: table)
         // A window wider than the calendar is as good as the whole calendar.

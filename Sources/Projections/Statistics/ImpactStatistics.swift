@@ -182,7 +182,8 @@ extension Statistics {
             return Coefficient(estimate: b[i], standardError: se, interval: Interval(low: b[i] - t * se, high: b[i] + t * se))
         }
         return SegmentedRegression(
-            levelAtChange: b[0], slopeBefore: coefficient(1), levelChange: coefficient(2), slopeChange: coefficient(3), degreesOfFreedom: df)
+            levelAtChange: b[0], slopeBefore: coefficient(1), levelChange: coefficient(2), slopeChange: coefficient(3), degreesOfFreedom: df
+        )
     }
 
     /// The inverse of a small symmetric matrix by Gauss–Jordan elimination with partial pivoting;

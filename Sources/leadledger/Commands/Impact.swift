@@ -42,7 +42,9 @@ struct Impact: AsyncParsableCommand {
     var format: OutputFormat = .table
 
     func validate() throws {
-        guard (1...3650).contains(window) else { throw ValidationError("--window must be a number of days from 1 to 3650, found \(window)") }
+        guard (1...3650).contains(window) else {
+            throw ValidationError("--window must be a number of days from 1 to 3650, found \(window)")
+        }
         guard (1...520).contains(seriesWeeks) else { throw ValidationError("--series-weeks must be from 1 to 520, found \(seriesWeeks)") }
         guard minimumStayers >= 1 else { throw ValidationError("--minimum-stayers must be at least 1, found \(minimumStayers)") }
     }
@@ -103,7 +105,8 @@ struct Impact: AsyncParsableCommand {
             "\(Format.percent(c.rejectionRate)) (\(Format.count(c.rejected))/\(Format.count(c.decided)))"
         }
         if let adjusted = change.timeAdjusted {
-            out += "  stayers (satisfy v\(change.from) and v\(change.to)): before \(rate(adjusted.stayersBefore)), after \(rate(adjusted.stayersAfter))\n"
+            out +=
+                "  stayers (satisfy v\(change.from) and v\(change.to)): before \(rate(adjusted.stayersBefore)), after \(rate(adjusted.stayersAfter))\n"
             if let e = adjusted.estimate {
                 out += "  time-adjusted difference \(Format.points(e.difference)) (\(interval(e.interval))), \(Format.pValue(e.pValue))\n"
             } else {
@@ -128,7 +131,8 @@ struct Impact: AsyncParsableCommand {
         if let warning = change.population.warning { out += "  warning: \(warning)\n" }
         let d = change.detectable
         if let difference = d.difference {
-            out += "  detectable: \(String(format: "%.1f", difference * 100)) pts at power 80% (alpha 0.05) with \(Format.count(d.beforeDecided)) and \(Format.count(d.afterDecided)) decided\n"
+            out +=
+                "  detectable: \(String(format: "%.1f", difference * 100)) pts at power 80% (alpha 0.05) with \(Format.count(d.beforeDecided)) and \(Format.count(d.afterDecided)) decided\n"
         }
         return out
     }
@@ -149,7 +153,8 @@ struct Impact: AsyncParsableCommand {
                 Format.raw(c.before.rejectionRate), String(c.after.decided), String(c.after.rejected), Format.raw(c.after.rejectionRate),
                 Format.raw(c.difference?.difference), Format.raw(c.difference?.interval.low), Format.raw(c.difference?.interval.high),
                 Format.raw(c.difference?.pValue),
-                c.timeAdjusted.map { String($0.stayersBefore.decided) } ?? "", c.timeAdjusted.map { String($0.stayersBefore.rejected) } ?? "",
+                c.timeAdjusted.map { String($0.stayersBefore.decided) } ?? "",
+                c.timeAdjusted.map { String($0.stayersBefore.rejected) } ?? "",
                 c.timeAdjusted.map { String($0.stayersAfter.decided) } ?? "", c.timeAdjusted.map { String($0.stayersAfter.rejected) } ?? "",
                 Format.raw(c.timeAdjusted?.estimate?.difference), Format.raw(c.timeAdjusted?.estimate?.interval.low),
                 Format.raw(c.timeAdjusted?.estimate?.interval.high), c.timeAdjusted.map { String($0.tooFewStayers) } ?? "",

@@ -290,9 +290,12 @@ extension Mismatches {
             ] {
                 check(
                     [mine.handedOff, mine.decided, mine.rejected] == [theirs.handedOff, theirs.decided, theirs.rejected],
-                    "\(label) \(name) \([mine.handedOff, mine.decided, mine.rejected]) vs \([theirs.handedOff, theirs.decided, theirs.rejected])")
+                    "\(label) \(name) \([mine.handedOff, mine.decided, mine.rejected]) vs \([theirs.handedOff, theirs.decided, theirs.rejected])"
+                )
             }
-            check((adjusted.estimate == nil) == (n.estimate == nil), "\(label) estimate present \(adjusted.estimate != nil) vs \(n.estimate != nil)")
+            check(
+                (adjusted.estimate == nil) == (n.estimate == nil),
+                "\(label) estimate present \(adjusted.estimate != nil) vs \(n.estimate != nil)")
             check(adjusted.tooFewStayers == (n.estimate == nil), "\(label) tooFewStayers \(adjusted.tooFewStayers)")
             close(adjusted.estimate?.difference, n.estimate?.value, "\(label) difference", tolerance: 1e-12)
             close(adjusted.estimate?.interval.low, n.estimate?.low, "\(label) low", tolerance: 1e-12)

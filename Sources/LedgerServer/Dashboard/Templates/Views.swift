@@ -103,7 +103,8 @@ struct EpisodesPageView {
                 lead: e.lead, auditLink: "/leads?lead=\(DashboardFilters.encode(e.lead))#episode-\(e.episode)", episode: "\(e.episode)",
                 handedOffAt: e.handedOffAt, owner: e.owner ?? "–", channel: e.channel ?? "–", campaign: e.campaign ?? "–",
                 definition: e.definition.map { "v\($0)" } ?? "–", outcome: e.outcome, decidedAt: e.decidedAt ?? "",
-                hours: e.hoursToDecision.map { HTML.number($0) } ?? "", reason: e.reason.map { code in e.reasonLabel.map { "\(code) — \($0)" } ?? code } ?? "",
+                hours: e.hoursToDecision.map { HTML.number($0) } ?? "",
+                reason: e.reason.map { code in e.reasonLabel.map { "\(code) — \($0)" } ?? code } ?? "",
                 corrected: e.corrected)
         }
         // The next page keeps every parameter of this one, only `after` moves on.
@@ -153,8 +154,12 @@ struct ImpactView {
                 } ?? "–",
                 adjustedInterval: change.timeAdjusted?.estimate.map { Self.interval($0.interval) }
                     ?? change.timeAdjusted.map { "fewer than \($0.minimumStayers) decided on a side" } ?? "",
-                level: change.weeklySeries.fit.map { "\(HTML.number($0.levelChange.estimate * 100)) pp \(Self.interval($0.levelChange.interval))" } ?? "–",
-                slope: change.weeklySeries.fit.map { "\(HTML.number($0.slopeChange.estimate * 100)) pp/wk \(Self.interval($0.slopeChange.interval))" } ?? "–",
+                level: change.weeklySeries.fit.map {
+                    "\(HTML.number($0.levelChange.estimate * 100)) pp \(Self.interval($0.levelChange.interval))"
+                } ?? "–",
+                slope: change.weeklySeries.fit.map {
+                    "\(HTML.number($0.slopeChange.estimate * 100)) pp/wk \(Self.interval($0.slopeChange.interval))"
+                } ?? "–",
                 series: change.weeklySeries.fit == nil
                     ? (change.weeklySeries.note ?? "")
                     : "\(change.weeklySeries.weeksBefore) + \(change.weeklySeries.weeksAfter) weeks",
