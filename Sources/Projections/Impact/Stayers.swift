@@ -42,6 +42,8 @@ struct StayerObserver: ReplayObserver {
     let changes: [Change]
     let window: Int64
     var facts: FactStore
+    /// Per slot, whether a definition reads it: the others are not kept.
+    let read: [Bool]
     var attributeSlots: [Int32] = []
     var attributeNames = Interner()
     /// Per lead, how many times it was reset: verdicts taken before the last reset are void.
@@ -57,6 +59,11 @@ struct StayerObserver: ReplayObserver {
                 from: old, at: b.effectiveAt, pair: [CompiledDefinition(a.rules, table: table), CompiledDefinition(b.rules, table: table)])
         }
         facts = FactStore(table: table)
+        var read = [Bool](repeating: false, count: table.count)
+        for info in definitions.values {
+            for (_, comparison) in info.rules.comparisons { read[table.slot(for: comparison.field)] = true }
+        }
+        self.read = read
         // A window wider than the calendar is as good as the whole calendar.
         let (days, overflow) = Int64(clamping: windowDays).multipliedReportingOverflow(by: 86_400_000_000)
         window = overflow ? .max / 4 : days
@@ -84,10 +91,10 @@ struct StayerObserver: ReplayObserver {
         }
         switch event.type {
         case .leadCaptured:
-            if let channel = event.channel {
+            if read[FieldTable.channelSlot], let channel = event.channel {
                 facts.set(i, FieldTable.channelSlot, .string(String(decoding: channel, as: UTF8.self)))
             }
-            if let campaign = event.campaign {
+            if read[FieldTable.campaignSlot], let campaign = event.campaign {
                 facts.set(i, FieldTable.campaignSlot, .string(String(decoding: campaign, as: UTF8.self)))
             }
             apply(event.attributes, to: i)
@@ -115,7 +122,8 @@ struct StayerObserver: ReplayObserver {
         for (name, value) in attributes {
             let number = Int(attributeNames.intern(name))
             if number >= attributeSlots.count {
-                attributeSlots.append(Int32(facts.table.existingSlot(for: String(decoding: name, as: UTF8.self)) ?? -1))
+                let slot = facts.table.existingSlot(for: String(decoding: name, as: UTF8.self)) ?? -1
+                attributeSlots.append(Int32(slot >= 0 && read[slot] ? slot : -1))
             }
             let slot = Int(attributeSlots[number])
             // Fields no definition names cannot change a verdict.
