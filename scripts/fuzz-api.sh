@@ -44,10 +44,7 @@ serve_in_background fuzz-api "$BIN" "$WORK" --ledger "$WORK/ledger" --host 127.0
 # One worker: Hypothesis's caches are not safe across threads (parallel workers made example
 # generation fail at random). Revoking keys is left out: the stateful phase would revoke the key
 # it runs with. The event stream never ends by design, so a fuzzer would only time out on it; the
-# socket tests cover it. Forgetting a lead is left out too, for now: it overwrites every free page of
-# the file before it answers, which on the freshly generated demo ledger takes seconds per call (past
-# the fuzzer's time limit) and stalls the other appends meanwhile; ForgetRouteTests cover the route
-# over a socket.
+# socket tests cover it.
 # positive_data_acceptance is off: the document describes a rule only loosely (the recursive rule
 # language is schemas/rules.schema.json), so a schema-valid but meaningless rule is rightly a 400.
 # The fuzzer cannot sign, so POST /v1/events with generated `webhook-*` headers or `key` only ever
@@ -72,7 +69,6 @@ set +e
     --header "Authorization: Bearer $KEY" \
     --exclude-operation-id revokeKey \
     --exclude-operation-id streamEvents \
-    --exclude-operation-id forgetLead \
     --phases examples,coverage,fuzzing,stateful \
     --checks all \
     --exclude-checks positive_data_acceptance \

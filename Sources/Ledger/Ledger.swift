@@ -44,6 +44,8 @@ public final class Ledger: Sendable {
     public let log: EventLog
     /// Where the ledger lives.
     public var path: String { log.path }
+    /// Keys destroyed by erasures whose leftover copies in the file wait to be overwritten.
+    let destroyedKeys = DestroyedKeys()
 
     /// Opens the ledger at `path`.
     public init(path: String, options: Options = Options()) throws {
@@ -53,7 +55,7 @@ public final class Ledger: Sendable {
                 mapSize: options.mapSize, durability: options.durability, createIfMissing: options.createIfMissing, clock: options.clock,
                 readOnly: options.readOnly, checksStructure: options.checksStructure, maintainsMerkleTree: options.maintainsMerkleTree))
         let personal = PersonalData.attributes(setting: try log.metaValue(PersonalData.settingKey))
-        log.setPolicy(ValidationPolicy(log: log, personalAttributes: personal))
+        log.setPolicy(ValidationPolicy(log: log, personalAttributes: personal, destroyedKeys: destroyedKeys))
     }
 
     /// Commits what is pending and stops the writer.

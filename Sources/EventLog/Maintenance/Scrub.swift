@@ -2,38 +2,26 @@ import Foundation
 import LMDB
 
 extension EventLog {
-    /// Overwrites with zeros the pages LMDB has freed, so bytes a transaction removed (a destroyed
-    /// key, say) do not linger in the file until LMDB happens to reuse their page.
+    /// Overwrites with zeros every copy of `secrets` (a destroyed key, say) that LMDB left in the
+    /// file outside the live data, so removed bytes do not linger until LMDB happens to reuse their
+    /// page.
     ///
-    /// LMDB writes a changed page to a new place and frees the old one; a page freed by transaction
-    /// N can be reused from transaction N + 2, once no reader holds an older snapshot. Each round is
-    /// one write transaction that takes as many fresh pages as the free list holds, filled with
-    /// zeros, from the scratch table `scrub` (the round after empties it again): LMDB hands out
-    /// the free pages it may reuse first. Three rounds cover the pages freed just before the first.
-    /// A reader holding an old snapshot keeps its pages from reuse until it ends.
-    public func scrubFreePages(rounds: Int = 3) throws {
-        if isReadOnly { return }
+    /// LMDB writes a changed page to a new place and frees the old one, which keeps its bytes; and
+    /// it writes pages from reused buffers, copying only a page's used parts, so the unused middle
+    /// of a page in use can carry bytes of another. The file is searched once for `secrets` without
+    /// the write lock (appends go on); only the pages found are overwritten, in two or three small
+    /// commits (a page freed by the transaction just committed is readable in the previous snapshot
+    /// until the next one). Returns where copies remain: a reader holding an old snapshot keeps its
+    /// pages, and a copy inside live data is not LMDB's to give up.
+    public func eraseCopies(of secrets: [[UInt8]]) throws -> StaleCopyReport {
+        if isReadOnly { return StaleCopyReport() }
         let scratch: Database = try tableOpening.withLock {
             try env.write { txn in try txn.openDatabase("scrub", flags: [.create, .integerKey]) }
         }
-        let pageSize = env.info.pageSize
-        // One overflow page per value: a page less its 16-byte header.
-        let valueSize = pageSize - 16
-        for _ in 0..<rounds {
-            // LMDB lets only a read transaction look at its free list: counted just before the round.
-            let free = try env.read { txn in try txn.freePageCount() }
-            try env.write { txn in
-                try txn.empty(scratch)
-                for i in 0..<UInt64(free) {
-                    var key = i
-                    try withUnsafeBytes(of: &key) { keyBytes in
-                        try txn.put(reserving: valueSize, forKey: keyBytes, in: scratch, flags: .append) {
-                            $0.initializeMemory(as: UInt8.self, repeating: 0)
-                        }
-                    }
-                }
-            }
+        return try env.overwriteStaleCopies(of: secrets) { txn in
+            // The smallest change that commits: the scratch table's one entry, rewritten.
+            var stamp = UInt64(Date().timeIntervalSince1970 * 1_000_000)
+            try withUnsafeBytes(of: &stamp) { value in try txn.put(value, forKey: UInt64(0), in: scratch) }
         }
-        try env.write { txn in try txn.empty(scratch) }
     }
 }

@@ -2,6 +2,7 @@ import EventLog
 import Foundation
 import LeadModel
 import Projections
+import Synchronization
 
 /// Personal data that can be erased (DESIGN §8.6).
 ///
@@ -93,13 +94,35 @@ public enum PersonalData {
         return nil
     }
 
-    /// Destroys a lead's key. The value is overwritten with zeros before the entry is deleted, so
-    /// the page this transaction writes holds no copy of it even before LMDB reuses it.
-    static func destroyKey(of lead: String, in tables: PolicyTables) throws {
+    /// Destroys a lead's key and returns it (nil when it had none), so that the copies LMDB leaves
+    /// in the file can be overwritten after the commit. The value is overwritten with zeros before
+    /// the entry is deleted, so the page this transaction writes holds no copy of it.
+    static func destroyKey(of lead: String, in tables: PolicyTables) throws -> [UInt8]? {
         let name = Array(lead.utf8)
-        guard try tables.value(forKey: name, in: keyTable) != nil else { return }
+        guard let key = try tables.value(forKey: name, in: keyTable) else { return nil }
         try tables.put([UInt8](repeating: 0, count: ValueSeal.keySize), forKey: name, in: keyTable)
         try tables.delete(forKey: name, in: keyTable)
+        return key
+    }
+}
+
+/// Keys destroyed by committed erasures whose leftover copies in the file are not yet overwritten,
+/// by the id of their `lead.forgotten`. Held in memory only: writing them down would keep them.
+final class DestroyedKeys: Sendable {
+    private let pending = Mutex<[UUID: [UInt8]]>([:])
+
+    func add(_ keys: [UUID: [UInt8]]) {
+        if keys.isEmpty { return }
+        pending.withLock { $0.merge(keys) { $1 } }
+    }
+
+    /// Removes and returns the keys of these events.
+    func take(_ events: [UUID]) -> [UUID: [UInt8]] {
+        pending.withLock { pending in
+            var taken: [UUID: [UInt8]] = [:]
+            for id in events { if let key = pending.removeValue(forKey: id) { taken[id] = key } }
+            return taken
+        }
     }
 }
 
@@ -151,6 +174,7 @@ struct PersonalSealer {
         default: attributes = nil
         }
         guard let attributes, attributes.contains(where: { personal.contains($0.key) && $0.value != .null }) else { return nil }
+        if let stored = try erasedOriginal(of: event, attributes: attributes) { return stored }
         let key: [UInt8]
         if let existing = try currentKey(lead) {
             key = existing
@@ -165,14 +189,56 @@ struct PersonalSealer {
         }
     }
 
-    /// Writes the changes of the events the log appends (`isNew`), in order.
-    static func apply(_ changes: [KeyChange], isNew: [Bool], to tables: PolicyTables) throws {
+    /// The stored payload of `event` when it is a re-sent copy of an event whose personal values
+    /// were erased since: the same event but for those values, which nobody can read any more to
+    /// compare. An at-least-once sender re-sending it needs the duplicate's answer, not a conflict;
+    /// so the log gets the stored bytes, and no key is made for values that would never be stored.
+    ///
+    /// While the key that sealed the stored values exists this is nil: sealing is deterministic,
+    /// so the same values seal to the same bytes and the log itself tells a duplicate from a conflict.
+    private mutating func erasedOriginal(of event: LeadEvent, attributes: [String: AttributeValue]) throws -> [UInt8]? {
+        guard let lead = event.lead, let stored = try tables.storedPayload(ofEvent: event.id) else { return nil }
+        let sealed: [SealedAttribute]
+        let storedEvent: LeadEvent
+        do {
+            sealed = try LeadEvent.sealedAttributes(inBinary: stored)
+            storedEvent = try LeadEvent(binary: stored)
+        } catch {
+            return nil
+        }
+        guard let first = sealed.first else { return nil }
+        if let key = try currentKey(lead),
+            (try? ValueSeal.open(first.sealed, key: key, context: PersonalData.context(event: event.id, attribute: first.name))) != nil
+        {
+            return nil
+        }
+        let personalNames = Set(attributes.filter { personal.contains($0.key) && $0.value != .null }.keys)
+        guard Set(sealed.map(\.name)) == personalNames else { return nil }
+        var clear = event
+        switch clear.payload {
+        case .leadCaptured(var data):
+            data.attributes = data.attributes?.filter { !personalNames.contains($0.key) }
+            clear.payload = .leadCaptured(data)
+        case .attributesObserved(var data):
+            data.attributes = data.attributes.filter { !personalNames.contains($0.key) }
+            clear.payload = .attributesObserved(data)
+        default: return nil
+        }
+        return clear.binary == storedEvent.binary ? stored : nil
+    }
+
+    /// Writes the changes of the events the log appends (`isNew`), in order; returns the keys
+    /// destroyed, by the index of their event.
+    static func apply(_ changes: [KeyChange], isNew: [Bool], to tables: PolicyTables) throws -> [(event: Int, key: [UInt8])] {
+        var destroyed: [(event: Int, key: [UInt8])] = []
         for change in changes where isNew.indices.contains(change.event) && isNew[change.event] {
             switch change {
             case .create(let lead, let key, _): try tables.put(key, forKey: Array(lead.utf8), in: PersonalData.keyTable)
-            case .destroy(let lead, _): try PersonalData.destroyKey(of: lead, in: tables)
+            case .destroy(let lead, let event):
+                if let key = try PersonalData.destroyKey(of: lead, in: tables) { destroyed.append((event, key)) }
             }
         }
+        return destroyed
     }
 }
 
@@ -207,22 +273,28 @@ extension Ledger {
         return try await append([event])
     }
 
-    /// After a batch with `lead.forgotten`, however it came (forget, the API, an import): the
-    /// destroyed key's old page is free but not yet overwritten, so the free pages are overwritten
-    /// now. Until they are, the erasure is not done: the caller hears of a failure and can send the
-    /// batch again (its events are then duplicates, and this runs again).
+    /// After a batch with `lead.forgotten`, however it came (forget, the API, an import): the pages
+    /// LMDB freed or rewrote may still hold a copy of a destroyed key, so those copies are found and
+    /// overwritten now. Until they are, the erasure is not done: the caller hears of a failure and
+    /// can send the batch again (its events are then duplicates, and this runs again for the keys
+    /// still waiting).
     func scrubAfterErasure(_ events: [LeadEvent]) throws(LedgerError) {
-        guard events.contains(where: { $0.type == .leadForgotten }) else { return }
-        do { try log.scrubFreePages() } catch {
-            throw LedgerError(
-                kind: .storage,
-                problems: [
-                    .init(
-                        message:
-                            "the lead's key is destroyed, but the free pages that held it were not overwritten (\(error)); send the batch again"
-                    )
-                ])
+        let ids = events.filter { $0.type == .leadForgotten }.map(\.id)
+        if ids.isEmpty { return }
+        let keys = destroyedKeys.take(ids)
+        if keys.isEmpty { return }
+        let problem: String
+        do {
+            let report = try log.eraseCopies(of: Array(keys.values))
+            if report.remaining.isEmpty { return }
+            problem = report.remaining.joined(separator: "; ")
+        } catch {
+            problem = "\(error)"
         }
+        destroyedKeys.add(keys)
+        throw LedgerError(
+            kind: .storage,
+            problems: [.init(message: "the lead's key is destroyed, but copies LMDB left in the file were not all overwritten (\(problem)); send the batch again")])
     }
 
     /// The audit with the lead's personal values opened while its key exists, shown as erased after.

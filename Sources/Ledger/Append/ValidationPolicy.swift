@@ -28,10 +28,15 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
     private let personal: Set<String>
     /// Key changes staged by `prepare` for the batch it prepared, written by `admit`.
     private var keyChanges: [KeyChange] = []
+    /// Keys destroyed by the group being committed, by their event's id.
+    private var groupDestroyed: [UUID: [UInt8]] = [:]
+    /// Where the keys of committed groups wait for their copies in the file to be overwritten.
+    private let destroyed: DestroyedKeys
 
-    init(log: EventLog, personalAttributes: [String]) {
+    init(log: EventLog, personalAttributes: [String], destroyedKeys: DestroyedKeys) {
         writer = log
         personal = Set(personalAttributes)
+        destroyed = destroyedKeys
     }
 
     var tableNames: [String] { ValidationTables.names + [PersonalData.keyTable] }
@@ -56,6 +61,7 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
 
     func beginGroup(head: UInt64, log: EventLog, tables: PolicyTables) throws {
         assertOnWriterThread()
+        groupDestroyed = [:]
         let state = ValidationTables(tables)
         through = try state.through()
         guard through != head else { return }
@@ -91,7 +97,9 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
         case .success(let changes):
             for change in changes.changes { try state.apply(change) }
             // Keys are made and destroyed with the events that need it, in this transaction.
-            try PersonalSealer.apply(keyChanges, isNew: isNew, to: tables)
+            for (index, key) in try PersonalSealer.apply(keyChanges, isNew: isNew, to: tables) {
+                groupDestroyed[context.events[index].event.id] = key
+            }
             keyChanges = []
             // The log writes exactly the new records of an admitted batch.
             through += UInt64(isNew.count { $0 })
@@ -103,10 +111,13 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
 
     func commitGroup(head: UInt64) {
         assertOnWriterThread()
+        destroyed.add(groupDestroyed)
+        groupDestroyed = [:]
     }
 
     func abortGroup() {
         assertOnWriterThread()
+        groupDestroyed = [:]
     }
 
     /// Applies one stored event's effects to a state in memory, as ``ValidationTables/fold(_:)`` does
