@@ -217,6 +217,58 @@ struct PersonalDataTests {
         #expect(try people.ledger.verify().isIntact)
     }
 
+    @Test("an event re-sent after its lead was forgotten is a duplicate, makes no key, and stays erased; other changes are still conflicts")
+    func resendAfterForget() async throws {
+        let path = temporaryLedger()
+        let ledger = try Ledger(path: path)
+        let email = "resent.\(UUID().uuidString.lowercased())@example.com"
+        let captured = event("00QS", "2026-03-02T09:00:00Z", .leadCaptured(.init(channel: "email", attributes: ["email": .string(email), "country": .string("US")])))
+        _ = try await ledger.append([captured])
+        // While the key exists, another value under the same id is a conflict.
+        var otherValue = captured
+        otherValue.payload = .leadCaptured(.init(channel: "email", attributes: ["email": .string("other@example.com"), "country": .string("US")]))
+        await #expect(throws: LedgerError.self) { _ = try await ledger.append([otherValue]) }
+
+        _ = try #require(try await ledger.forget(lead: "00QS"))
+        let head = try ledger.head()
+        // The sender did not hear the first answer and sends the event again, as at-least-once senders do.
+        let again = try await ledger.append([captured])
+        #expect(again.duplicates == 1)
+        #expect(again.appended == 0)
+        #expect(try ledger.head() == head)
+        #expect(try ledger.log.withPolicyTables([PersonalData.keyTable]) { try PersonalData.key(of: "00QS", in: $0) } == nil)
+        #expect(try ledger.verify().isIntact)
+        let audit = try #require(try ledger.audit(lead: "00QS"))
+        #expect(attribute(audit, "email") == [.string(PersonalData.erasedMarker)])
+        #expect(try !fileContains(path, Array(email.utf8)))
+
+        // What can still be compared must still match: another channel under the same id is a conflict.
+        var otherChannel = captured
+        otherChannel.payload = .leadCaptured(.init(channel: "webinar", attributes: ["email": .string(email), "country": .string("US")]))
+        do {
+            _ = try await ledger.append([otherChannel])
+            Issue.record("a changed event under a stored id was accepted")
+        } catch {
+            #expect(error.kind == .conflict)
+        }
+        // So is a personal attribute the stored event did not have.
+        var morePersonal = captured
+        morePersonal.payload = .leadCaptured(.init(channel: "email", attributes: ["email": .string(email), "phone": .string("+1555"), "country": .string("US")]))
+        await #expect(throws: LedgerError.self) { _ = try await ledger.append([morePersonal]) }
+        // The erased value itself can no longer be compared by anyone: another e-mail under the same
+        // id reads as the same event (and is not stored).
+        var otherEmail = captured
+        otherEmail.payload = .leadCaptured(.init(channel: "email", attributes: ["email": .string("someone.else@example.com"), "country": .string("US")]))
+        #expect(try await ledger.append([otherEmail]).duplicates == 1)
+        #expect(try !fileContains(path, Array("someone.else@example.com".utf8)))
+        // A new event of the lead after the re-send gets a new key and reads back.
+        _ = try await ledger.append([event("00QS", "2026-04-01T09:00:00Z", .attributesObserved(.init(attributes: ["email": .string("new@example.org")])))])
+        #expect(attribute(try #require(try ledger.audit(lead: "00QS")), "email") == [.string(PersonalData.erasedMarker), .string("new@example.org")])
+        // And the first event, re-sent once more, is still a duplicate under the new key.
+        #expect(try await ledger.append([captured]).duplicates == 1)
+        #expect(try ledger.verify().isIntact)
+    }
+
     @Test("a re-sent event with personal values is a duplicate, not a conflict")
     func idempotentResend() async throws {
         let ledger = try Ledger(path: temporaryLedger())

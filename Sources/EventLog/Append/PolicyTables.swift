@@ -13,11 +13,28 @@ public final class PolicyTables {
     private let databases: [String: Database]
     /// Tables declared but not in the file yet (a read before any write): they read as empty.
     private let absent: Set<String>
+    /// The log's id index and records, for ``storedPayload(ofEvent:)``.
+    private let log: (ids: Database, events: Database)
 
-    init(txn: UnsafePointer<Transaction>, databases: [String: Database], absent: Set<String> = []) {
+    init(txn: UnsafePointer<Transaction>, databases: [String: Database], absent: Set<String> = [], log: (ids: Database, events: Database)) {
         self.txn = txn
         self.databases = databases
         self.absent = absent
+        self.log = log
+    }
+
+    /// The payload of the stored record with id `id` (committed, or written earlier in this
+    /// group), nil when there is none: for a policy that must give a re-sent record the payload it
+    /// was stored with.
+    public func storedPayload(ofEvent id: UUID) throws -> [UInt8]? {
+        guard let txn else { throw PolicyTablesError(message: "the policy's tables were used after their group ended") }
+        let position = try withUnsafeBytes(of: id.uuid) { key in
+            try txn.pointee.withValue(forKey: key, in: log.ids) { try $0.map { try StoredBytes.position($0, table: "ids") } }
+        }
+        guard let position else { return nil }
+        return try txn.pointee.withValue(forKey: position, in: log.events) { bytes in
+            try bytes.map { Array(try RecordView(checking: $0, at: position).payload) }
+        }
     }
 
     /// Ends the handle's life with its transaction.
@@ -100,7 +117,7 @@ extension EventLog {
                     }
                 }
                 return try withUnsafeTransaction(txn) { pointer in
-                    let tables = PolicyTables(txn: pointer, databases: databases, absent: absent)
+                    let tables = PolicyTables(txn: pointer, databases: databases, absent: absent, log: (dbs.ids, dbs.events))
                     defer { tables.invalidate() }
                     return try body(tables)
                 }

@@ -167,7 +167,7 @@ final class Writer: @unchecked Sendable {
                     opened = databases
                 }
                 return try withUnsafeTransaction(txn) { pointer in
-                    let tables = PolicyTables(txn: pointer, databases: databases)
+                    let tables = PolicyTables(txn: pointer, databases: databases, log: (dbs.ids, dbs.events))
                     defer { tables.invalidate() }
                     do { try policy.beginGroup(head: state.position, log: log, tables: tables) } catch { throw GroupFailure.policy(error) }
                     for p in group { outcomes.append(try process(p.batch, pointer.pointee, &state, policy, tables)) }

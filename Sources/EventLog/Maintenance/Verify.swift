@@ -217,13 +217,16 @@ extension EventLog {
     ///    signed by any other key is refused);
     /// 2. that the receipt's head is still in the chain: the record at its position has its hash,
     ///    and the Merkle tree over the records through it has its root;
-    /// 3. every record after it: positions gapless, a sound header, the hash chain recomputed from
-    ///    the receipt's head hash, the id index.
+    /// 3. every record after it, as a full ``verify(recordCheck:progress:)`` checks each record:
+    ///    positions gapless, a sound header, the hash chain recomputed from the receipt's head hash,
+    ///    the id index, the stream it names numbered and the stream index holding it under that
+    ///    stream, and `recordCheck`.
     ///
     /// The work is proportional to what was appended since (and log₂ of the receipt's position);
-    /// damage before the receipt's position that left the hash at it alone is for a full ``verify(recordCheck:progress:)``.
+    /// damage before the receipt's position that left the hash at it alone, and the counts over the
+    /// whole log, are for a full ``verify(recordCheck:progress:)``.
     /// `records` in the report counts the records walked after the receipt.
-    public func verify(since receipt: SignedReceipt, trustedKey: String) throws -> VerifyReport {
+    public func verify(since receipt: SignedReceipt, trustedKey: String, recordCheck: RecordCheck? = nil) throws -> VerifyReport {
         let empty = LogHead(position: 0, hash: LogRecordLayout.genesisHash.hexString)
         if let problem = receipt.problem(trustedKey: trustedKey) {
             return VerifyReport(records: 0, head: empty, problem: .init(position: 0, message: problem))
@@ -285,6 +288,33 @@ extension EventLog {
                         }
                         guard indexed == position else {
                             problem = .init(position: position, message: "the id index maps event \(view.id) to \(indexed.map(String.init) ?? "nothing")")
+                            return false
+                        }
+                        var streamName: String?
+                        let stream = view.streamNumber
+                        if stream != 0 {
+                            let named = try txn.withValue(forKey: stream, in: dbs.streamNumbers) { value in
+                                value.map { String(decoding: $0, as: UTF8.self) }
+                            }
+                            guard let named else {
+                                problem = .init(position: position, message: "the record names stream \(stream), which the log does not number")
+                                return false
+                            }
+                            var p = position
+                            let found = try withUnsafeBytes(of: &p) { value in
+                                var s = stream
+                                return try withUnsafeBytes(of: &s) { key in
+                                    try txn.withCursor(on: dbs.streamIndex) { try $0.move(.getBoth, key: key, value: value) != nil }
+                                }
+                            }
+                            guard found else {
+                                problem = .init(position: position, message: "the stream index lacks this record (stream \(stream))")
+                                return false
+                            }
+                            streamName = named
+                        }
+                        if let recordCheck, let message = recordCheck(view, streamName) {
+                            problem = .init(position: position, message: message)
                             return false
                         }
                         previous = Array(view.hashBytes)

@@ -32,10 +32,11 @@ extension Ledger {
     }
 
     /// Checks `receipt` against the ledger and what was appended after it
-    /// (``EventLog/verify(since:trustedKey:)``): a receipt signed by another key than the ledger's
-    /// is refused.
+    /// (``EventLog/verify(since:trustedKey:recordCheck:)``), each record as ``verify()`` checks it:
+    /// its event decodes and belongs to the stream the log files it under. A receipt signed by
+    /// another key than the ledger's is refused.
     public func verify(since receipt: SignedReceipt) throws -> VerifyReport {
-        try log.verify(since: receipt, trustedKey: try signingKey().publicKeyHex)
+        try log.verify(since: receipt, trustedKey: try signingKey().publicKeyHex, recordCheck: Self.streamMatchesEvent)
     }
 
     /// The proof that the events of `lead` are part of the current head, under a receipt signed now;
