@@ -3,8 +3,10 @@
 
     python3 scripts/check-proof.py lead-proof.json [--public-key HEX]
 
-For each record of the proof it recomputes the chained record hash, the RFC 6962 leaf hash and the
-inclusion path up to the receipt's Merkle root; then it checks the receipt's Ed25519 signature
+For each record of the proof it recomputes the chained record hash, requires the event the record
+holds to name the proof's lead (a lead's name is not part of the hash, so a proof relabelled with
+another lead must fail), and recomputes the RFC 6962 leaf hash and the inclusion path up to the
+receipt's Merkle root; then it checks the receipt's Ed25519 signature
 (RFC 8032), under --public-key when given (the ledger's key, as `leadledger receipt` prints it),
 else under the key the receipt names. Exit status 0 when the proof holds, 1 when it does not,
 2 when the file cannot be read as a proof.
@@ -102,6 +104,31 @@ def record_hash(previous, position, record):
     return hashlib.sha256(previous + position.to_bytes(8, "little") + record[:32] + record[HEADER_SIZE:]).digest()
 
 
+# The event a record holds (LeadLedger's binary event form, version 1): format version, type code,
+# flags, occurredAt, id (32 bytes in all), then a fixed area whose size depends on the type, then the
+# lead as the first string slot (a little-endian UInt16 byte count, 0xFFFF for absent, then UTF-8).
+EVENT_TYPES = set(range(1, 17)) | {20}
+FIXED_AREA = {3: 8, 4: 8, 8: 8, 9: 8, 10: 16, 13: 20, 15: 1, 16: 36}
+
+
+def event_lead(payload):
+    """The lead a record's event names; None when it names none. Raises ValueError on a payload
+    that is not an event."""
+    if len(payload) < 32 or payload[0] != 1:
+        raise ValueError("it does not hold an event of format version 1")
+    if payload[1] not in EVENT_TYPES:
+        raise ValueError(f"it holds an event of unknown type code {payload[1]}")
+    at = 32 + FIXED_AREA.get(payload[1], 0)
+    if len(payload) < at + 2:
+        raise ValueError("its event ends before the lead")
+    size = int.from_bytes(payload[at : at + 2], "little")
+    if size == 0xFFFF:
+        return None
+    if len(payload) < at + 2 + size:
+        raise ValueError("its event ends inside the lead")
+    return payload[at + 2 : at + 2 + size].decode("utf-8")
+
+
 def leaf_hash(h):
     return hashlib.sha256(b"\x00" + h).digest()
 
@@ -192,6 +219,13 @@ def proof_problem(proof, trusted_key=None):
         stored = record[32:64]
         if record_hash(previous, position, record) != stored:
             return f"{name}: the record's contents do not match its hash"
+        try:
+            lead = event_lead(record[HEADER_SIZE:])
+        except (ValueError, UnicodeDecodeError) as error:
+            return f"{name}: {error}"
+        if lead != proof["stream"]:
+            named = "no lead" if lead is None else json.dumps(lead, ensure_ascii=False)
+            return f"{name}: its event names {named}, not the proof's {json.dumps(proof['stream'], ensure_ascii=False)}"
         path = [unhex(p, 32, f"{name}: a path hash") for p in entry["path"]]
         if not verify_inclusion(leaf_hash(stored), position - 1, size, path, root):
             return f"{name}: its path does not lead to the receipt's root: it is not part of the signed head"

@@ -111,6 +111,40 @@ struct ProofCommandLineTests {
 
         #expect(try cli.run(["prove", "nobody"]).status == 3)
     }
+
+    @Test("a proof relabelled with another lead is refused by both verifiers, for every event type; the true label passes both")
+    func relabelledProofs() throws {
+        let cli = CLI()
+        _ = try cli.run(["init", "--taxonomy", "starter"])
+        #expect(try cli.run(["append", "-"], stdin: history).status == 0)
+        // Types with fixed areas of every size before the lead's slot: scored, handed_off (8),
+        // touched (1), converted and closed (8), and a forgotten lead's record.
+        let more = [
+            event(20, "lead.touched", lead: "00QB", at: "2026-03-03T11:00:00Z", data: #"{"activity":"call"}"#),
+            event(21, "lead.accepted", lead: "00QB", at: "2026-03-03T12:00:00Z", data: #"{"by":"rep:al"}"#),
+            event(22, "lead.converted", lead: "00QB", at: "2026-03-04T12:00:00Z", data: #"{"opportunity":"006X","amount":1200,"currency":"EUR"}"#),
+            event(23, "lead.closed", lead: "00QB", at: "2026-03-05T12:00:00Z", data: #"{"won":true,"amount":1200,"currency":"EUR"}"#),
+            event(24, "lead.forgotten", lead: "00QB", at: "2026-03-06T12:00:00Z", data: #"{}"#),
+        ].joined(separator: "\n")
+        let appended = try cli.run(["append", "-"], stdin: more + "\n")
+        #expect(appended.status == 0, "\(appended.stderr)")
+        for lead in ["00QA", "00QB"] {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString)-proof.json").path
+            #expect(try cli.run(["prove", lead, "--output", file]).status == 0)
+            #expect(try cli.run(["check-proof", file], withLedger: false).status == 0)
+            #expect(try python([file]) == 0)
+            let proof = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as! [String: Any]
+            for label in ["00QA", "00QB", "00QC", "00Q", "00QAA", "", "Ünïcode"] {
+                var relabelled = proof
+                relabelled["stream"] = label
+                let bent = try cli.write(String(decoding: try JSONSerialization.data(withJSONObject: relabelled), as: UTF8.self), to: "relabelled.json")
+                let swift = try cli.run(["check-proof", bent], withLedger: false)
+                let py = try python([bent])
+                #expect((swift.status == 0) == (label == lead), "\(lead) as \(label): swift \(swift.status) \(swift.stderr)")
+                #expect((py == 0) == (label == lead), "\(lead) as \(label): python \(py)")
+            }
+        }
+    }
 }
 
 @Suite("Forgetting a lead on the command line")
