@@ -117,24 +117,27 @@ struct ProofCommandLineTests {
         let cli = CLI()
         _ = try cli.run(["init", "--taxonomy", "starter"])
         #expect(try cli.run(["append", "-"], stdin: history).status == 0)
-        // Types with fixed areas of every size before the lead's slot: scored, handed_off (8),
-        // touched (1), converted and closed (8), and a forgotten lead's record.
-        let more = [
-            event(20, "lead.touched", lead: "00QB", at: "2026-03-03T11:00:00Z", data: #"{"activity":"call"}"#),
-            event(21, "lead.accepted", lead: "00QB", at: "2026-03-03T12:00:00Z", data: #"{"by":"rep:al"}"#),
-            event(22, "lead.converted", lead: "00QB", at: "2026-03-04T12:00:00Z", data: #"{"opportunity":"006X","amount":1200,"currency":"EUR"}"#),
-            event(23, "lead.closed", lead: "00QB", at: "2026-03-05T12:00:00Z", data: #"{"won":true,"amount":1200,"currency":"EUR"}"#),
-            event(24, "lead.forgotten", lead: "00QB", at: "2026-03-06T12:00:00Z", data: #"{}"#),
-        ].joined(separator: "\n")
-        let appended = try cli.run(["append", "-"], stdin: more + "\n")
+        // Types with fixed areas of every size before the lead's slot: scored, handed_off, converted
+        // and closed (8), touched (1), and a forgotten lead's record.
+        let more: [String] = [
+            event(19, "lead.captured", lead: "00QD", at: "2026-03-03T08:00:00Z", data: #"{"channel":"email"}"#),
+            event(20, "lead.scored", lead: "00QD", at: "2026-03-03T08:30:00Z", data: #"{"score":80}"#),
+            event(21, "lead.handed_off", lead: "00QD", at: "2026-03-03T09:00:00Z", data: #"{"owner":"rep:al","definition":1}"#),
+            event(22, "lead.touched", lead: "00QD", at: "2026-03-03T11:00:00Z", data: #"{"activity":"call"}"#),
+            event(23, "lead.accepted", lead: "00QD", at: "2026-03-03T12:00:00Z", data: #"{"by":"rep:al"}"#),
+            event(24, "lead.converted", lead: "00QD", at: "2026-03-04T12:00:00Z", data: #"{"opportunity":"006X","amount":1200,"currency":"EUR"}"#),
+            event(25, "lead.closed", lead: "00QD", at: "2026-03-05T12:00:00Z", data: #"{"won":true,"amount":1200,"currency":"EUR"}"#),
+            event(26, "lead.forgotten", lead: "00QD", at: "2026-03-06T12:00:00Z", data: #"{}"#),
+        ]
+        let appended = try cli.run(["append", "-"], stdin: more.joined(separator: "\n") + "\n")
         #expect(appended.status == 0, "\(appended.stderr)")
-        for lead in ["00QA", "00QB"] {
+        for lead in ["00QA", "00QD"] {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString)-proof.json").path
             #expect(try cli.run(["prove", lead, "--output", file]).status == 0)
             #expect(try cli.run(["check-proof", file], withLedger: false).status == 0)
             #expect(try python([file]) == 0)
             let proof = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as! [String: Any]
-            for label in ["00QA", "00QB", "00QC", "00Q", "00QAA", "", "Ünïcode"] {
+            for label in ["00QA", "00QB", "00QD", "00Q", "00QAA", "", "Ünïcode"] {
                 var relabelled = proof
                 relabelled["stream"] = label
                 let bent = try cli.write(String(decoding: try JSONSerialization.data(withJSONObject: relabelled), as: UTF8.self), to: "relabelled.json")
