@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -41,6 +42,15 @@ let package = Package(
         .target(
             name: "Ledger",
             dependencies: ["EventLog", "LeadModel", "Projections", .product(name: "Crypto", package: "swift-crypto")]),
+        // The replicated mode: PostgreSQL as the log of record (DESIGN §8.5).
+        .target(
+            name: "ClusterStore",
+            dependencies: [
+                "EventLog",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
         // The seeded demo history: a generator of events, apart from the library users deploy.
         .target(name: "LedgerDemo", dependencies: ["LeadModel"]),
         .target(
@@ -65,21 +75,26 @@ let package = Package(
             name: "leadledger",
             dependencies: [
                 "LMDB", "EventLog", "LeadModel", "Projections", "Ledger", "LedgerDemo",
-                "LedgerServer",
+                "LedgerServer", "ClusterStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB", "CLMDB"]),
-        .testTarget(name: "EventLogTests", dependencies: ["LMDB", "EventLog", "eventlog-crash-child"]),
+        .testTarget(name: "EventLogTests", dependencies: ["LMDB", "EventLog", "eventlog-crash-child", "ClusterStore", "PostgresHarness"]),
+        // PostgreSQL 15 servers (a primary, synchronous standbys) started on loopback for the tests.
+        .target(name: "PostgresHarness", path: "Tests/Support/PostgresHarness"),
         // A child process for the crash tests: appends until it is killed.
         .executableTarget(name: "eventlog-crash-child", dependencies: ["EventLog"], path: "Tests/Support/CrashChild"),
+        .testTarget(
+            name: "ClusterStoreTests",
+            dependencies: ["EventLog", "ClusterStore", "PostgresHarness", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "LeadModelTests", dependencies: ["LeadModel"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["EventLog", "LeadModel", "Projections"]),
         .testTarget(
             name: "LedgerTests", dependencies: ["LMDB", "EventLog", "LeadModel", "Projections", "Ledger", "LedgerDemo"],
             exclude: ["Fixtures"]),
         .testTarget(name: "LedgerDemoTests", dependencies: ["LeadModel", "LedgerDemo"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["leadledger"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["leadledger", "EventLog", "ClusterStore", "PostgresHarness"]),
         .testTarget(
             name: "LedgerServerTests",
             dependencies: [

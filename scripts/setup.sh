@@ -5,6 +5,8 @@ set -euo pipefail
 need_apt=()
 pkg-config --exists lmdb 2>/dev/null || need_apt+=(liblmdb-dev)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+# The replicated mode's tests start PostgreSQL 15 servers on loopback (and skip, loudly, without them).
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need_apt+=(postgresql-15)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]} with apt-get" >&2

@@ -3,19 +3,19 @@ import Foundation
 import Testing
 
 /// The contract of ``EventStore``, as tests any implementation must pass: call ``check(_:)`` with a
-/// function that makes an empty store (as swift-log's handler tests do for a log handler).
+/// function that makes an empty store (LMDB, in memory, or PostgreSQL in `ClusterStoreTests`) (as swift-log's handler tests do for a log handler).
 enum EventStoreConformance {
     /// Runs every check, each on a fresh empty store from `makeStore`.
-    static func check(_ makeStore: () throws -> any EventStore) async throws {
-        try await appendsInOrder(try makeStore())
-        try await idempotency(try makeStore())
-        try await conflicts(try makeStore())
-        try await expectedVersions(try makeStore())
-        try await invalidRecords(try makeStore())
-        try await hashChain(try makeStore())
-        try await streams(try makeStore())
-        try await subscription(try makeStore())
-        try await closing(try makeStore())
+    static func check(_ makeStore: () async throws -> any AsyncEventStore) async throws {
+        try await appendsInOrder(try await makeStore())
+        try await idempotency(try await makeStore())
+        try await conflicts(try await makeStore())
+        try await expectedVersions(try await makeStore())
+        try await invalidRecords(try await makeStore())
+        try await hashChain(try await makeStore())
+        try await streams(try await makeStore())
+        try await subscription(try await makeStore())
+        try await closing(try await makeStore())
     }
 
     static func uuid(_ n: Int) -> UUID { UUID(uuidString: String(format: "00000000-0000-4000-8000-%012x", n))! }
@@ -25,52 +25,52 @@ enum EventStoreConformance {
     }
 
     /// Every check closes the store it was given.
-    private static func using(_ store: any EventStore, _ body: (any EventStore) async throws -> Void) async throws {
+    private static func using(_ store: any AsyncEventStore, _ body: (any AsyncEventStore) async throws -> Void) async throws {
         defer { store.close() }
         try await body(store)
     }
 
-    static func appendsInOrder(_ store: any EventStore) async throws {
+    static func appendsInOrder(_ store: any AsyncEventStore) async throws {
         try await using(store) { store in
-            #expect(try store.head() == LogHead(position: 0, hash: String(repeating: "0", count: 64)))
+            #expect(try await store.head() == LogHead(position: 0, hash: String(repeating: "0", count: 64)))
             let empty = try await store.append(AppendBatch(records: []))
             #expect(empty.outcomes.isEmpty && empty.head.position == 0)
             let first = try await store.append(AppendBatch(records: [record(1), record(2, nil)]))
             #expect(first.outcomes == [.appended(position: 1), .appended(position: 2)])
             let second = try await store.append(AppendBatch(records: [record(3)]))
             #expect(second.outcomes == [.appended(position: 3)])
-            #expect(second.head == (try store.head()))
-            let all = try store.records(from: 1, limit: .max)
+            #expect(second.head == (try await store.head()))
+            let all = try await store.records(from: 1, limit: .max)
             #expect(all.map(\.position) == [1, 2, 3])
             #expect(all.map(\.id) == [uuid(1), uuid(2), uuid(3)])
             #expect(all.map(\.stream) == ["lead-1", nil, "lead-1"])
             #expect(all[1].streamNumber == 0)
             #expect(all.map { String(decoding: $0.payload, as: UTF8.self) } == ["payload 1", "payload 2", "payload 3"])
-            #expect(try store.records(from: 2, limit: 1).map(\.position) == [2])
-            #expect(try store.records(from: 4, limit: 10).isEmpty)
-            #expect(try store.records(from: 1, limit: 0).isEmpty)
-            #expect(try store.record(at: 2)?.id == uuid(2))
-            #expect(try store.record(at: 0) == nil)
-            #expect(try store.record(at: 4) == nil)
-            #expect(try store.record(id: uuid(3))?.position == 3)
-            #expect(try store.record(id: uuid(9)) == nil)
+            #expect(try await store.records(from: 2, limit: 1).map(\.position) == [2])
+            #expect(try await store.records(from: 4, limit: 10).isEmpty)
+            #expect(try await store.records(from: 1, limit: 0).isEmpty)
+            #expect(try await store.record(at: 2)?.id == uuid(2))
+            #expect(try await store.record(at: 0) == nil)
+            #expect(try await store.record(at: 4) == nil)
+            #expect(try await store.record(id: uuid(3))?.position == 3)
+            #expect(try await store.record(id: uuid(9)) == nil)
         }
     }
 
-    static func idempotency(_ store: any EventStore) async throws {
+    static func idempotency(_ store: any AsyncEventStore) async throws {
         try await using(store) { store in
             _ = try await store.append(AppendBatch(records: [record(1), record(2)]))
             let again = try await store.append(AppendBatch(records: [record(2), record(3), record(1), record(3)]))
             #expect(again.outcomes == [.duplicate(position: 2), .appended(position: 3), .duplicate(position: 1), .duplicate(position: 3)])
             #expect(again.appended == 1 && again.duplicates == 3)
-            #expect(try store.head().position == 3)
+            #expect(try await store.head().position == 3)
         }
     }
 
-    static func conflicts(_ store: any EventStore) async throws {
+    static func conflicts(_ store: any AsyncEventStore) async throws {
         try await using(store) { store in
             _ = try await store.append(AppendBatch(records: [record(1)]))
-            let before = try store.head()
+            let before = try await store.head()
             for batch in [
                 [record(2), record(1, "lead-1", "other content")],
                 [record(2), record(1, "lead-2")],
@@ -83,16 +83,16 @@ enum EventStoreConformance {
                     #expect(error.code == .conflict)
                     #expect(error.index == 1)
                 }
-                #expect(try store.head() == before, "a refused batch leaves the store as it was")
+                #expect(try await store.head() == before, "a refused batch leaves the store as it was")
             }
         }
     }
 
-    static func expectedVersions(_ store: any EventStore) async throws {
+    static func expectedVersions(_ store: any AsyncEventStore) async throws {
         try await using(store) { store in
             _ = try await store.append(AppendBatch(records: [record(1), record(2)], expectedVersions: ["lead-1": 0, "lead-9": 0]))
-            #expect(try store.version(ofStream: "lead-1") == 2)
-            #expect(try store.version(ofStream: "lead-9") == 0)
+            #expect(try await store.version(ofStream: "lead-1") == 2)
+            #expect(try await store.version(ofStream: "lead-9") == 0)
             do throws(AppendError) {
                 _ = try await store.append(AppendBatch(records: [record(3)], expectedVersions: ["lead-1": 1]))
                 Issue.record("a batch with a wrong expected version was appended")
@@ -105,7 +105,7 @@ enum EventStoreConformance {
         }
     }
 
-    static func invalidRecords(_ store: any EventStore) async throws {
+    static func invalidRecords(_ store: any AsyncEventStore) async throws {
         try await using(store) { store in
             for (batch, code) in [
                 ([record(1, "")], AppendError.Code.invalidRecord),
@@ -119,18 +119,18 @@ enum EventStoreConformance {
                     #expect(error.code == code)
                 }
             }
-            let head = try store.head()
+            let head = try await store.head()
             #expect(head.position == 0, "a refused batch appends nothing")
         }
     }
 
     /// Recomputes every hash from the records alone, as the contract defines it.
-    static func hashChain(_ store: any EventStore) async throws {
+    static func hashChain(_ store: any AsyncEventStore) async throws {
         try await using(store) { store in
             _ = try await store.append(AppendBatch(records: [record(1), record(2, nil)]))
             _ = try await store.append(AppendBatch(records: [record(3, "lead-2")]))
             var previous = [UInt8](repeating: 0, count: 32)
-            for stored in try store.records(from: 1, limit: .max) {
+            for stored in try await store.records(from: 1, limit: .max) {
                 var header = [UInt8](repeating: 0, count: 32)
                 header[0] = 1
                 header[1] = stored.streamNumber == 0 ? 0 : 1
@@ -141,22 +141,22 @@ enum EventStoreConformance {
                 previous = sealed.withUnsafeBytes { LogDigest.sha256($0) }
                 #expect(stored.hash == previous.map { String(format: "%02x", $0) }.joined(), "position \(stored.position)")
             }
-            #expect(try store.head().hash == previous.map { String(format: "%02x", $0) }.joined())
+            #expect(try await store.head().hash == previous.map { String(format: "%02x", $0) }.joined())
         }
     }
 
-    static func streams(_ store: any EventStore) async throws {
+    static func streams(_ store: any AsyncEventStore) async throws {
         try await using(store) { store in
             _ = try await store.append(AppendBatch(records: [record(1, "a"), record(2, "b"), record(3, "a"), record(4, nil)]))
-            #expect(try store.records(inStream: "a").map(\.position) == [1, 3])
-            #expect(try store.records(inStream: "b").map(\.position) == [2])
-            #expect(try store.records(inStream: "c").isEmpty)
-            let numbers = try store.records(from: 1, limit: .max).map(\.streamNumber)
+            #expect(try await store.records(inStream: "a").map(\.position) == [1, 3])
+            #expect(try await store.records(inStream: "b").map(\.position) == [2])
+            #expect(try await store.records(inStream: "c").isEmpty)
+            let numbers = try await store.records(from: 1, limit: .max).map(\.streamNumber)
             #expect(numbers[0] == numbers[2] && numbers[0] != numbers[1] && numbers[0] != 0 && numbers[3] == 0)
         }
     }
 
-    static func subscription(_ store: any EventStore) async throws {
+    static func subscription(_ store: any AsyncEventStore) async throws {
         try await using(store) { store in
             _ = try await store.append(AppendBatch(records: [record(1), record(2)]))
             let reader = Task {
@@ -173,7 +173,7 @@ enum EventStoreConformance {
         }
     }
 
-    static func closing(_ store: any EventStore) async throws {
+    static func closing(_ store: any AsyncEventStore) async throws {
         _ = try await store.append(AppendBatch(records: [record(1)]))
         let reader = Task {
             var count = 0
@@ -189,7 +189,7 @@ enum EventStoreConformance {
         } catch {
             #expect(error.code == .closed)
         }
-        #expect(try store.head().position == 1)
+        #expect(try await store.head().position == 1)
     }
 }
 

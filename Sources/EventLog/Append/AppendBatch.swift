@@ -76,6 +76,12 @@ public struct AppendReceipt: Sendable, Hashable {
     /// The head right after the batch's transaction committed.
     public let head: LogHead
 
+    /// A receipt (for stores outside this module: the PostgreSQL log of record).
+    public init(outcomes: [AppendOutcome], head: LogHead) {
+        self.outcomes = outcomes
+        self.head = head
+    }
+
     /// How many records were appended.
     public var appended: Int { outcomes.count { !$0.isDuplicate } }
     /// How many were duplicates.
@@ -87,7 +93,7 @@ public struct AppendError: Error, Sendable, CustomStringConvertible {
     /// What kind of refusal.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Raw: String, Sendable {
-            case conflict, expectedVersion, refused, mapFull, recordTooLarge, invalidRecord, storage, closed
+            case conflict, expectedVersion, refused, mapFull, recordTooLarge, invalidRecord, storage, closed, unknownOutcome
         }
         private let raw: Raw
         private init(_ raw: Raw) { self.raw = raw }
@@ -107,6 +113,9 @@ public struct AppendError: Error, Sendable, CustomStringConvertible {
         public static var storage: Self { Self(.storage) }
         /// The log is closed.
         public static var closed: Self { Self(.closed) }
+        /// The connection to a replicated log of record failed while its commit was under way: the
+        /// batch may or may not be stored. Retrying with the same ids is safe (duplicates append nothing).
+        public static var unknownOutcome: Self { Self(.unknownOutcome) }
         /// The code's name.
         public var description: String { raw.rawValue }
     }

@@ -2,17 +2,17 @@ import Foundation
 
 /// The checks every store makes on a batch before writing it, and what each record becomes: one
 /// meaning of duplicate, conflict and expected version for the LMDB log and any other store.
-struct BatchPlan {
+public struct BatchPlan: Sendable {
     /// Whether each record is new: not stored, and not a repeat of an earlier record of the batch.
-    var isNew: [Bool]
+    public var isNew: [Bool]
     /// The outcome of each record known so far (duplicates of stored records); the rest are set as written.
-    var outcomes: [AppendOutcome?]
+    public var outcomes: [AppendOutcome?]
     /// For a record repeating an earlier one of the batch, that record's index.
-    var inBatchOriginal: [Int?]
+    public var inBatchOriginal: [Int?]
 
     /// Checks each record (stream name length, payload size, repeats within the batch, ids already
     /// stored); a refusal names the record at fault.
-    static func make(
+    public static func make(
         _ records: [NewRecord], maxPayloadSize: Int, storedPosition: (UUID) throws -> UInt64?,
         isSame: (NewRecord, UInt64) throws -> Bool
     ) rethrows -> Result<BatchPlan, AppendError> {
@@ -69,7 +69,7 @@ struct BatchPlan {
     }
 
     /// The first stream, in name order, that does not hold the number of records the batch expects.
-    static func versionMismatch(_ expected: [String: Int], version: (String) throws -> Int) rethrows -> AppendError? {
+    public static func versionMismatch(_ expected: [String: Int], version: (String) throws -> Int) rethrows -> AppendError? {
         for (stream, expected) in expected.sorted(by: { $0.key < $1.key }) {
             let actual = try version(stream)
             if actual != expected {
@@ -80,10 +80,10 @@ struct BatchPlan {
     }
 
     /// Whether record `i` takes a new position.
-    func writes(_ i: Int) -> Bool { isNew[i] && inBatchOriginal[i] == nil }
+    public func writes(_ i: Int) -> Bool { isNew[i] && inBatchOriginal[i] == nil }
 
     /// Every outcome, once the new records are written: a repeat within the batch has its original's position.
-    func finished() -> [AppendOutcome] {
+    public func finished() -> [AppendOutcome] {
         var outcomes = self.outcomes
         for (i, original) in inBatchOriginal.enumerated() {
             if let original { outcomes[i] = .duplicate(position: outcomes[original]!.position) }

@@ -47,20 +47,21 @@ struct HeadWaiters: ~Copyable {
 
 /// The head as commits advance it, for subscribers to wait on: shared by a store's committer and its
 /// subscriptions.
-final class HeadSignal: Sendable {
+public final class HeadSignal: Sendable {
     let waiters: Mutex<HeadWaiters>
 
-    init(head: UInt64) { waiters = Mutex(HeadWaiters(head: head)) }
+    /// A signal whose head is `head`.
+    public init(head: UInt64) { waiters = Mutex(HeadWaiters(head: head)) }
 
     /// A commit moved the head to `position`: wakes who waits for it.
-    func advance(to position: UInt64) { waiters.withLock { $0.advance(to: position) } }
+    public func advance(to position: UInt64) { waiters.withLock { $0.advance(to: position) } }
 
     /// The store closed: wakes everyone, and no one waits again.
-    func closeAll() { waiters.withLock { $0.closeAll() } }
+    public func closeAll() { waiters.withLock { $0.closeAll() } }
 
     /// Waits until a record after `position` is committed by this process, or `timeout` passes
     /// (so appends by other processes are noticed too), or the task is cancelled.
-    func waitForRecord(after position: UInt64, timeout: Duration) async {
+    public func waitForRecord(after position: UInt64, timeout: Duration) async {
         let token = waiters.withLock { $0.token() }
         let timer = Task {
             try? await Task.sleep(for: timeout)
@@ -92,7 +93,7 @@ extension EventLog {
 public struct LogSubscription: AsyncSequence, Sendable {
     /// The records, copied.
     public typealias Element = StoredRecord
-    let read: @Sendable (UInt64, Int) throws -> [StoredRecord]
+    let read: @Sendable (UInt64, Int) async throws -> [StoredRecord]
     let isClosed: @Sendable () -> Bool
     let waitAfter: @Sendable (UInt64) async -> Void
     let next: UInt64
@@ -102,6 +103,18 @@ public struct LogSubscription: AsyncSequence, Sendable {
     /// record after `position` may have been committed (a time-out is fine: the store is read again).
     public init(
         from position: UInt64, read: @escaping @Sendable (UInt64, Int) throws -> [StoredRecord],
+        isClosed: @escaping @Sendable () -> Bool, waitAfter: @escaping @Sendable (UInt64) async -> Void
+    ) {
+        self.read = read
+        self.isClosed = isClosed
+        self.waitAfter = waitAfter
+        next = Swift.max(position, 1)
+    }
+
+    /// A subscription over a store whose reads are asynchronous (a replicated log of record read over
+    /// the network); otherwise as ``init(from:read:isClosed:waitAfter:)``.
+    public init(
+        from position: UInt64, readingAsync read: @escaping @Sendable (UInt64, Int) async throws -> [StoredRecord],
         isClosed: @escaping @Sendable () -> Bool, waitAfter: @escaping @Sendable (UInt64) async -> Void
     ) {
         self.read = read
@@ -125,7 +138,7 @@ public struct LogSubscription: AsyncSequence, Sendable {
                     return buffer[index]
                 }
                 if Task.isCancelled { return nil }
-                buffer = try subscription.read(next, 512)
+                buffer = try await subscription.read(next, 512)
                 index = 0
                 if let last = buffer.last {
                     next = last.position + 1

@@ -34,7 +34,7 @@ public enum LogRecordLayout {
 
     /// Writes a header (without its hash) into the first 32 bytes of `buffer`.
     @inlinable
-    static func writeHeader(
+    public static func writeHeader(
         into buffer: UnsafeMutableRawBufferPointer, stream: UInt32, recordedAt: Int64, id: UUID
     ) {
         buffer[0] = formatVersion
@@ -49,7 +49,7 @@ public enum LogRecordLayout {
     }
 
     /// The chained hash of a record whose first 32 bytes and payload are in `record`.
-    static func chainHash(previous: UnsafeRawBufferPointer, position: UInt64, record: UnsafeRawBufferPointer) -> SHA256.Digest {
+    public static func chainHash(previous: UnsafeRawBufferPointer, position: UInt64, record: UnsafeRawBufferPointer) -> SHA256.Digest {
         var hasher = SHA256()
         hasher.update(bufferPointer: previous)
         var pos = position.littleEndian
@@ -131,6 +131,12 @@ public struct StoredRecord: Sendable, Hashable {
     public let hash: String
     /// The payload as appended.
     public let payload: [UInt8]
+
+    /// Copies a stored value (header and payload) read at `position`, checking its header first, so a
+    /// store that keeps the bytes elsewhere (PostgreSQL) reads them exactly as the LMDB log does.
+    public init(position: UInt64, bytes: UnsafeRawBufferPointer, stream: String?) throws(StoredDamage) {
+        self.init(try RecordView(checking: bytes, at: position), stream: stream)
+    }
 
     init(_ view: RecordView, stream: String?) {
         self.position = view.position

@@ -38,3 +38,32 @@ public protocol EventStore: AnyObject, Sendable {
 }
 
 extension EventLog: EventStore {}
+
+/// The ``EventStore`` contract for a store whose reads may wait on the network (PostgreSQL as the
+/// replicated log of record): the same operations and the same promises, with asynchronous reads. The
+/// LMDB log and the in-memory store satisfy it with their synchronous reads, so one conformance suite
+/// checks every store.
+public protocol AsyncEventStore: AnyObject, Sendable {
+    /// Appends a batch atomically and durably (as durable as the store is); returns once committed.
+    func append(_ batch: AppendBatch) async throws(AppendError) -> AppendReceipt
+    /// The last position and its hash.
+    func head() async throws -> LogHead
+    /// Up to `limit` records from `position` on, in position order.
+    func records(from position: UInt64, limit: Int) async throws -> [StoredRecord]
+    /// The record at `position`, nil when there is none.
+    func record(at position: UInt64) async throws -> StoredRecord?
+    /// The record with this id, nil when there is none.
+    func record(id: UUID) async throws -> StoredRecord?
+    /// Every record of `stream`, in position order.
+    func records(inStream stream: String) async throws -> [StoredRecord]
+    /// How many records `stream` holds: 0 for a stream never written.
+    func version(ofStream stream: String) async throws -> Int
+    /// Every record from `position` on, then each new one as it is committed, until the task is
+    /// cancelled or the store closes.
+    func subscribe(from position: UInt64) -> LogSubscription
+    /// Ends appending: later appends fail with ``AppendError/Code/closed`` and subscriptions end.
+    func close()
+}
+
+extension EventLog: AsyncEventStore {}
+extension InMemoryEventStore: AsyncEventStore {}

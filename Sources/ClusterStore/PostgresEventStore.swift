@@ -1,0 +1,498 @@
+import EventLog
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// An ``AsyncEventStore`` whose log of record is one tenant of a PostgreSQL cluster (DESIGN §8.5).
+///
+/// Records are the LMDB log's own bytes (``LogRecordLayout``: header, chained hash, payload) in
+/// `ll_events`, so a ledger moved between the two stores keeps its head hash. Concurrent appends are
+/// grouped: each group is one transaction that ends by moving the tenant's row of `ll_heads` from
+/// the head it read to the new one (`… WHERE tenant = $1 AND position = $expected`), so a writer
+/// that read a stale head fails the fence, reads again and retries, and positions stay gapless and
+/// in commit order whatever the number of writers. An append returns once PostgreSQL's commit
+/// returned with `synchronous_commit = on`: with `synchronous_standby_names` set, on a standby too.
+/// When the connection fails during the commit, the append fails with
+/// ``AppendError/Code/unknownOutcome``: the batch may be stored; retrying it with the same ids is safe.
+public final class PostgresEventStore: AsyncEventStore {
+    /// The tenant (one ledger of the cluster) this store reads and writes.
+    public let tenant: String
+    private let address: ClusterAddress
+    private let writer: WritableConnection
+    private let reader: WritableConnection
+    private let logger: Logger
+    private let maxPayloadSize: Int
+    private let clock: any LogClock
+    private let signal = HeadSignal(head: 0)
+    private let queue = Mutex(Queue())
+    private let closedFlag = ClosedFlag()
+    private let listener: Mutex<Task<Void, Never>?> = Mutex(nil)
+
+    private struct Pending: Sendable {
+        let batch: AppendBatch
+        let continuation: CheckedContinuation<Result<AppendReceipt, AppendError>, Never>
+    }
+
+    private struct Queue: Sendable {
+        var pending: [Pending] = []
+        var draining = false
+    }
+
+    /// The greatest number of batches one transaction takes.
+    static let groupLimit = 256
+    /// How often a group is retried after losing the fence to another writer before giving up.
+    static let fenceRetries = 64
+    /// The `LISTEN/NOTIFY` channel on which each commit rings (payload: tenant, a space, the new head).
+    static let channel = "ll_log"
+
+    /// Opens `tenant` of the cluster at `address`, creating its head when the tenant is new. The
+    /// schema must exist (``createSchema(at:logger:)``, `leadledger cluster init`).
+    public static func open(
+        _ address: ClusterAddress, tenant: String, maxPayloadSize: Int = EventLog.Options().maxPayloadSize,
+        clock: any LogClock = SystemLogClock(), logger: Logger = Logger(label: "leadledger.cluster")
+    ) async throws -> PostgresEventStore {
+        try TenantName.check(tenant)
+        let store = PostgresEventStore(address: address, tenant: tenant, maxPayloadSize: maxPayloadSize, clock: clock, logger: logger)
+        do {
+            let connection = try await store.writer.connection()
+            try await connection.query(
+                "INSERT INTO ll_heads (tenant, position, hash, streams) VALUES (\(tenant), 0, \(ByteBuffer(bytes: LogRecordLayout.genesisHash)), 0) ON CONFLICT (tenant) DO NOTHING",
+                logger: logger)
+            store.signal.advance(to: try await store.head().position)
+        } catch {
+            await store.writer.close()
+            await store.reader.close()
+            if let error = error as? ClusterError { throw error }
+            throw ClusterError("cannot open tenant \"\(tenant)\" at \(address): \(describe(error))")
+        }
+        store.startListening()
+        return store
+    }
+
+    private init(address: ClusterAddress, tenant: String, maxPayloadSize: Int, clock: any LogClock, logger: Logger) {
+        self.address = address
+        self.tenant = tenant
+        self.maxPayloadSize = maxPayloadSize
+        self.clock = clock
+        self.logger = logger
+        writer = WritableConnection(address: address, logger: logger)
+        reader = WritableConnection(address: address, logger: logger)
+    }
+
+    /// The tables of the log of record, created when missing: `ll_heads` (one row per tenant: the
+    /// fence), `ll_streams` (each stream's dense number and version) and `ll_events` (the records).
+    public static func createSchema(at address: ClusterAddress, logger: Logger = Logger(label: "leadledger.cluster")) async throws {
+        let connection = try await WritableConnection.connectToPrimary(address, logger: logger)
+        defer { Task { try? await connection.close() } }
+        for statement in schema { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+    }
+
+    static let schema = [
+        """
+        CREATE TABLE IF NOT EXISTS ll_heads (
+            tenant text PRIMARY KEY,
+            position bigint NOT NULL CHECK (position >= 0),
+            hash bytea NOT NULL CHECK (length(hash) = 32),
+            streams bigint NOT NULL CHECK (streams >= 0))
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS ll_streams (
+            tenant text NOT NULL REFERENCES ll_heads (tenant),
+            name text NOT NULL,
+            number bigint NOT NULL,
+            version bigint NOT NULL,
+            PRIMARY KEY (tenant, name),
+            UNIQUE (tenant, number))
+        """,
+        // `stream`/`stream_seq` are the lead and its event number for LeadLedger's records; the
+        // uniques are the idempotency keys (kept forever) and the per-lead optimistic concurrency.
+        """
+        CREATE TABLE IF NOT EXISTS ll_events (
+            tenant text NOT NULL REFERENCES ll_heads (tenant),
+            position bigint NOT NULL CHECK (position >= 1),
+            event_id uuid NOT NULL,
+            stream text,
+            stream_seq bigint,
+            recorded_at bigint NOT NULL,
+            record bytea NOT NULL,
+            hash bytea NOT NULL,
+            PRIMARY KEY (tenant, position),
+            UNIQUE (tenant, event_id),
+            UNIQUE (tenant, stream, stream_seq))
+        """,
+    ]
+
+    // MARK: Appending
+
+    /// Appends a batch atomically, acknowledged once PostgreSQL's synchronous commit returned.
+    public func append(_ batch: AppendBatch) async throws(AppendError) -> AppendReceipt {
+        if batch.records.isEmpty {
+            do {
+                return AppendReceipt(outcomes: [], head: try await head())
+            } catch {
+                throw AppendError(.storage, "cannot read the head of tenant \"\(tenant)\": \(describe(error))", underlying: ClusterError(describe(error)))
+            }
+        }
+        if closedFlag.isSet { throw AppendError(.closed, "the store is closed") }
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<AppendReceipt, AppendError>, Never>) in
+            let start = queue.withLock { queue in
+                queue.pending.append(Pending(batch: batch, continuation: continuation))
+                if queue.draining { return false }
+                queue.draining = true
+                return true
+            }
+            if start { Task { await self.drain() } }
+        }
+        return try result.get()
+    }
+
+    /// Commits the waiting batches, a group per transaction, until none waits.
+    private func drain() async {
+        while true {
+            let group: [Pending]? = queue.withLock { queue in
+                if queue.pending.isEmpty {
+                    queue.draining = false
+                    return nil
+                }
+                let count = min(queue.pending.count, Self.groupLimit)
+                let group = Array(queue.pending.prefix(count))
+                queue.pending.removeFirst(count)
+                return group
+            }
+            guard let group else { return }
+            let results = await commit(group.map(\.batch))
+            for (pending, result) in zip(group, results) { pending.continuation.resume(returning: result) }
+        }
+    }
+
+    /// One transaction for the group, retried while another writer wins the fence.
+    private func commit(_ batches: [AppendBatch]) async -> [Result<AppendReceipt, AppendError>] {
+        if closedFlag.isSet { return batches.map { _ in .failure(AppendError(.closed, "the store is closed")) } }
+        for _ in 0..<Self.fenceRetries {
+            let connection: PostgresConnection
+            do {
+                connection = try await writer.connection()
+            } catch {
+                let message = "the log of record is unreachable; nothing was stored: \(describe(error))"
+                return batches.map { _ in .failure(AppendError(.storage, message, underlying: ClusterError(message))) }
+            }
+            switch await attempt(batches, on: connection) {
+            case .done(let results, let head):
+                signal.advance(to: head)
+                return results
+            case .fenceLost:
+                continue
+            case .failed(let error, let committing):
+                await writer.discard(connection)
+                if committing {
+                    let message =
+                        "unknown outcome: the connection to the log of record failed during the commit (\(describe(error))); retry with the same ids"
+                    return batches.map { _ in .failure(AppendError(.unknownOutcome, message, underlying: ClusterError(message))) }
+                }
+                let message = "the log of record refused the transaction; nothing was stored: \(describe(error))"
+                return batches.map { _ in .failure(AppendError(.storage, message, underlying: ClusterError(message))) }
+            }
+        }
+        let message = "tenant \"\(tenant)\": lost the head fence \(Self.fenceRetries) times in a row to other writers; nothing was stored"
+        return batches.map { _ in .failure(AppendError(.storage, message)) }
+    }
+
+    private enum Attempt {
+        case done([Result<AppendReceipt, AppendError>], head: UInt64)
+        case fenceLost
+        case failed(any Error, committing: Bool)
+    }
+
+    private func attempt(_ batches: [AppendBatch], on connection: PostgresConnection) async -> Attempt {
+        var committing = false
+        do {
+            try await connection.query("BEGIN", logger: logger)
+            var state = try await GroupState.read(batches, tenant: tenant, on: connection, logger: logger)
+            let recordedAt = clock.now()
+            var results: [Result<AppendReceipt, AppendError>] = []
+            for batch in batches { results.append(state.plan(batch, maxPayloadSize: maxPayloadSize, recordedAt: recordedAt)) }
+            if state.rows.isEmpty {
+                try await connection.query("ROLLBACK", logger: logger)
+                return .done(results, head: state.position)
+            }
+            guard try await state.write(tenant: tenant, on: connection, logger: logger) else {
+                try await connection.query("ROLLBACK", logger: logger)
+                return .fenceLost
+            }
+            try await connection.query("SELECT pg_notify(\(Self.channel), \(tenant + " " + String(state.position)))", logger: logger)
+            committing = true
+            try await connection.query("COMMIT", logger: logger)
+            return .done(results, head: state.position)
+        } catch {
+            // Another writer stored the same id or stream version first: its commit moved the head,
+            // so this group's fence is lost too; read again.
+            if !committing, let state = sqlState(error), state == "23505" || state == "40001" {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                return .fenceLost
+            }
+            if !committing, !isConnectionLoss(error) { _ = try? await connection.query("ROLLBACK", logger: logger) }
+            return .failed(error, committing: committing)
+        }
+    }
+
+    // MARK: Copying sealed records
+
+    /// Appends records already sealed by another store (a ledger moved from LMDB, say), keeping their
+    /// bytes, stream numbers and hashes: each must chain onto the head, which is checked before
+    /// anything is written. Used by `leadledger cluster migrate`, in pages.
+    public func copy(_ records: [StoredRecord]) async throws {
+        guard !records.isEmpty else { return }
+        let connection = try await writer.connection()
+        do {
+            try await connection.query("BEGIN", logger: logger)
+            var state = try await GroupState.read([], tenant: tenant, on: connection, logger: logger)
+            let streams = Set(records.compactMap(\.stream))
+            try await state.readStreams(Array(streams), tenant: tenant, on: connection, logger: logger)
+            for record in records { try state.seal(record) }
+            guard try await state.write(tenant: tenant, on: connection, logger: logger) else {
+                throw ClusterError("tenant \"\(tenant)\" was written to while records were copied into it")
+            }
+            try await connection.query("SELECT pg_notify(\(Self.channel), \(tenant + " " + String(state.position)))", logger: logger)
+            try await connection.query("COMMIT", logger: logger)
+            signal.advance(to: state.position)
+        } catch {
+            if !isConnectionLoss(error) { _ = try? await connection.query("ROLLBACK", logger: logger) } else { await writer.discard(connection) }
+            if let error = error as? ClusterError { throw error }
+            throw ClusterError("copying into tenant \"\(tenant)\" failed: \(describe(error))")
+        }
+    }
+
+    // MARK: Reading
+
+    private func readRows(_ query: PostgresQuery) async throws -> [StoredRecord] {
+        let connection = try await reader.connection()
+        do {
+            var records: [StoredRecord] = []
+            for try await (position, stream, record) in try await connection.query(query, logger: logger).decode(
+                (Int64, String?, ByteBuffer).self)
+            {
+                guard let position = UInt64(exactly: position) else {
+                    throw ClusterError("tenant \"\(tenant)\": a stored position is negative (\(position))")
+                }
+                let stored = try record.withUnsafeReadableBytes { bytes throws(StoredDamage) in
+                    try StoredRecord(position: position, bytes: bytes, stream: stream)
+                }
+                records.append(stored)
+            }
+            return records
+        } catch {
+            if isConnectionLoss(error) { await reader.discard(connection) }
+            if error is ClusterError || error is StoredDamage { throw error }
+            throw ClusterError("reading tenant \"\(tenant)\" failed: \(describe(error))")
+        }
+    }
+
+    /// The last position and its hash.
+    public func head() async throws -> LogHead {
+        let connection = try await reader.connection()
+        do {
+            for try await (position, hash) in try await connection.query(
+                "SELECT position, hash FROM ll_heads WHERE tenant = \(tenant)", logger: logger
+            ).decode((Int64, ByteBuffer).self) {
+                guard let position = UInt64(exactly: position) else { throw ClusterError("tenant \"\(tenant)\": negative head") }
+                return LogHead(position: position, hash: hash.readableBytesView.map { String(format: "%02x", $0) }.joined())
+            }
+        } catch {
+            if isConnectionLoss(error) { await reader.discard(connection) }
+            if error is ClusterError || error is StoredDamage { throw error }
+            throw ClusterError("reading tenant \"\(tenant)\" failed: \(describe(error))")
+        }
+        throw ClusterError("tenant \"\(tenant)\" does not exist")
+    }
+
+    /// Up to `limit` records from `position` on.
+    public func records(from position: UInt64, limit: Int) async throws -> [StoredRecord] {
+        guard limit > 0 else { return [] }
+        let start = Int64(clamping: max(position, 1))
+        let count = Int64(clamping: limit)
+        return try await readRows(
+            "SELECT position, stream, record FROM ll_events WHERE tenant = \(tenant) AND position >= \(start) ORDER BY position LIMIT \(count)")
+    }
+
+    /// The record at `position`.
+    public func record(at position: UInt64) async throws -> StoredRecord? {
+        guard let position = Int64(exactly: position), position >= 1 else { return nil }
+        return try await readRows(
+            "SELECT position, stream, record FROM ll_events WHERE tenant = \(tenant) AND position = \(position)"
+        ).first
+    }
+
+    /// The record with this id.
+    public func record(id: UUID) async throws -> StoredRecord? {
+        try await readRows("SELECT position, stream, record FROM ll_events WHERE tenant = \(tenant) AND event_id = \(id)").first
+    }
+
+    /// Every record of `stream`.
+    public func records(inStream stream: String) async throws -> [StoredRecord] {
+        try await readRows(
+            "SELECT position, stream, record FROM ll_events WHERE tenant = \(tenant) AND stream = \(stream) ORDER BY position")
+    }
+
+    /// How many records `stream` holds.
+    public func version(ofStream stream: String) async throws -> Int {
+        let connection = try await reader.connection()
+        do {
+            for try await version in try await connection.query(
+                "SELECT version FROM ll_streams WHERE tenant = \(tenant) AND name = \(stream)", logger: logger
+            ).decode(Int64.self) {
+                guard let version = Int(exactly: version), version >= 0 else { throw ClusterError("stream \"\(stream)\": bad version") }
+                return version
+            }
+        } catch {
+            if isConnectionLoss(error) { await reader.discard(connection) }
+            if error is ClusterError { throw error }
+            throw ClusterError("reading tenant \"\(tenant)\" failed: \(describe(error))")
+        }
+        return 0
+    }
+
+    /// Every record from `position` on, then each new one: woken by the commit's `NOTIFY`, and in
+    /// any case every second (a missed notification only delays).
+    public func subscribe(from position: UInt64 = 1) -> LogSubscription {
+        LogSubscription(
+            from: position, readingAsync: { [self] in try await records(from: $0, limit: $1) },
+            isClosed: { [closedFlag] in closedFlag.isSet },
+            waitAfter: { [signal] in await signal.waitForRecord(after: $0, timeout: .seconds(1)) })
+    }
+
+    /// Listens for commits of this tenant by any writer, to wake subscriptions at once.
+    private func startListening() {
+        let task = Task { [address, tenant, logger, signal, closedFlag] in
+            while !Task.isCancelled && !closedFlag.isSet {
+                do {
+                    let connection = try await WritableConnection.connectToPrimary(address, logger: logger)
+                    defer { Task { try? await connection.close() } }
+                    try await connection.listen(on: Self.channel) { notifications in
+                        for try await notification in notifications {
+                            let parts = notification.payload.split(separator: " ")
+                            if parts.count == 2, parts[0] == tenant, let head = UInt64(parts[1]) { signal.advance(to: head) }
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { return }
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            }
+        }
+        listener.withLock { $0 = task }
+    }
+
+    /// Refuses later appends, ends subscriptions and closes the writing connection. Reads still
+    /// work, as on the LMDB log; their connection closes with the store (or ``shutdown()``).
+    public func close() {
+        closedFlag.set()
+        signal.closeAll()
+        listener.withLock { $0?.cancel() }
+        Task { [writer] in await writer.close() }
+    }
+
+    deinit {
+        Task { [reader] in await reader.drop() }
+    }
+
+    /// Closes, and waits until the connections are closed.
+    public func shutdown() async {
+        close()
+        await writer.close()
+        await reader.drop()
+    }
+}
+
+/// A tenant's name: what addresses one ledger of the cluster.
+public enum TenantName {
+    /// Letters, digits, `-` and `_`, 1–63 characters: safe in a notification payload, a folder name
+    /// and a log line.
+    public static func check(_ name: String) throws(ClusterError) {
+        let ok = (1...63).contains(name.utf8.count)
+            && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x2d || $0 == 0x5f }
+        guard ok else {
+            throw ClusterError("tenant \"\(name)\": a tenant's name is 1–63 letters, digits, '-' or '_'")
+        }
+    }
+}
+
+extension PostgresEventStore {
+    /// What ``verify(pageSize:)`` found.
+    public struct Verification: Sendable, Hashable, Codable {
+        /// The head recomputed from the records: the last position and its hash.
+        public var head: LogHead
+        /// How many records were checked.
+        public var records: UInt64
+        /// The first problem, when there is one (then `head` is where the chain still held).
+        public var problem: String?
+    }
+
+    /// Walks the tenant's records in position order, recomputing every hash from the record's bytes
+    /// (as `leadledger verify` does on LMDB), and compares the result with the head row.
+    public func verify(pageSize: Int = 1000) async throws -> Verification {
+        var previous = LogRecordLayout.genesisHash
+        var position: UInt64 = 0
+        while true {
+            let page = try await records(from: position + 1, limit: pageSize)
+            if page.isEmpty { break }
+            for record in page {
+                let at = LogHead(position: position, hash: previous.hexadecimal)
+                guard record.position == position + 1 else {
+                    return Verification(head: at, records: position, problem: "position \(position + 1) is missing")
+                }
+                let hash = Self.chainHash(previous: previous, record: record)
+                guard hash.hexadecimal == record.hash else {
+                    return Verification(head: at, records: position, problem: "the hash at position \(record.position) does not chain")
+                }
+                previous = hash
+                position = record.position
+            }
+        }
+        let recomputed = LogHead(position: position, hash: previous.hexadecimal)
+        let stored = try await head()
+        if stored != recomputed {
+            return Verification(
+                head: recomputed, records: position,
+                problem: "the head row says position \(stored.position) \(stored.hash); the records end at \(position) \(recomputed.hash)")
+        }
+        return Verification(head: recomputed, records: position, problem: nil)
+    }
+
+    /// The chained hash of a record, from its fields as the LMDB log lays them out.
+    static func chainHash(previous: [UInt8], record: StoredRecord) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: LogRecordLayout.headerSize + record.payload.count)
+        return bytes.withUnsafeMutableBytes { buffer in
+            LogRecordLayout.writeHeader(into: buffer, stream: record.streamNumber, recordedAt: record.recordedAt, id: record.id)
+            record.payload.withUnsafeBytes {
+                UnsafeMutableRawBufferPointer(rebasing: buffer[LogRecordLayout.headerSize...]).copyMemory(from: $0)
+            }
+            return previous.withUnsafeBytes {
+                Array(LogRecordLayout.chainHash(previous: $0, position: record.position, record: UnsafeRawBufferPointer(buffer)))
+            }
+        }
+    }
+
+    /// Every tenant of the cluster with its head, in name order.
+    public static func tenants(at address: ClusterAddress, logger: Logger = Logger(label: "leadledger.cluster")) async throws -> [(
+        tenant: String, head: LogHead
+    )] {
+        let connection = try await WritableConnection.connectToPrimary(address, logger: logger)
+        defer { Task { try? await connection.close() } }
+        var result: [(String, LogHead)] = []
+        for try await (tenant, position, hash) in try await connection.query(
+            "SELECT tenant, position, hash FROM ll_heads ORDER BY tenant", logger: logger
+        ).decode((String, Int64, ByteBuffer).self) {
+            result.append((tenant, LogHead(position: UInt64(clamping: position), hash: Array(hash.readableBytesView).hexadecimal)))
+        }
+        return result
+    }
+}
+
+/// Whether a store was closed, shared with its subscriptions and its listener.
+final class ClosedFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
+}
