@@ -86,7 +86,12 @@ public final class PostgresEventStore: AsyncEventStore {
     public static func createSchema(at address: ClusterAddress, logger: Logger = Logger(label: "leadledger.cluster")) async throws {
         let connection = try await WritableConnection.connectToPrimary(address, logger: logger)
         defer { Task { try? await connection.close() } }
-        for statement in schema { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+        // CREATE TABLE IF NOT EXISTS is not safe against itself run concurrently (two nodes
+        // initialising at once): one lock serialises them.
+        try await connection.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(7617616465)", logger: logger)
+            for statement in schema { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+        }
     }
 
     static let schema = [

@@ -10,7 +10,7 @@ import Testing
 struct PostgresConformanceTests {
     @Test("a tenant of the PostgreSQL log of record passes the event store contract")
     func postgres() async throws {
-        try await PostgresTestCluster.with { cluster in
+        try await PostgresTestCluster.withShared { cluster in
             let address = try ClusterAddress(parsing: cluster.url)
             try await PostgresEventStore.createSchema(at: address)
             var n = 0
@@ -28,7 +28,7 @@ struct PostgresConformanceTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let lmdb = try EventLog(path: path, options: EventLog.Options(mapSize: 64 << 20, clock: FixedClock()))
         defer { lmdb.close() }
-        try await PostgresTestCluster.with { cluster in
+        try await PostgresTestCluster.withShared { cluster in
             let address = try ClusterAddress(parsing: cluster.url)
             try await PostgresEventStore.createSchema(at: address)
             let postgres = try await PostgresEventStore.open(address, tenant: "same-chain", clock: FixedClock())

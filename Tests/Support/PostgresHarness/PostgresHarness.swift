@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -77,19 +78,56 @@ public final class PostgresTestCluster: @unchecked Sendable {
     /// Starts a primary with `standbys` synchronous standbys (0, 1 or 2), runs `body`, and stops and
     /// removes everything, also when `body` throws.
     public static func with<T>(standbys: Int = 0, _ body: (PostgresTestCluster) async throws -> T) async throws -> T {
-        let cluster = try start(standbys: standbys)
+        let cluster = try await start(standbys: standbys)
         do {
             let value = try await body(cluster)
-            cluster.destroy()
+            try? await offThePool { cluster.destroy() }
             return value
         } catch {
-            cluster.destroy()
+            try? await offThePool { cluster.destroy() }
             throw error
         }
     }
 
+    /// A primary without standbys shared by every test of the process that asks for it (each uses
+    /// tenants of its own), stopped and removed when the process exits.
+    public static func shared() async throws -> PostgresTestCluster {
+        let task = sharedStart.withLock { task in
+            if let task { return task }
+            let started = Task { try await start(standbys: 0) }
+            task = started
+            return started
+        }
+        let cluster = try await task.value
+        sharedCluster.withLock { $0 = cluster }
+        return cluster
+    }
+
+    /// Runs `body` with the ``shared()`` cluster.
+    public static func withShared<T>(_ body: (PostgresTestCluster) async throws -> T) async throws -> T {
+        try await body(try await shared())
+    }
+
+    private static let sharedStart = Mutex<Task<PostgresTestCluster, any Error>?>(nil)
+    fileprivate static let sharedCluster = Mutex<PostgresTestCluster?>(nil)
+    private static let registerExit: Void = { atexit { PostgresTestCluster.sharedCluster.withLock { $0 }?.destroy() } }()
+
+    /// Runs blocking work (a program and its wait) on a thread of its own, not on one of the few
+    /// threads Swift's tasks share.
+    static func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let result: Result<T, any Error> = await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: Result { try body() }) }
+        }
+        return try result.get()
+    }
+
     /// Starts a primary with `standbys` synchronous standbys; the caller must call ``destroy()``.
-    public static func start(standbys: Int = 0) throws -> PostgresTestCluster {
+    public static func start(standbys: Int = 0) async throws -> PostgresTestCluster {
+        _ = registerExit
+        return try await offThePool { try startBlocking(standbys: standbys) }
+    }
+
+    private static func startBlocking(standbys: Int) throws -> PostgresTestCluster {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("leadledger-pg-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let cluster = PostgresTestCluster(root: root)
@@ -99,8 +137,8 @@ public final class PostgresTestCluster: @unchecked Sendable {
             for n in 0..<standbys { try cluster.addStandby(named: "standby\(n + 1)") }
             if standbys > 0 {
                 let names = cluster.servers.dropFirst().map(\.name).joined(separator: ", ")
-                try cluster.psql(cluster.primary, "ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (\(names))'")
-                try cluster.psql(cluster.primary, "SELECT pg_reload_conf()")
+                try cluster.psqlBlocking(cluster.primary, "ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (\(names))'")
+                try cluster.psqlBlocking(cluster.primary, "SELECT pg_reload_conf()")
             }
         } catch {
             cluster.destroy()
@@ -137,14 +175,14 @@ public final class PostgresTestCluster: @unchecked Sendable {
         try append("host all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n", to: server.directory + "/pg_hba.conf")
         try startServer(server)
         servers.append(server)
-        try psql(server, "CREATE DATABASE \(Self.database)", database: "postgres")
+        try psqlBlocking(server, "CREATE DATABASE \(Self.database)", database: "postgres")
     }
 
     private func addStandby(named name: String) throws {
         let server = Server(name: name, directory: root + "/" + name, port: try Self.freePort())
         try run(
             Self.binaries + "/pg_basebackup",
-            ["-h", "127.0.0.1", "-p", String(primary.port), "-U", Self.user, "-D", server.directory, "-R", "-X", "stream", "--no-sync"])
+            ["-h", "127.0.0.1", "-p", String(primary.port), "-U", Self.user, "-D", server.directory, "-R", "-X", "stream", "-c", "fast", "--no-sync"])
         try append(
             """
             port = \(server.port)
@@ -178,26 +216,41 @@ public final class PostgresTestCluster: @unchecked Sendable {
     }
 
     /// Stops a server cleanly (it can be started again with ``restart(_:)``).
-    public func stop(_ server: Server) throws {
+    public func stop(_ server: Server) async throws {
+        try await Self.offThePool { try self.stopBlocking(server) }
+    }
+
+    private func stopBlocking(_ server: Server) throws {
         try run(Self.binaries + "/pg_ctl", ["-D", server.directory, "-m", "fast", "-w", "stop"])
         stopped.insert(server.name)
     }
 
     /// Starts a stopped or killed server again.
-    public func restart(_ server: Server) throws {
+    public func restart(_ server: Server) async throws {
+        try await Self.offThePool { try self.restartBlocking(server) }
+    }
+
+    private func restartBlocking(_ server: Server) throws {
         try? FileManager.default.removeItem(atPath: server.directory + "/postmaster.pid")
         try startServer(server)
         stopped.remove(server.name)
     }
 
     /// Promotes a standby to primary and waits until it accepts writes.
-    public func promote(_ server: Server) throws {
-        try run(Self.binaries + "/pg_ctl", ["-D", server.directory, "-w", "-t", "60", "promote"])
+    public func promote(_ server: Server) async throws {
+        _ = try await Self.offThePool {
+            try self.run(Self.binaries + "/pg_ctl", ["-D", server.directory, "-w", "-t", "60", "promote"])
+        }
     }
 
     /// Runs SQL through psql on a server, returning what it printed (unaligned, tuples only).
     @discardableResult
-    public func psql(_ server: Server, _ sql: String, database: String = PostgresTestCluster.database) throws -> String {
+    public func psql(_ server: Server, _ sql: String, database: String = PostgresTestCluster.database) async throws -> String {
+        try await Self.offThePool { try self.psqlBlocking(server, sql, database: database) }
+    }
+
+    @discardableResult
+    private func psqlBlocking(_ server: Server, _ sql: String, database: String = PostgresTestCluster.database) throws -> String {
         try run(
             Self.binaries + "/psql",
             ["-h", "127.0.0.1", "-p", String(server.port), "-U", Self.user, "-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
