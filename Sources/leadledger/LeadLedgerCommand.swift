@@ -17,6 +17,7 @@ struct LeadLedgerCommand: AsyncParsableCommand {
             Init.self, Append.self, Import.self, TrendsCommand.self, FunnelCommand.self, ServiceLevelCommand.self, ProfileCommand.self,
             Impact.self, WhatIfCommand.self, Audit.self, Export.self,
             Verify.self, Backup.self, Stats.self, Demo.self, ReceiptCommand.self, Prove.self, CheckProof.self, Forget.self,
+            Cluster.self,
         ] + ServerCommands.all
     )
 }
