@@ -36,9 +36,10 @@ actor WritableConnection {
     }
 
     /// Drops the connection after an error that may have left it unusable, so the next use reconnects.
-    func discard(_ connection: PostgresConnection) async {
+    func discard(_ connection: PostgresConnection) {
         if current === connection { current = nil }
-        try? await connection.close()
+        // Not awaited: closing a connection to a server that stopped answering may take long.
+        Task { try? await connection.close() }
     }
 
     /// Closes the connection in use; a later use opens another.

@@ -176,14 +176,24 @@ public final class PostgresEventStore: AsyncEventStore {
     private func commit(_ batches: [AppendBatch]) async -> [Result<AppendReceipt, AppendError>] {
         if closedFlag.isSet { return batches.map { _ in .failure(AppendError(.closed, "the store is closed")) } }
         for _ in 0..<Self.fenceRetries {
+            let connecting = await withDeadline(Self.connectTimeout) { [writer] () async -> Result<PostgresConnection, ClusterError> in
+                do { return .success(try await writer.connection()) } catch { return .failure(ClusterError(describe(error))) }
+            }
             let connection: PostgresConnection
-            do {
-                connection = try await writer.connection()
-            } catch {
-                let message = "the log of record is unreachable; nothing was stored: \(describe(error))"
+            switch connecting {
+            case .success(let open)?: connection = open
+            case .failure(let error)?:
+                let message = "the log of record is unreachable; nothing was stored: \(error)"
+                return batches.map { _ in .failure(AppendError(.storage, message, underlying: error)) }
+            case nil:
+                let message = "no writable server of the log of record answered within \(Self.connectTimeout); nothing was stored"
                 return batches.map { _ in .failure(AppendError(.storage, message, underlying: ClusterError(message))) }
             }
-            switch await attempt(batches, on: connection) {
+            // A server that stops answering (a network partition, a primary that hangs) must not hold
+            // the appends forever: past the deadline the outcome is unknown, and a retry is safe.
+            let outcome = await withDeadline(Self.commitTimeout) { [self] in await attempt(batches, on: connection) }
+                ?? .failed("no answer within \(Self.commitTimeout)", committing: true)
+            switch outcome {
             case .done(let results, let head):
                 signal.advance(to: head)
                 return results
@@ -193,10 +203,10 @@ public final class PostgresEventStore: AsyncEventStore {
                 await writer.discard(connection)
                 if committing {
                     let message =
-                        "unknown outcome: the connection to the log of record failed during the commit (\(describe(error))); retry with the same ids"
+                        "unknown outcome: the connection to the log of record failed during the commit (\(error)); retry with the same ids"
                     return batches.map { _ in .failure(AppendError(.unknownOutcome, message, underlying: ClusterError(message))) }
                 }
-                let message = "the log of record refused the transaction; nothing was stored: \(describe(error))"
+                let message = "the log of record refused the transaction; nothing was stored: \(error)"
                 return batches.map { _ in .failure(AppendError(.storage, message, underlying: ClusterError(message))) }
             }
         }
@@ -204,11 +214,16 @@ public final class PostgresEventStore: AsyncEventStore {
         return batches.map { _ in .failure(AppendError(.storage, message)) }
     }
 
-    private enum Attempt {
+    private enum Attempt: Sendable {
         case done([Result<AppendReceipt, AppendError>], head: UInt64)
         case fenceLost
-        case failed(any Error, committing: Bool)
+        case failed(String, committing: Bool)
     }
+
+    /// How long finding the writable server may take before an append fails (nothing stored).
+    static let connectTimeout = Duration.seconds(15)
+    /// How long one group's transaction may take before its outcome is reported unknown.
+    static let commitTimeout = Duration.seconds(30)
 
     private func attempt(_ batches: [AppendBatch], on connection: PostgresConnection) async -> Attempt {
         var committing = false
@@ -238,7 +253,7 @@ public final class PostgresEventStore: AsyncEventStore {
                 return .fenceLost
             }
             if !committing, !isConnectionLoss(error) { _ = try? await connection.query("ROLLBACK", logger: logger) }
-            return .failed(error, committing: committing)
+            return .failed(describe(error), committing: committing)
         }
     }
 
@@ -500,4 +515,36 @@ final class ClosedFlag: Sendable {
     private let value = Mutex(false)
     var isSet: Bool { value.withLock { $0 } }
     func set() { value.withLock { $0 = true } }
+}
+
+/// Runs `body`, returning nil if it has not finished within `duration`; `body` is then cancelled and
+/// left to end on its own (a query on a dead connection ends when the connection is closed).
+func withDeadline<T: Sendable>(_ duration: Duration, _ body: @escaping @Sendable () async -> T) async -> T? {
+    let race = DeadlineRace<T>()
+    return await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
+        race.arm(continuation)
+        let work = Task {
+            let value = await body()
+            race.finish(value)
+        }
+        Task {
+            try? await Task.sleep(for: duration)
+            if race.finish(nil) { work.cancel() }
+        }
+    }
+}
+
+/// Whichever of the work and the timer finishes first resumes the waiter; the other does nothing.
+final class DeadlineRace<T: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<T?, Never>?>(nil)
+    func arm(_ waiter: CheckedContinuation<T?, Never>) { continuation.withLock { $0 = waiter } }
+    @discardableResult
+    func finish(_ value: T?) -> Bool {
+        guard let waiter = continuation.withLock({ state -> CheckedContinuation<T?, Never>? in
+            defer { state = nil }
+            return state
+        }) else { return false }
+        waiter.resume(returning: value)
+        return true
+    }
 }

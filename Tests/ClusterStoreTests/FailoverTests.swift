@@ -71,7 +71,9 @@ struct FailoverTests {
         }
     }
 
-    @Test("the primary killed with SIGKILL at 10 random moments of a 32-client load: every acknowledged event once, gapless, one chain")
+    @Test(
+        "the primary killed with SIGKILL at 10 random moments of a 32-client load: every acknowledged event once, gapless, one chain",
+        .timeLimit(.minutes(6)))
     func failover() async throws {
         var generator = SystemRandomNumberGenerator()
         for trial in 0..<10 {
