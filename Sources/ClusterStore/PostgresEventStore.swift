@@ -48,13 +48,16 @@ public final class PostgresEventStore: AsyncEventStore {
     static let channel = "ll_log"
 
     /// Opens `tenant` of the cluster at `address`, creating its head when the tenant is new. The
-    /// schema must exist (``createSchema(at:logger:)``, `leadledger cluster init`).
+    /// schema must exist (``createSchema(at:logger:)``, `leadledger cluster init`). A group's
+    /// transaction that gets no answer within `commitTimeout` fails with an unknown outcome.
     public static func open(
         _ address: ClusterAddress, tenant: String, maxPayloadSize: Int = EventLog.Options().maxPayloadSize,
-        clock: any LogClock = SystemLogClock(), logger: Logger = Logger(label: "leadledger.cluster")
+        clock: any LogClock = SystemLogClock(), commitTimeout: Duration = .seconds(30),
+        logger: Logger = Logger(label: "leadledger.cluster")
     ) async throws -> PostgresEventStore {
         try TenantName.check(tenant)
-        let store = PostgresEventStore(address: address, tenant: tenant, maxPayloadSize: maxPayloadSize, clock: clock, logger: logger)
+        let store = PostgresEventStore(
+            address: address, tenant: tenant, maxPayloadSize: maxPayloadSize, clock: clock, commitTimeout: commitTimeout, logger: logger)
         do {
             let connection = try await store.writer.connection()
             try await connection.query(
@@ -71,7 +74,10 @@ public final class PostgresEventStore: AsyncEventStore {
         return store
     }
 
-    private init(address: ClusterAddress, tenant: String, maxPayloadSize: Int, clock: any LogClock, logger: Logger) {
+    private init(
+        address: ClusterAddress, tenant: String, maxPayloadSize: Int, clock: any LogClock, commitTimeout: Duration, logger: Logger
+    ) {
+        self.commitTimeout = commitTimeout
         self.address = address
         self.tenant = tenant
         self.maxPayloadSize = maxPayloadSize
@@ -191,8 +197,8 @@ public final class PostgresEventStore: AsyncEventStore {
             }
             // A server that stops answering (a network partition, a primary that hangs) must not hold
             // the appends forever: past the deadline the outcome is unknown, and a retry is safe.
-            let outcome = await withDeadline(Self.commitTimeout) { [self] in await attempt(batches, on: connection) }
-                ?? .failed("no answer within \(Self.commitTimeout)", committing: true)
+            let outcome = await withDeadline(commitTimeout) { [self] in await attempt(batches, on: connection) }
+                ?? .failed("no answer within \(commitTimeout)", committing: true)
             switch outcome {
             case .done(let results, let head):
                 signal.advance(to: head)
@@ -223,7 +229,7 @@ public final class PostgresEventStore: AsyncEventStore {
     /// How long finding the writable server may take before an append fails (nothing stored).
     static let connectTimeout = Duration.seconds(15)
     /// How long one group's transaction may take before its outcome is reported unknown.
-    static let commitTimeout = Duration.seconds(30)
+    private let commitTimeout: Duration
 
     private func attempt(_ batches: [AppendBatch], on connection: PostgresConnection) async -> Attempt {
         var committing = false

@@ -17,7 +17,10 @@ struct FailoverTests {
             let address = try ClusterAddress(parsing: cluster.url)
             try await PostgresEventStore.createSchema(at: address)
             let nodes = [
-                try await PostgresEventStore.open(address, tenant: "load"), try await PostgresEventStore.open(address, tenant: "load"),
+                // A short deadline: a commit cut off by the kill is reported (unknown outcome) and
+                // retried sooner; on a busy test machine a slow commit is retried too, which is safe.
+                try await PostgresEventStore.open(address, tenant: "load", commitTimeout: .seconds(5)),
+                try await PostgresEventStore.open(address, tenant: "load", commitTimeout: .seconds(5)),
             ]
             let acknowledged = Shared<[UUID: UInt64]>([:])
             let unknownOutcomes = Shared(0)
