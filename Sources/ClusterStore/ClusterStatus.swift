@@ -32,7 +32,7 @@ public struct ClusterStatus: Sendable, Codable {
     public var servers: [Server]
     /// The primary's `synchronous_standby_names` (empty: commits wait for no standby).
     public var synchronousStandbyNames: String?
-    /// The primary's `synchronous_commit`, for LeadLedger's sessions.
+    /// The standbys streaming from the primary, as it sees them.
     public var standbys: [Standby]
     /// Each tenant's head.
     public var tenants: [Tenant]
