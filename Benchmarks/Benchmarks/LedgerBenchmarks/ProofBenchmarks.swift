@@ -29,7 +29,8 @@ func proofBenchmarks() {
         metrics: [.wallClock], warmupIterations: 1, scalingFactor: .one, maxDuration: .seconds(20), maxIterations: 50)
     Benchmark("proof: one lead's signed proof in a \(events)-event ledger", configuration: proof) { benchmark in
         let ledger = ProofLedger.shared(events: events)
-        var rng = SplitMix(seed: 7)
+        // Another lead each sample: a generator made here would start over and pick the same one.
+        var rng = SplitMix(seed: ledger.nextSample())
         var bytes = 0
         benchmark.startMeasurement()
         let lead = "00Q\(String(Int.random(in: 0..<100_000, using: &rng), radix: 36))"
@@ -48,6 +49,13 @@ final class ProofLedger: @unchecked Sendable {
     let log: EventLog
     let key = LedgerSigningKey()
     nonisolated(unsafe) private static var made: ProofLedger?
+    private var samples: UInt64 = 7
+
+    /// A seed for the next sample's lead (the benchmark runs its samples one after another).
+    func nextSample() -> UInt64 {
+        samples &+= 1
+        return samples
+    }
 
     private init(events: Int) throws {
         let path = scratchDirectory("proof")
