@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Renders the dashboard of a ledger to a PNG: starts `leadledger serve` on a free port with a
-# temporary read key, screenshots / in headless Chromium, stops the server and revokes the key.
-#   scripts/dashboard-screenshot.sh LEDGER OUT.png
+# temporary read key, screenshots / (or PAGE, e.g. /proposals) in headless Chromium, stops the
+# server and revokes the key.
+#   scripts/dashboard-screenshot.sh LEDGER OUT.png [PAGE]
 set -euo pipefail
-if [ $# -ne 2 ]; then echo "usage: $0 LEDGER OUT.png" >&2; exit 2; fi
+if [ $# -ne 2 ] && [ $# -ne 3 ]; then echo "usage: $0 LEDGER OUT.png [PAGE]" >&2; exit 2; fi
 LEDGER=$1
 OUT=$(realpath -m "$2")
+PAGE=${3:-/}
 cd "$(dirname "$0")/.."
 . scripts/serve-background.sh
 
@@ -33,7 +35,7 @@ serve_in_background dashboard-screenshot "$LEADLEDGER_BIN" "$WORK" --ledger "$LE
 
 # Keys never go in URLs: the page is fetched with the key in a header and rendered from a file
 # (it loads nothing from anywhere, so it renders the same).
-curl -fsS -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/" -o "$WORK/dashboard.html"
+curl -fsS -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT$PAGE" -o "$WORK/dashboard.html"
 "$CHROMIUM" --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$WORK/chromium" \
     --screenshot="$OUT" --window-size=1400,4600 "file://$WORK/dashboard.html" >/dev/null 2>&1
 echo "$OUT"

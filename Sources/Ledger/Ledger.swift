@@ -42,6 +42,8 @@ public final class Ledger: Sendable {
 
     /// The underlying log.
     public let log: EventLog
+    /// The policy that validates every batch; it holds the approval setting.
+    let validation: ValidationPolicy
     /// Where the ledger lives.
     public var path: String { log.path }
     /// Keys destroyed by erasures whose leftover copies in the file wait to be overwritten.
@@ -55,7 +57,9 @@ public final class Ledger: Sendable {
                 mapSize: options.mapSize, durability: options.durability, createIfMissing: options.createIfMissing, clock: options.clock,
                 readOnly: options.readOnly, checksStructure: options.checksStructure, maintainsMerkleTree: options.maintainsMerkleTree))
         let personal = PersonalData.attributes(setting: try log.metaValue(PersonalData.settingKey))
-        log.setPolicy(ValidationPolicy(log: log, personalAttributes: personal, destroyedKeys: destroyedKeys))
+        let approvals = ApprovalSetting.roles(setting: try log.metaValue(ApprovalSetting.key))
+        validation = ValidationPolicy(log: log, personalAttributes: personal, destroyedKeys: destroyedKeys, requiredApprovals: approvals)
+        log.setPolicy(validation)
     }
 
     /// Commits what is pending and stops the writer.

@@ -18,6 +18,6 @@ struct LeadLedgerCommand: AsyncParsableCommand {
             Impact.self, WhatIfCommand.self, Audit.self, Export.self,
             Verify.self, Backup.self, Stats.self, Demo.self, ReceiptCommand.self, Prove.self, CheckProof.self, Forget.self,
             Cluster.self,
-        ] + ServerCommands.all
+        ] + ServerCommands.all + ProposalCommands.all
     )
 }

@@ -22,10 +22,10 @@ struct EventBinaryTests {
 
     @Test("type codes are stable and invertible")
     func codes() {
-        #expect(EventType.allCases.map(\.code) == Array(1...16) + [20])
+        #expect(EventType.allCases.map(\.code) == Array(1...16) + [20, 17, 18])
         for type in EventType.allCases { #expect(EventType(code: type.code) == type) }
         #expect(EventType(code: 0) == nil)
-        #expect(EventType(code: 17) == nil)
+        #expect(EventType(code: 19) == nil)
         #expect(EventType(code: 21) == nil)
         #expect(EventType.allCases.filter(\.isLeadEvent).count == 13)
         #expect(!EventType.slaPublished.isLeadEvent && EventType.leadAssigned.isLeadEvent && EventType.leadTouched.isLeadEvent)

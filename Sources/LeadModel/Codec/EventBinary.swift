@@ -21,12 +21,16 @@ import Foundation
 ///              a tag byte (0 null, 1 false, 2 true, 3 number + Float64, 4 string + string slot,
 ///              5 sealed + a byte slot: a personal value encrypted by the ledger, opaque here and
 ///              read as absent; its plaintext is the value's own tag and bytes);
-///              for definition.published, a string slot with the rules as compact JSON.
+///              for definition.published, a string slot with the rules as compact JSON, then,
+///              only when it names one, a string slot with its proposal (older records end after the rules);
+///              for definition.proposed, a slot with the rules, then a slot with the evidence object
+///              as compact JSON (absent when none).
 /// ```
 /// Type strings: captured channel, campaign · scored model · handed_off owner · accepted by ·
 /// rejected reason, note, by · recycled reason, note · converted opportunity, currency · closed reason ·
 /// rejection_corrected reason, note · reason.defined code, label, category · reason.retired code,
-/// replacedBy · definition.published name, rationale · forgotten reason.
+/// replacedBy · definition.published name, rationale · forgotten reason · definition.proposed proposal,
+/// name, rationale · definition.reviewed proposal, role, note (its verdict is the fixed area's one byte).
 ///
 /// `lead` comes first and the type's hottest string (channel, owner, reason) second, so the replay
 /// path reads them after one or two length prefixes.
@@ -52,7 +56,7 @@ enum BinaryLayout {
         case .leadScored, .leadHandedOff, .leadConverted, .leadClosed: 8
         case .leadRejectionCorrected: 16
         case .definitionPublished: 20
-        case .leadTouched: 1
+        case .leadTouched, .definitionReviewed: 1
         case .slaPublished: 36
         default: 0
         }
@@ -67,7 +71,7 @@ enum BinaryLayout {
         case .leadCaptured, .leadRecycled, .leadConverted, .leadRejectionCorrected, .reasonRetired,
             .definitionPublished, .leadAssigned:
             2
-        case .leadRejected, .reasonDefined: 3
+        case .leadRejected, .reasonDefined, .definitionProposed, .definitionReviewed: 3
         }
     }
 }
@@ -175,6 +179,7 @@ extension LeadEvent {
             writer.integer(data.effectiveAt.microseconds)
             writer.integer(data.effectiveAt.utcOffsetSeconds)
         case .touched(let data): writer.byte(data.activity.code)
+        case .definitionReviewed(let data): writer.byte(data.verdict.code)
         case .slaPublished(let data):
             writer.integer(Int64(data.version))
             writer.integer(data.effectiveAt.microseconds)
@@ -202,6 +207,8 @@ extension LeadEvent {
         case .assigned(let data): writer.string(data.owner); writer.string(data.team)
         case .touched(let data): writer.string(data.by)
         case .slaPublished(let data): writer.string(data.name)
+        case .definitionProposed(let data): writer.string(data.proposal); writer.string(data.name); writer.string(data.rationale)
+        case .definitionReviewed(let data): writer.string(data.proposal); writer.string(data.role); writer.string(data.note)
         }
         writer.string(source)
         writer.string(actor)
@@ -209,8 +216,14 @@ extension LeadEvent {
         switch payload {
         case .leadCaptured(let data): if let attributes = data.attributes { try writer.attributes(attributes, sealing: seal) }
         case .attributesObserved(let data): try writer.attributes(data.attributes, sealing: seal)
-        case .definitionPublished(let data): writer.bytes(data.rulesJSON.jsonBytes)
+        case .definitionPublished(let data):
+            writer.bytes(data.rulesJSON.jsonBytes)
+            // Only when named: a publish without a proposal keeps the bytes (and hash) it always had.
+            if let proposal = data.proposal { writer.string(proposal) }
         case .slaPublished(let data): writer.bytes(data.calendar.jsonObject.jsonBytes)
+        case .definitionProposed(let data):
+            writer.bytes(data.rulesJSON.jsonBytes)
+            if let evidence = data.evidence { writer.bytes(evidence.jsonObject.jsonBytes) } else { writer.string(nil) }
         default: break
         }
         out = writer.out
@@ -252,6 +265,7 @@ extension LeadEvent {
         var fixedUUID = UUID.zero
         var effectiveAt = Timestamp(microseconds: 0)
         var activityCode: UInt8 = 0
+        var verdictCode: UInt8 = 0
         var limits = (firstTouch: 0.0, decision: 0.0)
         switch type {
         case .leadScored, .leadConverted, .leadClosed: fixedNumber = Double(bitPattern: try reader.integer(UInt64.self))
@@ -262,6 +276,7 @@ extension LeadEvent {
             effectiveAt = Timestamp(
                 microseconds: try reader.integer(Int64.self), utcOffsetSeconds: try reader.integer(Int32.self))
         case .leadTouched: activityCode = try reader.byte()
+        case .definitionReviewed: verdictCode = try reader.byte()
         case .slaPublished:
             fixedInteger = try reader.integer(Int64.self)
             effectiveAt = Timestamp(
@@ -315,25 +330,61 @@ extension LeadEvent {
         case .reasonRetired: payload = .reasonRetired(.init(code: try required(0), replacedBy: strings[1]))
         case .leadForgotten: payload = .forgotten(.init(reason: strings[0]))
         case .definitionPublished:
-            let rulesOffset = reader.offset
-            let rulesBytes = try reader.slot()
-            guard let rulesBytes else { throw RecordDecodingError(offset: rulesOffset, reason: "rules are absent") }
-            let rulesJSON: JSONValue
-            let rules: MQLRule
-            do throws(JSONParseError) {
-                rulesJSON = try JSONValue.parse(rulesBytes)
-            } catch {
-                throw RecordDecodingError(offset: rulesOffset, reason: "rules are not JSON: \(error)")
-            }
-            do throws(RuleError) {
-                rules = try RuleParser().parse(rulesJSON)
-            } catch {
-                throw RecordDecodingError(offset: rulesOffset, reason: "rules do not parse: \(error)")
+            let (rules, rulesJSON) = try reader.rules()
+            var proposal: String?
+            if reader.offset < bytes.count {
+                let proposalOffset = reader.offset
+                proposal = try reader.string()
+                guard let named = proposal, ProposalNames.isProposalID(named) else {
+                    throw RecordDecodingError(offset: proposalOffset, reason: "the proposal is not a proposal id")
+                }
             }
             payload = .definitionPublished(
                 .init(
                     version: Int(fixedInteger), name: try required(0), rules: rules, rulesJSON: rulesJSON,
-                    effectiveAt: effectiveAt, rationale: strings[1]))
+                    effectiveAt: effectiveAt, rationale: strings[1], proposal: proposal))
+        case .definitionProposed:
+            let (rules, rulesJSON) = try reader.rules()
+            let evidenceOffset = reader.offset
+            var evidence: ProposalEvidence?
+            if let evidenceBytes = try reader.slot() {
+                // The decoder's own checks, so a stored proposal reads exactly as an admitted one.
+                let members: [JSONMember]
+                do throws(EventInputError) {
+                    guard case .object(let parsed) = try Self.parseJSON(evidenceBytes) else {
+                        throw EventInputError(code: .wrongType, expected: "an evidence object", found: "another value")
+                    }
+                    members = parsed
+                } catch {
+                    throw RecordDecodingError(offset: evidenceOffset, reason: "the evidence does not read: \(error)")
+                }
+                let wrapped = JSONValue.object([
+                    JSONMember("proposal", .string(try required(0))), JSONMember("name", .string(try required(1))),
+                    JSONMember("rules", rulesJSON), JSONMember("evidence", .object(members)),
+                ])
+                guard case .object(let dataMembers) = wrapped else { preconditionFailure("built as an object") }
+                do throws(EventInputError) {
+                    evidence = try FieldReader(members: dataMembers, prefix: "", line: nil, eventId: nil).proposedDefinition().evidence
+                } catch {
+                    throw RecordDecodingError(offset: evidenceOffset, reason: "the evidence does not read: \(error)")
+                }
+            }
+            let proposal = try required(0)
+            guard ProposalNames.isProposalID(proposal) else {
+                throw RecordDecodingError(offset: BinaryLayout.headerSize, reason: "the proposal is not a proposal id")
+            }
+            payload = .definitionProposed(
+                .init(proposal: proposal, name: try required(1), rules: rules, rulesJSON: rulesJSON, rationale: strings[2], evidence: evidence))
+        case .definitionReviewed:
+            guard let verdict = ReviewVerdict(code: verdictCode) else {
+                throw RecordDecodingError(offset: BinaryLayout.headerSize, reason: "unknown verdict code \(verdictCode)")
+            }
+            let proposal = try required(0)
+            let role = try required(1)
+            guard ProposalNames.isProposalID(proposal), ProposalNames.isRole(role) else {
+                throw RecordDecodingError(offset: BinaryLayout.headerSize, reason: "the proposal or the role is not well formed")
+            }
+            payload = .definitionReviewed(.init(proposal: proposal, verdict: verdict, role: role, note: strings[2]))
         case .leadAssigned: payload = .assigned(.init(owner: try required(0), team: strings[1]))
         case .leadTouched:
             guard let activity = SalesActivity(code: activityCode) else {
@@ -511,6 +562,23 @@ struct BinaryReader {
             throw RecordDecodingError(offset: start, reason: "invalid UTF-8")
         }
         return text
+    }
+
+    /// A slot holding rules as compact JSON, parsed.
+    mutating func rules() throws(RecordDecodingError) -> (MQLRule, JSONValue) {
+        let rulesOffset = offset
+        guard let rulesBytes = try slot() else { throw RecordDecodingError(offset: rulesOffset, reason: "rules are absent") }
+        let rulesJSON: JSONValue
+        do throws(JSONParseError) {
+            rulesJSON = try JSONValue.parse(rulesBytes)
+        } catch {
+            throw RecordDecodingError(offset: rulesOffset, reason: "rules are not JSON: \(error)")
+        }
+        do throws(RuleError) {
+            return (try RuleParser().parse(rulesJSON), rulesJSON)
+        } catch {
+            throw RecordDecodingError(offset: rulesOffset, reason: "rules do not parse: \(error)")
+        }
     }
 
     mutating func attributes(sealed: inout [SealedAttribute]) throws(RecordDecodingError) -> [String: AttributeValue] {

@@ -22,6 +22,12 @@ public struct EventDecoder: Sendable {
         public static let attributeCount = 256
         /// Longest rules document, as compact JSON, in bytes.
         public static let rulesBytes = 60_000
+        /// Longest proposal id, in bytes.
+        public static let proposalBytes = 128
+        /// Longest reviewer role, in bytes.
+        public static let roleBytes = 64
+        /// Longest evidence report, as compact JSON, in bytes: with the rules it must fit one record (32 KiB).
+        public static let evidenceBytes = 16_384
         /// Largest magnitude of a `lead.scored` score: analyses band scores into integers, and a
         /// score beyond any model's scale is a mistake better refused than stored.
         public static let scoreMagnitude: Double = 1_000_000
@@ -539,10 +545,11 @@ struct FieldReader {
             }
             let effectiveAt = try data.timestamp("effectiveAt")
             let rationale = try data.optionalString("rationale", maxBytes: EventDecoder.Limits.noteBytes)
+            let proposal = try data.proposalID(required: false)
             return .definitionPublished(
                 .init(
                     version: version, name: name, rules: rules, rulesJSON: rulesJSON, effectiveAt: effectiveAt,
-                    rationale: rationale))
+                    rationale: rationale, proposal: proposal))
         case .leadForgotten:
             return .forgotten(.init(reason: try data.optionalString("reason", maxBytes: EventDecoder.Limits.noteBytes)))
         case .leadAssigned:
@@ -560,7 +567,95 @@ struct FieldReader {
             return .touched(.init(activity: activity, by: try data.optionalString("by")))
         case .slaPublished:
             return .slaPublished(try data.serviceLevel())
+        case .definitionProposed:
+            return .definitionProposed(try data.proposedDefinition())
+        case .definitionReviewed:
+            let proposal = try data.proposalID(required: true)!
+            let expected = "approved or declined"
+            guard let verdictValue = data.present("verdict") else {
+                throw data.fail(.missingField, "verdict", expected: expected, found: "nothing")
+            }
+            guard case .string(let verdictName) = verdictValue, let verdict = ReviewVerdict(rawValue: verdictName) else {
+                throw data.fail(
+                    { if case .string = verdictValue { .invalidValue } else { .wrongType } }(), "verdict", expected: expected,
+                    found: verdictValue.shortDescription)
+            }
+            let role = try data.requiredString("role", maxBytes: EventDecoder.Limits.roleBytes)
+            guard ProposalNames.isRole(role) else {
+                throw data.fail(.invalidValue, "role", expected: ProposalNames.roleForm, found: JSONValue.string(role).shortDescription)
+            }
+            return .definitionReviewed(
+                .init(
+                    proposal: proposal, verdict: verdict, role: role,
+                    note: try data.optionalString("note", maxBytes: EventDecoder.Limits.noteBytes)))
         }
+    }
+
+    /// The `proposal` id of a proposal, a review or a publish.
+    func proposalID(required: Bool) throws(EventInputError) -> String? {
+        guard present("proposal") != nil || required else { return nil }
+        let id = try requiredString("proposal", maxBytes: EventDecoder.Limits.proposalBytes)
+        guard ProposalNames.isProposalID(id) else {
+            throw fail(.invalidValue, "proposal", expected: ProposalNames.proposalForm, found: JSONValue.string(id).shortDescription)
+        }
+        return id
+    }
+
+    /// The `data` of `definition.proposed`.
+    func proposedDefinition() throws(EventInputError) -> EventPayload.DefinitionProposed {
+        let proposal = try proposalID(required: true)!
+        let name = try requiredString("name")
+        guard let rulesJSON = present("rules") else {
+            throw fail(.missingField, "rules", expected: "a rule object", found: "nothing")
+        }
+        let rules: MQLRule
+        do {
+            rules = try RuleParser().parse(rulesJSON)
+        } catch {
+            throw fail(.invalidValue, "rules" + error.pointer, expected: error.expected, found: error.found)
+        }
+        let size = rulesJSON.jsonBytes.count
+        guard size <= EventDecoder.Limits.rulesBytes else {
+            throw fail(
+                .invalidValue, "rules", expected: "at most \(EventDecoder.Limits.rulesBytes) bytes of rules", found: "\(size) bytes")
+        }
+        let rationale = try optionalString("rationale", maxBytes: EventDecoder.Limits.noteBytes)
+        var evidence: ProposalEvidence?
+        if let evidenceValue = present("evidence") {
+            let expected = "an object with position, headHash and report"
+            guard case .object(let evidenceMembers) = evidenceValue else {
+                throw fail(.wrongType, "evidence", expected: expected, found: evidenceValue.shortDescription)
+            }
+            let inner = FieldReader(members: evidenceMembers, prefix: prefix + "evidence.", line: line, eventId: eventId)
+            guard let positionValue = inner.present("position") else {
+                throw inner.fail(.missingField, "position", expected: "a log position of at least 1", found: "nothing")
+            }
+            guard case .number(let number) = positionValue, number == number.rounded(), number >= 1, number < 9_007_199_254_740_992
+            else {
+                throw inner.fail(
+                    .invalidValue, "position", expected: "a log position of at least 1", found: positionValue.shortDescription)
+            }
+            let headHash = try inner.requiredString("headHash", maxBytes: 64)
+            guard headHash.utf8.count == 64, headHash.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+                throw inner.fail(
+                    .invalidValue, "headHash", expected: "64 lower-case hex digits (a SHA-256)",
+                    found: JSONValue.string(headHash).shortDescription)
+            }
+            guard let report = inner.present("report") else {
+                throw inner.fail(.missingField, "report", expected: "the report as a JSON object", found: "nothing")
+            }
+            guard case .object = report else {
+                throw inner.fail(.wrongType, "report", expected: "the report as a JSON object", found: report.shortDescription)
+            }
+            let reportSize = report.jsonBytes.count
+            guard reportSize <= EventDecoder.Limits.evidenceBytes else {
+                throw inner.fail(
+                    .invalidValue, "report", expected: "at most \(EventDecoder.Limits.evidenceBytes) bytes", found: "\(reportSize) bytes")
+            }
+            evidence = ProposalEvidence(position: UInt64(number), headHash: headHash, report: report)
+        }
+        return EventPayload.DefinitionProposed(
+            proposal: proposal, name: name, rules: rules, rulesJSON: rulesJSON, rationale: rationale, evidence: evidence)
     }
 
     /// Longest service-level limit, in business hours: a year of round-the-clock hours.
@@ -666,12 +761,41 @@ struct FieldReader {
 
 extension EventPayload.DefinitionPublished {
     /// Creates the payload from already-parsed rules and their JSON; callers guarantee they match.
-    init(version: Int, name: String, rules: MQLRule, rulesJSON: JSONValue, effectiveAt: Timestamp, rationale: String?) {
+    init(
+        version: Int, name: String, rules: MQLRule, rulesJSON: JSONValue, effectiveAt: Timestamp, rationale: String?,
+        proposal: String? = nil
+    ) {
         self.version = version
         self.name = name
         self.rules = rules
         self.rulesJSON = rulesJSON
         self.effectiveAt = effectiveAt
         self.rationale = rationale
+        self.proposal = proposal
+    }
+}
+
+/// The forms of proposal ids and reviewer roles.
+public enum ProposalNames {
+    /// How a proposal id is written, for messages.
+    public static let proposalForm = "a proposal id of 1 to 128 characters A-Z, a-z, 0-9, _, ., : or -"
+    /// How a role is written, for messages.
+    public static let roleForm = "a role of 1 to 64 characters a-z, 0-9, _, . or - (e.g. marketing, sales)"
+
+    /// Whether `text` is a well-formed proposal id.
+    public static func isProposalID(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= EventDecoder.Limits.proposalBytes
+            && text.utf8.allSatisfy { byte in
+                (0x61...0x7A).contains(byte) || (0x41...0x5A).contains(byte) || (0x30...0x39).contains(byte) || byte == 0x5F
+                    || byte == 0x2E || byte == 0x3A || byte == 0x2D
+            }
+    }
+
+    /// Whether `text` is a well-formed reviewer role.
+    public static func isRole(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= EventDecoder.Limits.roleBytes
+            && text.utf8.allSatisfy { byte in
+                (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte) || byte == 0x5F || byte == 0x2E || byte == 0x2D
+            }
     }
 }

@@ -80,6 +80,7 @@ extension EventPayload {
             members.append(JSONMember("rules", data.rulesJSON))
             add("effectiveAt", data.effectiveAt.rfc3339)
             add("rationale", data.rationale)
+            add("proposal", data.proposal)
         case .forgotten(let data):
             add("reason", data.reason)
         case .assigned(let data):
@@ -95,6 +96,17 @@ extension EventPayload {
             add("firstTouchWithin", data.firstTouchWithin)
             add("decisionWithin", data.decisionWithin)
             members.append(JSONMember("calendar", data.calendar.jsonObject))
+        case .definitionProposed(let data):
+            add("proposal", data.proposal)
+            add("name", data.name)
+            members.append(JSONMember("rules", data.rulesJSON))
+            add("rationale", data.rationale)
+            if let evidence = data.evidence { members.append(JSONMember("evidence", evidence.jsonObject)) }
+        case .definitionReviewed(let data):
+            add("proposal", data.proposal)
+            add("verdict", data.verdict.rawValue)
+            add("role", data.role)
+            add("note", data.note)
         }
         return .object(members)
     }

@@ -78,7 +78,7 @@ public enum EpisodeMachine {
         case .leadRejectionCorrected: return .correctRejection
         case .leadCaptured, .leadAttributesObserved, .leadScored, .leadConverted, .leadClosed,
             .reasonDefined, .reasonRetired, .definitionPublished, .leadForgotten,
-            .leadAssigned, .leadTouched, .slaPublished:
+            .leadAssigned, .leadTouched, .slaPublished, .definitionProposed, .definitionReviewed:
             return .none
         }
     }

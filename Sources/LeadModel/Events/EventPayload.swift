@@ -36,6 +36,10 @@ public enum EventPayload: Sendable, Hashable {
     case touched(Touched)
     /// `sla.published`
     case slaPublished(SLAPublished)
+    /// `definition.proposed`
+    case definitionProposed(DefinitionProposed)
+    /// `definition.reviewed`
+    case definitionReviewed(DefinitionReviewed)
 
     /// The event type this payload belongs to.
     @inlinable
@@ -58,6 +62,8 @@ public enum EventPayload: Sendable, Hashable {
         case .assigned: .leadAssigned
         case .touched: .leadTouched
         case .slaPublished: .slaPublished
+        case .definitionProposed: .definitionProposed
+        case .definitionReviewed: .definitionReviewed
         }
     }
 }
@@ -260,9 +266,12 @@ extension EventPayload {
         public var effectiveAt: Timestamp
         /// Why it changed.
         public var rationale: String?
+        /// The `definition.proposed` this publishes, when it names one: its rules must then equal the proposal's.
+        public var proposal: String?
         /// Creates the payload from rules JSON, which must parse.
         public init(
-            version: Int, name: String, rulesJSON: JSONValue, effectiveAt: Timestamp, rationale: String? = nil
+            version: Int, name: String, rulesJSON: JSONValue, effectiveAt: Timestamp, rationale: String? = nil,
+            proposal: String? = nil
         ) throws(RuleError) {
             self.version = version
             self.name = name
@@ -270,15 +279,19 @@ extension EventPayload {
             self.rulesJSON = rulesJSON
             self.effectiveAt = effectiveAt
             self.rationale = rationale
+            self.proposal = proposal
         }
         /// Creates the payload from parsed rules, writing their canonical JSON.
-        public init(version: Int, name: String, rules: MQLRule, effectiveAt: Timestamp, rationale: String? = nil) {
+        public init(
+            version: Int, name: String, rules: MQLRule, effectiveAt: Timestamp, rationale: String? = nil, proposal: String? = nil
+        ) {
             self.version = version
             self.name = name
             self.rules = rules
             self.rulesJSON = rules.json
             self.effectiveAt = effectiveAt
             self.rationale = rationale
+            self.proposal = proposal
         }
     }
 
@@ -333,6 +346,110 @@ extension EventPayload {
             self.firstTouchWithin = firstTouchWithin
             self.decisionWithin = decisionWithin
             self.calendar = calendar
+        }
+    }
+}
+
+extension EventPayload {
+    /// A candidate MQL definition put up for review (DESIGN §8.1).
+    public struct DefinitionProposed: Sendable, Hashable {
+        /// The proposal's id, chosen by whoever proposes it; unique in the ledger.
+        public var proposal: String
+        /// A name people recognise.
+        public var name: String
+        /// The parsed rules.
+        public var rules: MQLRule
+        /// The rules exactly as sent, so re-encoding reproduces them.
+        public var rulesJSON: JSONValue
+        /// Why the change is proposed.
+        public var rationale: String?
+        /// A what-if run pinned to a log position, so anyone can re-run it.
+        public var evidence: ProposalEvidence?
+        /// Creates the payload from rules JSON, which must parse.
+        public init(
+            proposal: String, name: String, rulesJSON: JSONValue, rationale: String? = nil, evidence: ProposalEvidence? = nil
+        ) throws(RuleError) {
+            self.proposal = proposal
+            self.name = name
+            self.rules = try RuleParser().parse(rulesJSON)
+            self.rulesJSON = rulesJSON
+            self.rationale = rationale
+            self.evidence = evidence
+        }
+        /// Creates the payload from parsed rules, writing their canonical JSON.
+        public init(proposal: String, name: String, rules: MQLRule, rationale: String? = nil, evidence: ProposalEvidence? = nil) {
+            self.init(proposal: proposal, name: name, rules: rules, rulesJSON: rules.json, rationale: rationale, evidence: evidence)
+        }
+        init(proposal: String, name: String, rules: MQLRule, rulesJSON: JSONValue, rationale: String?, evidence: ProposalEvidence?) {
+            self.proposal = proposal
+            self.name = name
+            self.rules = rules
+            self.rulesJSON = rulesJSON
+            self.rationale = rationale
+            self.evidence = evidence
+        }
+    }
+
+    /// One side's verdict on a proposal; a later review by the same role replaces its earlier one.
+    public struct DefinitionReviewed: Sendable, Hashable {
+        /// The proposal reviewed.
+        public var proposal: String
+        /// Approved or declined.
+        public var verdict: ReviewVerdict
+        /// The side that reviews, e.g. `marketing` or `sales`.
+        public var role: String
+        /// Free text.
+        public var note: String?
+        /// Creates the payload.
+        public init(proposal: String, verdict: ReviewVerdict, role: String, note: String? = nil) {
+            self.proposal = proposal
+            self.verdict = verdict
+            self.role = role
+            self.note = note
+        }
+    }
+}
+
+/// The evidence a proposal carries: a report computed from the log up to `position`, whose record
+/// hash is `headHash`, so a re-run over the same records can be compared byte for byte.
+public struct ProposalEvidence: Sendable, Hashable {
+    /// The last log position the report read.
+    public var position: UInt64
+    /// The hash of the record at `position` (hex), the receipt of what was read.
+    public var headHash: String
+    /// The report, as JSON.
+    public var report: JSONValue
+    /// Creates evidence.
+    public init(position: UInt64, headHash: String, report: JSONValue) {
+        self.position = position
+        self.headHash = headHash
+        self.report = report
+    }
+
+    /// The `evidence` object: `position`, `headHash`, `report`.
+    public var jsonObject: JSONValue {
+        .object([
+            JSONMember("position", .number(Double(position))), JSONMember("headHash", .string(headHash)), JSONMember("report", report),
+        ])
+    }
+}
+
+/// A reviewer's verdict.
+public enum ReviewVerdict: String, Sendable, Hashable, CaseIterable, Codable {
+    /// The side agrees to publish the proposal.
+    case approved
+    /// The side does not agree.
+    case declined
+
+    /// The stable one-byte code of the binary record.
+    public var code: UInt8 { self == .approved ? 1 : 2 }
+
+    /// The verdict with binary code `code`, or nil.
+    public init?(code: UInt8) {
+        switch code {
+        case 1: self = .approved
+        case 2: self = .declined
+        default: return nil
         }
     }
 }

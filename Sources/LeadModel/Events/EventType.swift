@@ -34,6 +34,10 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
     case slaPublished = "sla.published"
     /// The lead's personal data is erased (its key destroyed); its other events stay.
     case leadForgotten = "lead.forgotten"
+    /// A candidate MQL definition is put up for review.
+    case definitionProposed = "definition.proposed"
+    /// One side's verdict on a proposed definition.
+    case definitionReviewed = "definition.reviewed"
 
     /// The stable one-byte code of the binary record; never renumber, only append.
     @inlinable
@@ -55,7 +59,9 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
         case .leadAssigned: 14
         case .leadTouched: 15
         case .slaPublished: 16
-        // 17–19 are unassigned.
+        case .definitionProposed: 17
+        case .definitionReviewed: 18
+        // 19 is unassigned.
         case .leadForgotten: 20
         }
     }
@@ -81,6 +87,8 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
         case 14: self = .leadAssigned
         case 15: self = .leadTouched
         case 16: self = .slaPublished
+        case 17: self = .definitionProposed
+        case 18: self = .definitionReviewed
         default: return nil
         }
     }

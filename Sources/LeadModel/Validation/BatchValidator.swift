@@ -112,6 +112,25 @@ public struct BatchValidator: Sendable {
                     .definitionVersionNotIncreasing, "data.version", expected: "a version greater than \(latest)",
                     found: "\(data.version)", hint: "versions only increase; publish \(latest + 1) instead")
             }
+            return publishIssue(data, context: context, state: state)
+        case .definitionProposed(let data):
+            if state.proposal(data.proposal) != nil {
+                return context.issue(
+                    .proposalExists, "data.proposal", expected: "a proposal id not used before", found: quoted(data.proposal),
+                    hint: "a proposal is never replaced; propose the change under a new id")
+            }
+            return nil
+        case .definitionReviewed(let data):
+            guard let proposal = state.proposal(data.proposal) else {
+                return context.issue(
+                    .unknownProposal, "data.proposal", expected: "the id of a definition.proposed", found: quoted(data.proposal),
+                    hint: "no proposal with this id is stored")
+            }
+            if let version = proposal.publishedVersion {
+                return context.issue(
+                    .proposalAlreadyPublished, "data.proposal", expected: "a proposal not yet published",
+                    found: "\(quoted(data.proposal)), published as version \(version)")
+            }
             return nil
         case .assigned, .touched:
             // Neither needs an episode: owners change and sales works leads whatever their phase.
@@ -141,6 +160,49 @@ public struct BatchValidator: Sendable {
             }
             return nil
         }
+    }
+
+    /// A publish that names a proposal must match it; when the ledger requires approvals, it must
+    /// name one approved by each required role.
+    private static func publishIssue(
+        _ data: EventPayload.DefinitionPublished, context: Context, state: some LedgerState
+    ) -> ValidationIssue? {
+        let required = state.requiredApprovals
+        guard let id = data.proposal else {
+            guard !required.isEmpty else { return nil }
+            return context.issue(
+                .proposalNotApproved, "data.proposal",
+                expected: "a proposal approved by \(required.sorted().joined(separator: ", ")) (this ledger requires approval)",
+                found: "nothing", hint: "propose the definition, have each role review it, then publish naming the proposal")
+        }
+        guard let proposal = state.proposal(id) else {
+            return context.issue(
+                .unknownProposal, "data.proposal", expected: "the id of a definition.proposed", found: quoted(id),
+                hint: "no proposal with this id is stored")
+        }
+        if let version = proposal.publishedVersion {
+            return context.issue(
+                .proposalAlreadyPublished, "data.proposal", expected: "a proposal not yet published",
+                found: "\(quoted(id)), published as version \(version)")
+        }
+        let proposed = try? JSONValue.parse(proposal.rulesJSON)
+        let proposedRules = proposed.flatMap { try? RuleParser().parse($0) }
+        if proposedRules != data.rules {
+            return context.issue(
+                .proposalRulesMismatch, "data.rules", expected: "the rules of proposal \(quoted(id)): \(String(decoding: proposal.rulesJSON, as: UTF8.self).prefix(300))",
+                found: String(decoding: data.rulesJSON.jsonBytes, as: UTF8.self).prefix(300).description,
+                hint: "publish exactly what was reviewed, or propose the new rules")
+        }
+        let missing = proposal.missingApprovals(required)
+        if !missing.isEmpty {
+            let verdicts = missing.map { role in "\(role): \(proposal.reviews[role].map(\.rawValue) ?? "no review")" }
+            return context.issue(
+                .proposalNotApproved, "data.proposal",
+                expected: "a proposal approved by \(required.sorted().joined(separator: ", "))",
+                found: "\(quoted(id)) without the approval of \(missing.joined(separator: ", ")) (\(verdicts.joined(separator: "; ")))",
+                hint: "missing approvals: \(missing.joined(separator: ", "))")
+        }
+        return nil
     }
 
     private struct Context {

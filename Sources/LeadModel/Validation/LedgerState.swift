@@ -45,6 +45,29 @@ public struct StoredRejection: Sendable, Hashable {
     }
 }
 
+/// A proposed definition as validation needs it: its rules, the latest verdict of each role, and
+/// the version that published it.
+public struct ProposalRecord: Sendable, Hashable {
+    /// The proposal's rules as compact JSON, exactly as proposed.
+    public var rulesJSON: [UInt8]
+    /// The latest verdict of each role that reviewed it.
+    public var reviews: [String: ReviewVerdict]
+    /// The version of the `definition.published` that named it, nil while unpublished.
+    public var publishedVersion: Int?
+
+    /// Creates a proposal record.
+    public init(rulesJSON: [UInt8], reviews: [String: ReviewVerdict] = [:], publishedVersion: Int? = nil) {
+        self.rulesJSON = rulesJSON
+        self.reviews = reviews
+        self.publishedVersion = publishedVersion
+    }
+
+    /// The roles of `required` that have not approved it (their latest review declined, or none), sorted.
+    public func missingApprovals(_ required: [String]) -> [String] {
+        Set(required).filter { reviews[$0] != .approved }.sorted()
+    }
+}
+
 /// Read-only view of what the ledger knows, as of "everything stored before this event".
 public protocol LedgerState {
     /// The reason code's current record, nil when never defined.
@@ -59,6 +82,17 @@ public protocol LedgerState {
     func openEpisode(lead: String) -> OpenEpisode?
     /// The stored `lead.rejected` with this id, nil when there is none.
     func storedRejection(id: UUID) -> StoredRejection?
+    /// The `definition.proposed` with this id, nil when never proposed.
+    func proposal(_ id: String) -> ProposalRecord?
+    /// The roles whose approval a publish needs (the ledger's setting; empty: none needed).
+    var requiredApprovals: [String] { get }
+}
+
+extension LedgerState {
+    /// No proposals: a state that does not keep them.
+    public func proposal(_ id: String) -> ProposalRecord? { nil }
+    /// No approval needed, the default setting.
+    public var requiredApprovals: [String] { [] }
 }
 
 /// One effect of an accepted event on the validation state.
@@ -79,6 +113,12 @@ public enum StateChange: Sendable, Hashable {
     case serviceLevelPublished(version: Int)
     /// A stored rejection's reason was corrected.
     case rejectionCorrected(id: UUID, reason: String)
+    /// A definition was proposed, with its rules as compact JSON.
+    case proposalMade(id: String, rulesJSON: [UInt8])
+    /// A role reviewed a proposal; it replaces that role's earlier verdict.
+    case proposalReviewed(id: String, role: String, verdict: ReviewVerdict)
+    /// A publish named the proposal.
+    case proposalPublished(id: String, version: Int)
 
     /// The effects of `event`, in the order they apply.
     public static func effects(of event: LeadEvent) -> [StateChange] {
@@ -135,7 +175,10 @@ public enum StateChange: Sendable, Hashable {
         case .reasonRetired(let data): [.reasonRetired(data)]
         case .definitionPublished(let data):
             [.definitionPublished(PublishedDefinition(version: data.version, name: data.name, effectiveAt: data.effectiveAt))]
+                + (data.proposal.map { [.proposalPublished(id: $0, version: data.version)] } ?? [])
         case .slaPublished(let data): [.serviceLevelPublished(version: data.version)]
+        case .definitionProposed(let data): [.proposalMade(id: data.proposal, rulesJSON: data.rulesJSON.jsonBytes)]
+        case .definitionReviewed(let data): [.proposalReviewed(id: data.proposal, role: data.role, verdict: data.verdict)]
         default: []
         }
     }
@@ -226,6 +269,9 @@ public struct InMemoryLedgerState: MutableLedgerState, Sendable {
     private var definitions: [Int: PublishedDefinition] = [:]
     private var episodes: [String: OpenEpisode] = [:]
     private var rejections: [UUID: StoredRejection] = [:]
+    private var proposals: [String: ProposalRecord] = [:]
+    /// The roles whose approval a publish needs.
+    public var requiredApprovals: [String] = []
     /// The greatest published version, nil when none.
     public private(set) var latestDefinitionVersion: Int?
     /// The greatest published service-level version, nil when none.
@@ -239,6 +285,8 @@ public struct InMemoryLedgerState: MutableLedgerState, Sendable {
     public var openEpisodesByLead: [String: OpenEpisode] { episodes }
     /// Every stored rejection, by the id of its `lead.rejected`.
     public var rejectionsByID: [UUID: StoredRejection] { rejections }
+    /// Every proposal, by id.
+    public var proposalsByID: [String: ProposalRecord] { proposals }
 
     /// An empty ledger state.
     public init() {}
@@ -251,6 +299,8 @@ public struct InMemoryLedgerState: MutableLedgerState, Sendable {
     public func openEpisode(lead: String) -> OpenEpisode? { episodes[lead] }
     /// The stored rejection with this id.
     public func storedRejection(id: UUID) -> StoredRejection? { rejections[id] }
+    /// The proposal with this id.
+    public func proposal(_ id: String) -> ProposalRecord? { proposals[id] }
 
     /// Applies changes in order.
     public mutating func apply(_ changes: StateChanges) {
@@ -276,6 +326,9 @@ public struct InMemoryLedgerState: MutableLedgerState, Sendable {
         case .rejectionCorrected(let id, let reason): rejections[id]?.reason = reason
         case .serviceLevelPublished(let version):
             latestServiceLevelVersion = max(latestServiceLevelVersion ?? version, version)
+        case .proposalMade(let id, let rulesJSON): proposals[id] = ProposalRecord(rulesJSON: rulesJSON)
+        case .proposalReviewed(let id, let role, let verdict): proposals[id]?.reviews[role] = verdict
+        case .proposalPublished(let id, let version): proposals[id]?.publishedVersion = version
         }
     }
 }
@@ -293,6 +346,7 @@ public struct StagedLedgerState<Base: LedgerState>: LedgerState {
     private var rejections: [UUID: StoredRejection] = [:]
     private var stagedLatestVersion: Int?
     private var stagedLatestServiceLevel: Int?
+    private var proposals: [String: ProposalRecord] = [:]
 
     /// Stages nothing yet over `base`.
     public init(base: Base) {
@@ -332,6 +386,12 @@ public struct StagedLedgerState<Base: LedgerState>: LedgerState {
     /// The stored rejection, staged first.
     public func storedRejection(id: UUID) -> StoredRejection? { rejections[id] ?? base.storedRejection(id: id) }
 
+    /// The proposal, staged first.
+    public func proposal(_ id: String) -> ProposalRecord? { proposals[id] ?? base.proposal(id) }
+
+    /// The base's setting: a batch cannot change it.
+    public var requiredApprovals: [String] { base.requiredApprovals }
+
     /// Stages the effects of one event, without validating it.
     public mutating func apply(_ event: LeadEvent) {
         for change in StateChange.effects(of: event) { apply(change) }
@@ -357,6 +417,17 @@ public struct StagedLedgerState<Base: LedgerState>: LedgerState {
             }
         case .serviceLevelPublished(let version):
             stagedLatestServiceLevel = max(stagedLatestServiceLevel ?? version, version)
+        case .proposalMade(let id, let rulesJSON): proposals[id] = ProposalRecord(rulesJSON: rulesJSON)
+        case .proposalReviewed(let id, let role, let verdict):
+            if var record = proposal(id) {
+                record.reviews[role] = verdict
+                proposals[id] = record
+            }
+        case .proposalPublished(let id, let version):
+            if var record = proposal(id) {
+                record.publishedVersion = version
+                proposals[id] = record
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ public struct ValidationIssue: Error, CustomStringConvertible, Sendable, Hashabl
             case decisionBeforeHandOff, unknownDefinition, definitionVersionNotIncreasing, correctionTargetInvalid
             case invalidReplacement, valueOutOfRange
             case serviceLevelVersionNotIncreasing, invalidServiceLevel
+            case proposalExists, unknownProposal, proposalRulesMismatch, proposalNotApproved, proposalAlreadyPublished
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -37,6 +38,17 @@ public struct ValidationIssue: Error, CustomStringConvertible, Sendable, Hashabl
         public static var serviceLevelVersionNotIncreasing: Self { Self(.serviceLevelVersionNotIncreasing) }
         /// A service level without a limit or with a calendar that cannot be used.
         public static var invalidServiceLevel: Self { Self(.invalidServiceLevel) }
+
+        /// A `definition.proposed` reuses the id of an earlier proposal.
+        public static var proposalExists: Self { Self(.proposalExists) }
+        /// A review or a publish names a proposal never made.
+        public static var unknownProposal: Self { Self(.unknownProposal) }
+        /// A publish's rules differ from those of the proposal it names.
+        public static var proposalRulesMismatch: Self { Self(.proposalRulesMismatch) }
+        /// A publish lacks a proposal approved by every role the ledger requires.
+        public static var proposalNotApproved: Self { Self(.proposalNotApproved) }
+        /// A publish or a review names a proposal already published.
+        public static var proposalAlreadyPublished: Self { Self(.proposalAlreadyPublished) }
 
         /// The code's name, e.g. `unknownReason`.
         public var description: String { base.rawValue }

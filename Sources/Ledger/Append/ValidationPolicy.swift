@@ -32,11 +32,21 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
     private var groupDestroyed: [UUID: [UInt8]] = [:]
     /// Where the keys of committed groups wait for their copies in the file to be overwritten.
     private let destroyed: DestroyedKeys
+    /// The roles whose approval a publish needs; set from any thread, read on the writer's.
+    private let approvals: NSLock = NSLock()
+    private var approvalRoles: [String]
 
-    init(log: EventLog, personalAttributes: [String], destroyedKeys: DestroyedKeys) {
+    init(log: EventLog, personalAttributes: [String], destroyedKeys: DestroyedKeys, requiredApprovals: [String] = []) {
         writer = log
         personal = Set(personalAttributes)
         destroyed = destroyedKeys
+        approvalRoles = requiredApprovals
+    }
+
+    /// The roles whose approval a publish needs, from the next batch on.
+    var requiredApprovals: [String] {
+        get { approvals.withLock { approvalRoles } }
+        set { approvals.withLock { approvalRoles = newValue } }
     }
 
     var tableNames: [String] { ValidationTables.names + [PersonalData.keyTable] }
@@ -89,7 +99,7 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
         guard let context else {
             preconditionFailure("a ledger batch carries its decoded events")
         }
-        let state = ValidationTables(tables)
+        let state = ValidationTables(tables, requiredApprovals: requiredApprovals)
         let fresh = zip(context.events, isNew).filter(\.1).map(\.0)
         let result = BatchValidator.validate(fresh, against: state)
         try state.checkReads()

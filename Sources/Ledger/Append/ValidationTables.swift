@@ -5,7 +5,8 @@ import Projections
 
 /// The validation state kept in the log's own file, in tables written in the same transaction as
 /// the events: the open episode of each lead, the stored rejections, the reason codes and the
-/// published definitions, and the position they are folded through.
+/// published definitions, the proposed definitions with their reviews (in `validation.meta`, keyed
+/// `proposal:` and the id), and the position they are folded through.
 ///
 /// Reads go to the tables of the group's transaction, so they see every committed append, this
 /// process's or another's, and earlier batches of the same group. A stored value that does not
@@ -24,12 +25,18 @@ struct ValidationTables: LedgerState {
     static let names = [episodes, rejections, corrections, reasons, definitions, meta]
     private static let throughKey = Array("through".utf8)
     private static let serviceLevelKey = Array("sla.latest".utf8)
+    private static let proposalPrefix = Array("proposal:".utf8)
 
     let tables: PolicyTables
+    /// The roles whose approval a publish needs: the ledger's setting, read when it was opened.
+    let requiredApprovals: [String]
     /// The first failure of a read: the state's reads cannot throw, so validation asks afterwards.
     private let failure = FailureBox()
 
-    init(_ tables: PolicyTables) { self.tables = tables }
+    init(_ tables: PolicyTables, requiredApprovals: [String] = []) {
+        self.tables = tables
+        self.requiredApprovals = requiredApprovals
+    }
 
     private final class FailureBox {
         var error: (any Error)?
@@ -82,6 +89,10 @@ struct ValidationTables: LedgerState {
             }
             return rejection
         }
+    }
+
+    func proposal(_ id: String) -> ProposalRecord? {
+        read { try tables.value(forKey: Self.proposalKey(id), in: Self.meta).map { try Self.decodeProposal($0) } }
     }
 
     // MARK: Writing
@@ -141,7 +152,60 @@ struct ValidationTables: LedgerState {
             var writer = FieldWriter()
             writer.int64(Int64(max(latest ?? version, version)))
             try tables.put(writer.bytes, forKey: Self.serviceLevelKey, in: Self.meta)
+        case .proposalMade(let id, let rulesJSON):
+            try tables.put(Self.encodeProposal(ProposalRecord(rulesJSON: rulesJSON)), forKey: Self.proposalKey(id), in: Self.meta)
+        case .proposalReviewed(let id, let role, let verdict):
+            let existing = proposal(id)
+            try checkReads()
+            if var record = existing {
+                record.reviews[role] = verdict
+                try tables.put(Self.encodeProposal(record), forKey: Self.proposalKey(id), in: Self.meta)
+            }
+        case .proposalPublished(let id, let version):
+            let existing = proposal(id)
+            try checkReads()
+            if var record = existing {
+                record.publishedVersion = version
+                try tables.put(Self.encodeProposal(record), forKey: Self.proposalKey(id), in: Self.meta)
+            }
         }
+    }
+
+    static func proposalKey(_ id: String) -> [UInt8] { proposalPrefix + Array(id.utf8) }
+
+    static func encodeProposal(_ record: ProposalRecord) -> [UInt8] {
+        var writer = FieldWriter()
+        writer.string(String(decoding: record.rulesJSON, as: UTF8.self))
+        writer.bool(record.publishedVersion != nil)
+        writer.int64(Int64(record.publishedVersion ?? 0))
+        writer.int64(Int64(record.reviews.count))
+        for (role, verdict) in record.reviews.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+            writer.string(role)
+            writer.bool(verdict == .approved)
+        }
+        return writer.bytes
+    }
+
+    static func decodeProposal(_ bytes: [UInt8]) throws -> ProposalRecord {
+        var reader = FieldReader(bytes, table: meta)
+        let rules = Array(try reader.string().utf8)
+        let published = try reader.bool()
+        let version = try reader.int64()
+        let count = try reader.int64()
+        // Each review takes at least five bytes: a bound that a damaged count cannot pass.
+        guard count >= 0, count <= Int64(bytes.count / 5) else {
+            throw ValidationTableDamage(table: meta, message: "a proposal with \(count) reviews")
+        }
+        var reviews: [String: ReviewVerdict] = [:]
+        for _ in 0..<count {
+            let role = try reader.string()
+            reviews[role] = try reader.bool() ? .approved : .declined
+        }
+        try reader.end()
+        guard let publishedVersion = Int(exactly: version) else {
+            throw ValidationTableDamage(table: meta, message: "a proposal published as version \(version)")
+        }
+        return ProposalRecord(rulesJSON: rules, reviews: reviews, publishedVersion: published ? publishedVersion : nil)
     }
 
     static func decodeServiceLevelVersion(_ bytes: [UInt8]) throws -> Int {
@@ -289,6 +353,27 @@ struct ValidationTables: LedgerState {
         let storedServiceLevel = try tables.value(forKey: serviceLevelKey, in: meta).map { try decodeServiceLevelVersion($0) }
         guard storedServiceLevel == expected.latestServiceLevelVersion else {
             return "the \(meta) table's latest service-level version does not match the records"
+        }
+        var storedProposals = 0
+        var proposalProblem: String?
+        try tables.forEach(in: meta) { key, value in
+            guard key.starts(with: proposalPrefix) else { return true }
+            let id = String(decoding: key.dropFirst(proposalPrefix.count), as: UTF8.self)
+            do {
+                guard try decodeProposal(value) == expected.proposalsByID[id] else {
+                    proposalProblem = "the \(meta) table's entry for proposal \(id) does not match the records"
+                    return false
+                }
+            } catch {
+                proposalProblem = "the \(meta) table: \(error)"
+                return false
+            }
+            storedProposals += 1
+            return true
+        }
+        if let proposalProblem { return proposalProblem }
+        guard storedProposals == expected.proposalsByID.count else {
+            return "the \(meta) table holds \(storedProposals) proposals, the records give \(expected.proposalsByID.count)"
         }
         return try compare(rejections, expected.rejectionsByID, key: idKey, value: storedRejection, encode: Self.idKey(_:))
             ?? compare(reasons, expected.reasonsByCode, key: text, value: { try decodeReason($0, $1) }, encode: utf8)

@@ -14,6 +14,8 @@ public enum APIScope: String, Sendable, Codable, CaseIterable {
     /// Append catalog events (`reason.defined`, `reason.retired`, `definition.published`…): they
     /// change how every lead is judged, so a source's append key may not send them.
     case catalog
+    /// Propose, review and publish MQL definitions through `/v1/proposals`, and read the proposals.
+    case review
 
     /// Whether a key of this scope may do what `needed` allows.
     public func permits(_ needed: APIScope) -> Bool { self == .admin || self == needed }

@@ -121,6 +121,7 @@ extension LedgerHTTPServer {
         FeedbackLoopController.register(&registrar)
         KeysController.register(&registrar)
         SubscriptionsController.register(&registrar)
+        ProposalsController.register(&registrar)
         OperationsController.register(&registrar)
         DashboardController.register(&registrar)
     }

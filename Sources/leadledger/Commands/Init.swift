@@ -24,6 +24,11 @@ struct Init: AsyncParsableCommand {
     )
     var personalAttributes: String?
 
+    @Option(
+        help: "Roles that must approve a proposal before any definition is published (comma-separated, e.g. marketing,sales; \"\" lifts the requirement)."
+    )
+    var requireApproval: String?
+
     @Option(help: "Use this Ed25519 signing key (a file of 32 raw bytes or 64 hex digits) instead of creating one.")
     var signingKey: String?
 
@@ -37,6 +42,13 @@ struct Init: AsyncParsableCommand {
                     throw CLIError(exitCode: .refused, error.description)
                 }
                 print("personal attributes: \(names.isEmpty ? "none" : names.joined(separator: ", ")) (takes effect when the ledger is next opened)")
+            }
+            if let requireApproval {
+                let roles = requireApproval.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                do { try ledger.setRequiredApprovals(roles) } catch let error as ApprovalSettingError {
+                    throw CLIError(exitCode: .refused, "--require-approval: \(error.description)")
+                }
+                print("approval before publishing: \(roles.isEmpty ? "not required" : Set(roles).sorted().joined(separator: ", "))")
             }
             var supplied: [UInt8]?
             if let signingKey {

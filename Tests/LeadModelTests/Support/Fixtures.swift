@@ -44,6 +44,10 @@ enum Fixtures {
             #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a0f","type":"lead.touched","lead":"00Q1","occurredAt":"2026-03-01T13:00:00Z","source":"salesforce","data":{"activity":"call","by":"rep:akim"}}"#,
         .slaPublished:
             #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"sla.published","occurredAt":"2026-02-20T00:00:00Z","source":"revops","data":{"version":1,"name":"Touch within a working day","effectiveAt":"2026-03-01T00:00:00+01:00","firstTouchWithin":8,"decisionWithin":40,"calendar":{"timeZone":"Europe/Paris","workdays":[1,2,3,4,5],"start":"09:00","end":"17:30","holidays":["2026-05-01"]}}}"#,
+        .definitionProposed:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a11","type":"definition.proposed","occurredAt":"2026-02-10T09:00:00Z","source":"revops","actor":"user:ana","data":{"proposal":"q1-tightening","name":"Q1 tightening","rules":{"all":[{"field":"score","gte":60},{"field":"employees","gte":50}]},"rationale":"too many small companies","evidence":{"position":1200,"headHash":"3f0a2b9c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8","report":{"query":{"from":"2026-01-01"},"whatIf":{"candidates":[{"name":"Q1 tightening","rejectionRate":0.25}]}}}}}"#,
+        .definitionReviewed:
+            #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a12","type":"definition.reviewed","occurredAt":"2026-02-11T15:30:00Z","source":"revops","actor":"user:sam","data":{"proposal":"q1-tightening","verdict":"declined","role":"sales","note":"too strict for EMEA"}}"#,
     ]
 
     static func event(_ type: EventType) -> LeadEvent {
@@ -149,12 +153,26 @@ struct RandomEvents {
             .definitionPublished(
                 .init(
                     version: int(1...1000), name: nonEmpty(), rules: rule(), effectiveAt: timestamp(),
-                    rationale: maybe { $0.text() }))
+                    rationale: maybe { $0.text() }, proposal: maybe { "p-\($0.int(1...1000))" }))
         case .leadForgotten: .forgotten(.init(reason: maybe { $0.text() }))
         case .leadAssigned: .assigned(.init(owner: nonEmpty(), team: maybe { $0.text() }))
         case .leadTouched:
             .touched(.init(activity: SalesActivity.allCases[int(0...(SalesActivity.allCases.count - 1))], by: maybe { $0.text() }))
         case .slaPublished: serviceLevel()
+        case .definitionProposed:
+            .definitionProposed(
+                .init(
+                    proposal: "p-\(int(1...1000))", name: nonEmpty(), rules: rule(), rationale: maybe { $0.text() },
+                    evidence: maybe {
+                        ProposalEvidence(
+                            position: UInt64($0.int(1...1_000_000)), headHash: String(repeating: "ab", count: 32),
+                            report: .object([JSONMember("rate", .number($0.number())), JSONMember("name", .string($0.text()))]))
+                    }))
+        case .definitionReviewed:
+            .definitionReviewed(
+                .init(
+                    proposal: "p-\(int(1...1000))", verdict: bool() ? .approved : .declined, role: ["sales", "marketing"][int(0...1)],
+                    note: maybe { $0.text() }))
         }
     }
 

@@ -11,7 +11,7 @@ enum Templates {
         <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
         <title>{{title}} · LeadLedger</title>
         <style>{{{style}}}</style></head>
-        <body><header><h1>LeadLedger</h1><span class="sub">{{title}}</span>{{#nav}}<nav><a href="/">Dashboard</a><form method="post" action="/logout">{{>csrf}}<button class="link">Sign out</button></form></nav>{{/nav}}</header>
+        <body><header><h1>LeadLedger</h1><span class="sub">{{title}}</span>{{#nav}}<nav><a href="/">Dashboard</a><a href="/proposals">Proposals</a><form method="post" action="/logout">{{>csrf}}<button class="link">Sign out</button></form></nav>{{/nav}}</header>
         <main>{{{content}}}</main></body></html>
         """,
         "csrf": #"{{#csrf}}<input type="hidden" name="{{name}}" value="{{token}}">{{/csrf}}"#,
@@ -136,7 +136,9 @@ enum Templates {
     /// The templates, parsed once; a template that does not parse is a bug the tests catch.
     static let library: Result<MustacheLibrary, any Error> = Result {
         var library = MustacheLibrary()
-        for (name, source) in sources { try library.register(source, named: name) }
+        for (name, source) in sources.merging(ProposalPages.sources, uniquingKeysWith: { first, _ in first }) {
+            try library.register(source, named: name)
+        }
         return library
     }
 
