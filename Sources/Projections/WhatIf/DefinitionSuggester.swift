@@ -205,13 +205,13 @@ public enum DefinitionSuggester {
         /// Thresholds of the definition's own comparisons moved, then the profile's telling values
         /// excluded (or required), then the best of both together.
         mutating func derive(profile: [ProfileRow], values: Int) {
-            var thresholdRules: [MQLRule] = []
+            var thresholdRules: [(name: String, rules: MQLRule)] = []
             for (pointer, comparison) in base.comparisons {
                 for moved in Self.moves(comparison.test) {
                     let rules = Self.replacing(base, at: pointer, with: .comparison(RuleComparison(field: comparison.field, moved)))
                     let name = "\(comparison.field) \(moved.operatorName) \(moved.operandJSON.jsonText) (at \(pointer))"
                     add(name, rules, "the threshold of \(comparison.field) at \(pointer) moved")
-                    thresholdRules.append(rules)
+                    thresholdRules.append((name, rules))
                 }
             }
             // The values sales accepts least often, most telling first; channel and attributes only
@@ -220,18 +220,25 @@ public enum DefinitionSuggester {
                 .filter { ($0.acceptance.lift ?? 1) < 1 }
                 .sorted { ($0.acceptance.qValue ?? 1, $0.acceptance.lift ?? 1) < ($1.acceptance.qValue ?? 1, $1.acceptance.lift ?? 1) }
                 .prefix(values)
-            var exclusions: [MQLRule] = []
+            var exclusions: [(name: String, rule: MQLRule)] = []
             for row in telling {
                 let field = row.field.hasPrefix("attributes.") ? String(row.field.dropFirst("attributes.".count)) : row.field
                 let value = Self.attributeValue(row.value)
                 let exclusion = MQLRule.not(.comparison(RuleComparison(field: field, .eq(value))))
-                exclusions.append(exclusion)
-                add("exclude \(field) = \(value.json.jsonText)", Self.adding(exclusion, to: base), "a value the profile finds least accepted, excluded")
+                let name = "exclude \(field) = \(value.json.jsonText)"
+                exclusions.append((name, exclusion))
+                add(name, Self.adding(exclusion, to: base), "a value the profile finds least accepted, excluded")
             }
-            if exclusions.count > 1 { add("exclude the \(exclusions.count) least accepted values", Self.adding(.all(exclusions), to: base), "every excluded value together") }
+            if exclusions.count > 1 {
+                add(
+                    "exclude the \(exclusions.count) least accepted values", Self.adding(.all(exclusions.map(\.rule)), to: base),
+                    "every excluded value together")
+            }
             for threshold in thresholdRules {
                 for exclusion in exclusions.prefix(3) {
-                    add("moved threshold, and \(exclusion.json.jsonText)", Self.adding(exclusion, to: threshold), "a moved threshold and an excluded value")
+                    add(
+                        "\(threshold.name), and \(exclusion.name)", Self.adding(exclusion.rule, to: threshold.rules),
+                        "a moved threshold and an excluded value")
                 }
             }
         }
