@@ -82,7 +82,7 @@ struct EventJSONTests {
         (
             #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.liked","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm"}"#,
             .unknownType,
-            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "type": expected a known event type (lead.captured, lead.attributes_observed, lead.scored, lead.handed_off, lead.accepted, lead.rejected, lead.recycled, lead.converted, lead.closed, lead.rejection_corrected, reason.defined, reason.retired, definition.published, lead.assigned, lead.touched, sla.published, lead.forgotten), found "lead.liked""#
+            #"line 7, event 0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10: field "type": expected a known event type (lead.captured, lead.attributes_observed, lead.scored, lead.handed_off, lead.accepted, lead.rejected, lead.recycled, lead.converted, lead.closed, lead.rejection_corrected, reason.defined, reason.retired, definition.published, lead.assigned, lead.touched, sla.published, lead.forgotten, definition.proposed, definition.reviewed), found "lead.liked""#
         ),
         (
             #"{"id":"0b9f3c2e-5d7a-4c1e-9a51-0c6f2f1e7a10","type":"lead.accepted","lead":"L","occurredAt":"2026-03-02T08:00:00Z","source":"crm","position":4}"#,

@@ -1,4 +1,7 @@
 import Foundation
+import LeadModel
+import Ledger
+import LedgerDemo
 import Testing
 
 @testable import LedgerServer
@@ -63,6 +66,47 @@ struct ChromiumTests {
             #expect(word(20) == 2200)
             // A blank page compresses to almost nothing; charts and tables do not.
             #expect(bytes.count > 40_000)
+        }
+    }
+}
+
+@Suite("The proposals page in a real browser", .serialized, .enabled(if: chromium != nil, "needs chromium"))
+struct ProposalsPageChromiumTests {
+    @Test("headless Chromium renders a proposal's evidence, its reviews and its diff, and the suggestions with their buttons")
+    func proposalsPageRenders() async throws {
+        try await withTemporaryLedger { ledger, _ in
+            _ = try await ledger.append(DemoHistory.generate(seed: 6, leads: 1_200).events)
+            let rules = try JSONValue.parse(#"{"all":[{"field":"score","gte":70}]}"#)
+            let evidence = try ledger.proposalEvidence(name: "Score 70", rules: try RuleParser().parse(rules))
+            _ = try await ledger.propose(proposal: "score-70", name: "Score 70", rules: rules, evidence: evidence, actor: "user:ana")
+            _ = try await ledger.review(proposal: "score-70", verdict: .declined, role: "sales", note: "too strict")
+            _ = try await ledger.review(proposal: "score-70", verdict: .approved, role: "sales")
+            let server = testServer(ledger)
+            let keys = try TestKeys(server.keys)
+            let html = try await withRunningServer(server) { port in
+                try await HTTPConnection.with(port: port) { connection in
+                    let page = try await connection.send(.GET, "/proposals?suggest=1&limit=3", headers: [("Authorization", "Bearer \(keys.read)")])
+                    try #require(page.status == 200)
+                    return page.text
+                }
+            }
+            let work = FileManager.default.temporaryDirectory.appendingPathComponent("chromium-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: work) }
+            let file = work.appendingPathComponent("proposals.html")
+            try html.write(to: file, atomically: true, encoding: .utf8)
+            let dom = try runChromium(["--dump-dom"], page: file, profile: work.appendingPathComponent("profile-dom"))
+            #expect(dom.status == 0)
+            #expect(dom.output.contains(#"<section id="proposal-score-70">"#))
+            #expect(dom.output.contains("What-if result"))
+            #expect(dom.output.contains("(replaced)"))
+            #expect(dom.output.contains("score"))
+            #expect(dom.output.components(separatedBy: "<button>Propose this</button>").count - 1 >= 1)
+            let png = work.appendingPathComponent("proposals.png")
+            let shot = try runChromium(
+                ["--screenshot=\(png.path)", "--window-size=1400,2600"], page: file, profile: work.appendingPathComponent("profile-shot"))
+            #expect(shot.status == 0)
+            #expect(try Data(contentsOf: png).count > 40_000)
         }
     }
 }

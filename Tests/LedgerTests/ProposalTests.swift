@@ -147,4 +147,39 @@ struct ProposalTests {
             try WhatIf.run(ledger.log, WhatIfQuery(candidates: [CandidateDefinition(name: "x", rules: rules)]), through: pinned.position * 10)
         }
     }
+
+    @Test("proposals appended without the policy are folded into the tables by the next append, and verify checks them")
+    func foldedFromRecords() async throws {
+        let path = temporaryLedger()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let at = Timestamp(rfc3339: "2026-05-01T00:00:00Z")!
+        let proposed = LeadEvent(
+            id: UUID(), occurredAt: at, source: "revops", lead: nil,
+            payload: .definitionProposed(try .init(proposal: "raw", name: "Raw", rulesJSON: stricter)))
+        let reviewed = LeadEvent(
+            id: UUID(), occurredAt: at, source: "revops", lead: nil,
+            payload: .definitionReviewed(.init(proposal: "raw", verdict: .declined, role: "sales")))
+        let raw = try EventLog(path: path)
+        _ = try await raw.append(
+            AppendBatch(records: [proposed, reviewed].map { NewRecord(id: $0.id, stream: CatalogStream.stream(of: $0), payload: $0.binary) }))
+        raw.close()
+
+        let ledger = try Ledger(path: path)
+        defer { ledger.close() }
+        #expect(try ledger.verify().isIntact)
+        try ledger.setRequiredApprovals(["sales"])
+        // The folded state knows the proposal and sales' decline.
+        do {
+            _ = try await ledger.publish(proposal: "raw", effectiveAt: at)
+            Issue.record("a declined proposal was published")
+        } catch let error as LedgerError {
+            #expect(error.problems.first?.message.contains("missing approvals: sales") == true)
+        }
+        _ = try await ledger.review(proposal: "raw", verdict: .approved, role: "sales")
+        _ = try await ledger.publish(proposal: "raw", effectiveAt: at)
+        let record = try ledger.log.withPolicyTables(ValidationTables.names) { ValidationTables($0).proposal("raw") }
+        #expect(record?.publishedVersion == 1)
+        #expect(record?.reviews == ["sales": .approved])
+        #expect(try ledger.verify().isIntact)
+    }
 }

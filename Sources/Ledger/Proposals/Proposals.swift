@@ -59,7 +59,7 @@ public struct ProposalSummary: Sendable, Hashable, Codable {
     public var verdicts: [String: String]
     /// The required roles that have not approved it (empty when approval is not required).
     public var missingApprovals: [String]
-    /// The definition in force it would replace (its version), nil when none was published.
+    /// The definition it is compared with: the one it replaced when published, else the one in force (nil when none).
     public var comparedWithVersion: Int?
     /// What changes against the definition in force, one line per change.
     public var changes: [String]
@@ -167,6 +167,13 @@ extension Ledger {
             let verdicts = latest.mapValues { reviews[$0].0.verdict }
             let publishedBy = events.definitions.first { $0.proposal == proposed.proposal }
             let missing = Set(required).filter { verdicts[$0] != .approved }.sorted()
+            // A published proposal is read against the definition it replaced, an open one against today's.
+            let comparedWith =
+                publishedBy.map { publish in events.definitions.filter { $0.version < publish.version }.max { $0.version < $1.version } }
+                ?? inForce
+            var changes = comparedWith.map { DefinitionDiff.describeChanges(from: $0.rules, to: proposed.rules) }
+                ?? ["a first definition: nothing was in force"]
+            if changes.isEmpty, let comparedWith { changes = ["the same rules as version \(comparedWith.version)"] }
             let approved = required.isEmpty ? !verdicts.isEmpty : missing.isEmpty
             let status: ProposalStatus
             if publishedBy != nil {
@@ -186,9 +193,8 @@ extension Ledger {
                             role: review.0.role, verdict: review.0.verdict.rawValue, note: review.0.note, actor: review.1.actor,
                             at: review.1.occurredAt.rfc3339, position: review.1.position, superseded: latest[review.0.role] != index)
                     },
-                    verdicts: verdicts.mapValues(\.rawValue), missingApprovals: missing, comparedWithVersion: inForce?.version,
-                    changes: inForce.map { DefinitionDiff.describeChanges(from: $0.rules, to: proposed.rules) }
-                        ?? ["a first definition: nothing is in force yet"],
+                    verdicts: verdicts.mapValues(\.rawValue), missingApprovals: missing, comparedWithVersion: comparedWith?.version,
+                    changes: changes,
                     evidence: proposed.evidence.map { JSONBox($0.jsonObject) }))
         }
         return ProposalsReport(requiredApprovals: required, definitionInForce: inForce?.version, proposals: summaries)
