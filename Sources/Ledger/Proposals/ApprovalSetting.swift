@@ -27,7 +27,8 @@ extension Ledger {
     public var requiredApprovals: [String] { validation.requiredApprovals }
 
     /// Requires that every later `definition.published` name a proposal approved by each of `roles`
-    /// (their latest review); an empty list lifts the requirement. Takes effect for the next batch.
+    /// (their latest review); an empty list lifts the requirement. Takes effect for this ledger
+    /// object's next batch; another process (a running server) reads it when it next opens the ledger.
     public func setRequiredApprovals(_ roles: [String]) throws {
         for role in roles where !ProposalNames.isRole(role) {
             throw ApprovalSettingError(description: "\(JSONValue.string(role).jsonText) is not \(ProposalNames.roleForm)")

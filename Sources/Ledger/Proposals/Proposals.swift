@@ -303,6 +303,6 @@ extension Ledger {
     /// Candidate definitions that lower the observed rejection rate under `query`'s constraints,
     /// fitted on the earlier period and judged on the later one (``DefinitionSuggester``).
     public func suggest(_ query: SuggestionQuery) throws -> SuggestionReport {
-        try DefinitionSuggester.run(log, query)
+        try DefinitionSuggester.run(log, query, state: try replay())
     }
 }

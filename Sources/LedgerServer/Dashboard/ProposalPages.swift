@@ -14,9 +14,16 @@ enum ProposalPages {
             let ledger = server.ledger
             let report = try await server.analysis(context) { try ledger.proposals() }
             var content = ""
+            // The suggester's parameters are checked whether or not it is asked to run.
+            let query: SuggestionQuery
+            do { query = try LedgerHTTPServer.suggestionQuery(parameters) } catch let error as APIError {
+                content = Templates.render("error", ErrorView(heading: "These suggestion settings cannot be used", error: error, listsProblems: true))
+                return HTML.response(
+                    HTML.page(title: "Proposals", csrf: page.csrf, content + Templates.render("proposals", ProposalsPageView(report))),
+                    status: .badRequest)
+            }
             if parameters["suggest"] != nil {
                 do {
-                    let query = try LedgerHTTPServer.suggestionQuery(parameters)
                     let suggestions = try await server.analysis(context) { try ProposalsController.refusing { try ledger.suggest(query) } }
                     content += Templates.render("suggestions", SuggestionsView(suggestions, csrf: page.csrf))
                 } catch let error as APIError where error.status == .badRequest {

@@ -51,7 +51,7 @@ enum ProposalsController: LedgerController {
         routes.add(.post, "/v1/proposals/{id}/reviews", statuses: [201, 400, 401, 403, 409, 413, 503], access: .scopes([.review])) {
             server, request, context in
             let id = try context.parameters.require("id")
-            let body = try await server.collectBody(request, limit: 16 << 10)
+            let body = try await server.collectBody(request, limit: maxBody)
             let review = try LedgerHTTPServer.reviewInput(Array(buffer: body))
             let ledger = server.ledger
             let receipt = try await refusing {
@@ -63,7 +63,7 @@ enum ProposalsController: LedgerController {
         routes.add(.post, "/v1/proposals/{id}/publish", statuses: [201, 400, 401, 403, 404, 409, 413, 503], access: .scopes([.review])) {
             server, request, context in
             let id = try context.parameters.require("id")
-            let body = try await server.collectBody(request, limit: 16 << 10)
+            let body = try await server.collectBody(request, limit: maxBody)
             let publish = try LedgerHTTPServer.publishInput(Array(buffer: body))
             let ledger = server.ledger
             let receipt = try await refusing {

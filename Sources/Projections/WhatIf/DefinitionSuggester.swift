@@ -94,9 +94,10 @@ public struct SuggestionReport: Sendable, Hashable, Codable {
 public enum DefinitionSuggester {
     static let month: Double = 30.436_875 * 86_400_000_000
 
-    /// Suggests definitions for the ledger in `log`.
-    public static func run(_ log: EventLog, _ query: SuggestionQuery) throws -> SuggestionReport {
-        let state = try ReplayEngine.replay(log)
+    /// Suggests definitions for the ledger in `log`; `state` is a replay of all of it when the
+    /// caller has one at hand (a checkpoint), else one is made.
+    public static func run(_ log: EventLog, _ query: SuggestionQuery, state replayed: ReplayState? = nil) throws -> SuggestionReport {
+        let state = try replayed ?? ReplayEngine.replay(log)
         var first = Int64.max
         var last = Int64.min
         for e in state.liveEpisodes {
@@ -235,7 +236,7 @@ public enum DefinitionSuggester {
                     "every excluded value together")
             }
             for threshold in thresholdRules {
-                for exclusion in exclusions.prefix(3) {
+                for exclusion in exclusions.prefix(2) {
                     add(
                         "\(threshold.name), and \(exclusion.name)", Self.adding(exclusion.rule, to: threshold.rules),
                         "a moved threshold and an excluded value")
@@ -247,7 +248,7 @@ public enum DefinitionSuggester {
         static func moves(_ test: RuleTest) -> [RuleTest] {
             func steps(_ value: Double) -> [Double] {
                 let step = max(1, (abs(value) / 10).rounded())
-                return [-2, -1, 1, 2, 3].map { value + $0 * step }
+                return [-1, 1, 2].map { value + $0 * step }
             }
             switch test {
             case .gte(.number(let v)): return steps(v).map { .gte(.number($0)) }
