@@ -306,3 +306,13 @@ extension Ledger {
         try DefinitionSuggester.run(log, query, state: try replay())
     }
 }
+
+extension CurrentReplay {
+    /// ``Ledger/suggest(_:)`` from the replay kept current here and the feedback loop's cached
+    /// facts: only the what-if passes read the log.
+    public func suggest(_ query: SuggestionQuery, feedback: CurrentFeedbackLoop) throws -> SuggestionReport {
+        try DefinitionSuggester.run(
+            ledger.log, query, state: try state(),
+            profile: { from, until in try feedback.reports(FeedbackLoopRequest(profile: ProfileQuery(from: from, until: until))).profile })
+    }
+}

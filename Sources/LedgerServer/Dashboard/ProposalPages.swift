@@ -24,7 +24,7 @@ enum ProposalPages {
             }
             if parameters["suggest"] != nil {
                 do {
-                    let suggestions = try await server.analysis(context) { try ProposalsController.refusing { try ledger.suggest(query) } }
+                    let suggestions = try await server.suggestions(query, context)
                     content += Templates.render("suggestions", SuggestionsView(suggestions, csrf: page.csrf))
                 } catch let error as APIError where error.status == .badRequest {
                     content += Templates.render("error", ErrorView(heading: "No suggestion could be made", error: error, listsProblems: true))

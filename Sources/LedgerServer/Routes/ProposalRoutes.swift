@@ -3,6 +3,7 @@ import Hummingbird
 import LeadModel
 import Ledger
 import Projections
+import Synchronization
 
 /// Proposing, reviewing and publishing a definition over HTTP, as `leadledger propose`, `review`,
 /// `publish` and `proposals` do: with an `admin` key or one of scope `review`.
@@ -39,8 +40,7 @@ enum ProposalsController: LedgerController {
         routes.add(.get, "/v1/suggestions", statuses: [200, 400, 401, 403, 503], access: .scopes([.read, .review])) {
             server, request, context in
             let query = try LedgerHTTPServer.suggestionQuery(request.uri.queryParameters)
-            let ledger = server.ledger
-            return JSONResponse.make(value: try await server.analysis(context) { try refusing { try ledger.suggest(query) } })
+            return JSONResponse.make(value: try await server.suggestions(query, context))
         }
         routes.add(.get, "/v1/proposals/{id}/evidence", statuses: [200, 400, 401, 403, 404, 503], access: .scopes([.read, .review])) {
             server, _, context in
@@ -132,6 +132,37 @@ extension LedgerHTTPServer {
         let split = try dayRange(from: parameters["split"].flatMap { $0.isEmpty ? nil : $0 }, to: nil).0
         let limit = try integer(parameters["limit"], name: "limit", in: 1...63) ?? 5
         return SuggestionQuery(minimumHandOffsPerMonth: minimum, maximumLostWinsPercent: maximum, split: split, limit: limit)
+    }
+}
+
+extension LedgerHTTPServer {
+    /// The suggester's report for `query`: the last one computed is kept for the head it was
+    /// computed at, so a page reloaded or a query repeated costs nothing until the ledger changes.
+    func suggestions(_ query: SuggestionQuery, _ context: LedgerRequestContext) async throws -> SuggestionReport {
+        let head = try ledger.head().position
+        if let cached = SuggestionCache.shared.report(for: query, ledger: ledger.path, head: head) { return cached }
+        let replay = self.replay
+        let feedback = self.feedback
+        let report = try await analysis(context) { try ProposalsController.refusing { try replay.suggest(query, feedback: feedback) } }
+        SuggestionCache.shared.keep(report, for: query, ledger: ledger.path, head: head)
+        return report
+    }
+}
+
+/// The last suggester report per ledger, with the query and head it answers.
+final class SuggestionCache: Sendable {
+    static let shared = SuggestionCache()
+    private let entries = Mutex<[String: (query: SuggestionQuery, head: UInt64, report: SuggestionReport)]>([:])
+
+    func report(for query: SuggestionQuery, ledger: String, head: UInt64) -> SuggestionReport? {
+        entries.withLock { entries in
+            guard let entry = entries[ledger], entry.query == query, entry.head == head else { return nil }
+            return entry.report
+        }
+    }
+
+    func keep(_ report: SuggestionReport, for query: SuggestionQuery, ledger: String, head: UInt64) {
+        entries.withLock { $0[ledger] = (query, head, report) }
     }
 }
 

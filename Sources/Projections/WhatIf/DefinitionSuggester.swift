@@ -96,7 +96,13 @@ public enum DefinitionSuggester {
 
     /// Suggests definitions for the ledger in `log`; `state` is a replay of all of it when the
     /// caller has one at hand (a checkpoint), else one is made.
-    public static func run(_ log: EventLog, _ query: SuggestionQuery, state replayed: ReplayState? = nil) throws -> SuggestionReport {
+    ///
+    /// `profile` gives the buyer profile of the hand-offs in `[from, until)` (µs); by default a
+    /// replay of its own, and a server passes its cached one.
+    public static func run(
+        _ log: EventLog, _ query: SuggestionQuery, state replayed: ReplayState? = nil,
+        profile: ((_ from: Int64, _ until: Int64) throws -> BuyerProfileReport?)? = nil
+    ) throws -> SuggestionReport {
         let state = try replayed ?? ReplayEngine.replay(log)
         var first = Int64.max
         var last = Int64.min
@@ -117,8 +123,9 @@ public enum DefinitionSuggester {
         let base = current?.rules ?? .all([])
 
         // The buyer profile of the earlier period only: the later one must not shape the candidates.
-        let profile = try FeedbackLoop.run(log, cut: .everything, FeedbackLoopRequest(profile: ProfileQuery(from: start, until: split)))
-            .profile
+        let profile =
+            try profile?(start, split)
+            ?? FeedbackLoop.run(log, cut: .everything, FeedbackLoopRequest(profile: ProfileQuery(from: start, until: split))).profile
         var candidates = Candidates(base: base)
         candidates.derive(profile: profile?.rows ?? [], values: query.profileValues)
 
