@@ -42,10 +42,8 @@ struct StayerObserver: ReplayObserver {
     let changes: [Change]
     let window: Int64
     var facts: FactStore
-    /// Per slot, whether a definition reads it: the others are not kept.
-    let read: [Bool]
-    var attributeSlots: [Int32] = []
-    var attributeNames = Interner()
+    /// The fields a definition reads: the others are not kept.
+    var read: ReadFields
     /// Per lead, how many times it was reset: verdicts taken before the last reset are void.
     var generation: [UInt32] = []
     var verdicts: [(lead: UInt32, generation: UInt32, key: Stayers.Key)] = []
@@ -59,11 +57,7 @@ struct StayerObserver: ReplayObserver {
                 from: old, at: b.effectiveAt, pair: [CompiledDefinition(a.rules, table: table), CompiledDefinition(b.rules, table: table)])
         }
         facts = FactStore(table: table)
-        var read = [Bool](repeating: false, count: table.count)
-        for info in definitions.values {
-            for (_, comparison) in info.rules.comparisons { read[table.slot(for: comparison.field)] = true }
-        }
-        self.read = read
+        read = ReadFields(definitions.values.map(\.rules), table: table)
         // A window wider than the calendar is as good as the whole calendar.
         let (days, overflow) = Int64(clamping: windowDays).multipliedReportingOverflow(by: 86_400_000_000)
         window = overflow ? .max / 4 : days
@@ -97,9 +91,9 @@ struct StayerObserver: ReplayObserver {
             if read[FieldTable.campaignSlot], let campaign = event.campaign {
                 facts.set(i, FieldTable.campaignSlot, .string(String(decoding: campaign, as: UTF8.self)))
             }
-            apply(event.attributes, to: i)
+            read.apply(event.attributes, lead: i, to: &facts)
         case .leadAttributesObserved:
-            apply(event.attributes, to: i)
+            read.apply(event.attributes, lead: i, to: &facts)
         case .leadScored:
             facts.set(i, FieldTable.scoreSlot, event.score.map { .number($0) })
         case .leadHandedOff:
@@ -118,22 +112,4 @@ struct StayerObserver: ReplayObserver {
         }
     }
 
-    private mutating func apply(_ attributes: RawAttributes, to i: Int) {
-        for (name, value) in attributes {
-            let number = Int(attributeNames.intern(name))
-            if number >= attributeSlots.count {
-                let slot = facts.table.existingSlot(for: String(decoding: name, as: UTF8.self)) ?? -1
-                attributeSlots.append(Int32(slot >= 0 && read[slot] ? slot : -1))
-            }
-            let slot = Int(attributeSlots[number])
-            // Fields no definition names cannot change a verdict.
-            guard slot >= 0 else { continue }
-            switch value {
-            case .null: facts.set(i, slot, nil)
-            case .bool(let b): facts.set(i, slot, .bool(b))
-            case .number(let n): facts.set(i, slot, .number(n))
-            case .string(let s): facts.set(i, slot, .string(String(decoding: s, as: UTF8.self)))
-            }
-        }
-    }
 }

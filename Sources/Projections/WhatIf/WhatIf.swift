@@ -248,10 +248,8 @@ struct WhatIfObserver: PartitionedReplayObserver {
     var evaluatedInRange: [Bool] = []
     /// Per lead and candidate, the score when the lead first qualified (NaN when unscored or never).
     var scoreAtQualifying: [Double] = []
-    var attributeSlots: [Int32] = []
-    var attributeNames = Interner()
-    /// Per slot, whether any candidate reads it: an event that changes none of these cannot change a verdict.
-    let read: [Bool]
+    /// The fields any candidate reads: an event that changes none of these cannot change a verdict.
+    var read: ReadFields
     let all: UInt64
 
     init(query: WhatIfQuery) {
@@ -259,11 +257,7 @@ struct WhatIfObserver: PartitionedReplayObserver {
         compiled = query.candidates.map { CompiledDefinition($0.rules, table: table) }
         facts = FactStore(table: table)
         self.query = query
-        var read = [Bool](repeating: false, count: table.count)
-        for candidate in query.candidates {
-            for (_, comparison) in candidate.rules.comparisons { read[table.slot(for: comparison.field)] = true }
-        }
-        self.read = read
+        read = ReadFields(query.candidates.map(\.rules), table: table)
         all = compiled.count == 64 ? .max : (1 << UInt64(compiled.count)) - 1
     }
 
@@ -325,9 +319,9 @@ struct WhatIfObserver: PartitionedReplayObserver {
                 facts.set(i, FieldTable.campaignSlot, .string(String(decoding: campaign, as: UTF8.self)))
                 changed = true
             }
-            changed = apply(event.attributes, to: i) || changed
+            changed = read.apply(event.attributes, lead: i, to: &facts) || changed
         case .leadAttributesObserved:
-            changed = apply(event.attributes, to: i)
+            changed = read.apply(event.attributes, lead: i, to: &facts)
         case .leadScored:
             facts.set(i, FieldTable.scoreSlot, event.score.map { .number($0) })
             changed = read[FieldTable.scoreSlot]
@@ -338,27 +332,6 @@ struct WhatIfObserver: PartitionedReplayObserver {
         if changed || !evaluatedInRange[i] { evaluate(i, at: event.occurredAt) }
     }
 
-    /// Applies the attributes candidates read; returns whether any of them was present.
-    private mutating func apply(_ attributes: RawAttributes, to i: Int) -> Bool {
-        var changed = false
-        for (name, value) in attributes {
-            let number = Int(attributeNames.intern(name))
-            if number >= attributeSlots.count {
-                let slot = facts.table.existingSlot(for: String(decoding: name, as: UTF8.self)) ?? -1
-                attributeSlots.append(Int32(slot >= 0 && read[slot] ? slot : -1))
-            }
-            let slot = Int(attributeSlots[number])
-            guard slot >= 0 else { continue }
-            changed = true
-            switch value {
-            case .null: facts.set(i, slot, nil)
-            case .bool(let b): facts.set(i, slot, .bool(b))
-            case .number(let n): facts.set(i, slot, .number(n))
-            case .string(let s): facts.set(i, slot, .string(String(decoding: s, as: UTF8.self)))
-            }
-        }
-        return changed
-    }
 
     private mutating func evaluate(_ i: Int, at t: Int64) {
         guard query.includes(t) else { return }
