@@ -243,7 +243,13 @@ extension Ledger {
                         reason: "contact \(erasure.lead) is not a lead in this ledger; nothing to erase"))
                 continue
             }
-            erased.insert(erasure.lead)
+            guard erased.insert(erasure.lead).inserted else {
+                receipt.skipped.append(
+                    HubSpotWebhook.Skip(
+                        item: erasure.item, subscriptionType: "contact.privacyDeletion",
+                        reason: "contact \(erasure.lead) is erased by an earlier notification of this body"))
+                continue
+            }
             result.events.append(
                 LeadEvent(
                     id: erasure.id, occurredAt: Timestamp(microseconds: erasure.at), source: rules.source, actor: nil, lead: erasure.lead,
