@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "LeadModel", targets: ["LeadModel"]),
         .library(name: "Projections", targets: ["Projections"]),
         .library(name: "Ledger", targets: ["Ledger"]),
+        .library(name: "ClusterStore", targets: ["ClusterStore"]),
         .executable(name: "leadledger", targets: ["leadledger"]),
     ],
     dependencies: [
@@ -56,7 +57,7 @@ let package = Package(
         .target(
             name: "LedgerServer",
             dependencies: [
-                "EventLog", "LeadModel", "Projections", "Ledger",
+                "EventLog", "LeadModel", "Projections", "Ledger", "ClusterStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -99,7 +100,7 @@ let package = Package(
             name: "LedgerServerTests",
             dependencies: [
                 "EventLog", "LeadModel", "Projections", "Ledger", "LedgerServer",
-                "leadledger",
+                "leadledger", "ClusterStore", "PostgresHarness",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

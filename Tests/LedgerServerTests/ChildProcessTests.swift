@@ -106,7 +106,7 @@ struct ChildProcessTests {
         let ledger = try Ledger(path: path, options: .init(mapSize: 1 << 30))
         defer { ledger.close() }
         if !events.isEmpty { _ = try await ledger.append(events) }
-        return (path, try APIKeyStore(ledger: ledger).add(scope: scope).secret)
+        return (path, try await APIKeyStore(ledger: ledger).add(scope: scope).secret)
     }
 
     @Test("SIGKILL under load loses no acknowledged event")

@@ -64,8 +64,8 @@ struct AnonymousAccessTests {
     func refusedAtStartup() async throws {
         try await withTemporaryLedger { ledger, _ in
             let server = LedgerHTTPServer(ledger: ledger, configuration: .init(host: "0.0.0.0", allowAnonymous: true))
-            _ = try server.keys.add(scope: .admin)
-            #expect(throws: APIKeyError.self) { try server.checkStartup() }
+            _ = try await server.keys.add(scope: .admin)
+            await #expect(throws: APIKeyError.self) { try await server.checkStartup() }
             for host in ["127.evil.example", "10.0.0.1", "::", "example.com"] {
                 #expect(!ServerConfiguration(host: host).isLoopback, "\(host)")
             }
@@ -82,7 +82,7 @@ struct AnonymousAccessTests {
                 $0.host = "0.0.0.0"
                 $0.allowAnonymous = true
             }
-            let admin = try server.keys.add(scope: .admin)
+            let admin = try await server.keys.add(scope: .admin)
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in
                     let revoke = try await connection.send(
@@ -95,7 +95,7 @@ struct AnonymousAccessTests {
                     #expect(list.status == 401)
                 }
             }
-            #expect(try server.keys.list().allSatisfy { !$0.isActive })
+            #expect(try await server.keys.list().allSatisfy { !$0.isActive })
         }
     }
 
@@ -106,7 +106,7 @@ struct AnonymousAccessTests {
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in
                     #expect(try await connection.send(.GET, "/v1/stats").status == 200)
-                    _ = try server.keys.add(scope: .read)
+                    _ = try await server.keys.add(scope: .read)
                     #expect(try await connection.send(.GET, "/v1/stats").status == 401)
                 }
             }
@@ -253,7 +253,7 @@ struct CatalogScopeTests {
     @Test("an append key, bound or not, cannot define reasons; a catalog key can, but not lead events; admin can do both")
     func catalogScope() async throws {
         try await withRouter { client, ledger, keys in
-            let catalog = try APIKeyStore(ledger: ledger).add(scope: .catalog).secret
+            let catalog = try await APIKeyStore(ledger: ledger).add(scope: .catalog).secret
             for key in [keys.append, keys.bound] {
                 try await client.execute(
                     uri: "/v1/events", method: .post, headers: ndjsonHeaders(key),
@@ -621,7 +621,7 @@ struct DashboardSessionTests {
             _ = try await ledger.append(DashboardFixture.events(weeks: 2))
             let server = hardenedServer(ledger) { $0.servedOverTLS = true }
             let keys = try TestKeys(server.keys)
-            let reader = try server.keys.add(scope: .read)
+            let reader = try await server.keys.add(scope: .read)
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in
                     let byQuery = try await connection.send(.GET, "/?key=\(reader.secret)")
@@ -655,7 +655,7 @@ struct DashboardSessionTests {
                         .POST, "/what-if", headers: formHeaders, body: Array((form + "&csrf=\(csrf)").utf8))
                     #expect(real.status == 200)
 
-                    #expect(try server.keys.revoke(reader.id))
+                    #expect(try await server.keys.revoke(reader.id))
                     let afterRevoke = try await connection.send(.GET, "/", headers: session)
                     #expect(afterRevoke.status == 401)
                     _ = keys
@@ -668,7 +668,7 @@ struct DashboardSessionTests {
     func signOut() async throws {
         try await withTemporaryLedger { ledger, _ in
             let server = hardenedServer(ledger)
-            let reader = try server.keys.add(scope: .read)
+            let reader = try await server.keys.add(scope: .read)
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in
                     let signIn = try await connection.send(

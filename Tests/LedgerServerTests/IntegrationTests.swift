@@ -43,7 +43,7 @@ struct CloudEventsSocketTests {
             var configuration = ServerConfiguration(port: 0)
             configuration.cloudEventSources = CloudEventSources(table: ["//forms.example.com/signup": "webform"])
             let server = LedgerHTTPServer(ledger: ledger, configuration: configuration)
-            let key = try server.keys.add(scope: .append).secret
+            let key = try await server.keys.add(scope: .append).secret
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in
                     let auth = ("Authorization", "Bearer \(key)")
@@ -91,8 +91,8 @@ struct CloudEventsSocketTests {
             var configuration = ServerConfiguration(port: 0)
             configuration.cloudEventSources = CloudEventSources(table: ["//crm.example.com": "salesforce"])
             let server = LedgerHTTPServer(ledger: ledger, configuration: configuration)
-            let key = try server.keys.add(scope: .append).secret
-            let bound = try server.keys.add(scope: .append, source: "webform").secret
+            let key = try await server.keys.add(scope: .append).secret
+            let bound = try await server.keys.add(scope: .append, source: "webform").secret
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in
                     let noTime = #"{"specversion":"1.0","id":"x-3","source":"//crm.example.com","type":"lead.captured","subject":"L9","data":{"channel":"web"}}"#
@@ -140,7 +140,7 @@ struct StandardWebhooksSocketTests {
     func verification() async throws {
         try await withTemporaryLedger { ledger, _ in
             let server = testServer(ledger)
-            let (keyID, _, secret) = try server.keys.add(scope: .append, signing: true)
+            let (keyID, _, secret) = try await server.keys.add(scope: .append, signing: true)
             let signingSecret = try #require(secret)
             let path = "/v1/events?key=\(keyID)"
             @Sendable func headers(id: String, timestamp: Int64, signature: String) -> [(String, String)] {
@@ -195,7 +195,7 @@ struct StandardWebhooksSocketTests {
     func signingKeyOverHTTP() async throws {
         try await withTemporaryLedger { ledger, _ in
             let server = testServer(ledger)
-            let (_, admin, _) = try server.keys.add(scope: .admin, signing: false)
+            let (_, admin, _) = try await server.keys.add(scope: .admin, signing: false)
             let body = Array(capturedEvent(lead: "SW9").utf8)
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in
@@ -237,9 +237,9 @@ struct StandardWebhooksSocketTests {
     func rotation() async throws {
         try await withTemporaryLedger { ledger, _ in
             let server = testServer(ledger)
-            let (keyID, _, first) = try server.keys.add(scope: .append, signing: true)
+            let (keyID, _, first) = try await server.keys.add(scope: .append, signing: true)
             let old = try #require(first)
-            let new = try server.keys.rotateSigningSecret(keyID)
+            let new = try await server.keys.rotateSigningSecret(keyID)
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in
                     func post(_ secret: String, lead: String) async throws -> Int {
@@ -255,7 +255,7 @@ struct StandardWebhooksSocketTests {
                     }
                     #expect(try await post(old, lead: "R1") == 201)
                     #expect(try await post(new, lead: "R2") == 201)
-                    _ = try server.keys.rotateSigningSecret(keyID, dropPrevious: true)
+                    _ = try await server.keys.rotateSigningSecret(keyID, dropPrevious: true)
                     #expect(try await post(new, lead: "R3") == 401)
                     #expect(try await post(old, lead: "R4") == 401)
                 }
@@ -268,7 +268,7 @@ struct StandardWebhooksSocketTests {
     func webhookIDIsTheIdempotencyKey() async throws {
         try await withTemporaryLedger { ledger, _ in
             let server = testServer(ledger)
-            let (keyID, _, secret) = try server.keys.add(scope: .append, signing: true)
+            let (keyID, _, secret) = try await server.keys.add(scope: .append, signing: true)
             let signingSecret = try #require(secret)
             let body = Array(
                 #"{"type":"lead.captured","lead":"N1","occurredAt":"2026-03-02T14:05:00Z","source":"webform","data":{"channel":"web"}}"#.utf8)

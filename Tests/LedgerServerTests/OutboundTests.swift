@@ -218,7 +218,7 @@ struct OutboundTests {
             let received = ReceivedDeliveries()
             try await withReceiver(received, behave: { .slow }) { port in
                 let store = SubscriptionStore(ledger: ledger)
-                _ = try APIKeyStore(ledger: ledger).add(scope: .admin)
+                _ = try await APIKeyStore(ledger: ledger).add(scope: .admin)
                 let subscription = try store.add(url: "http://127.0.0.1:\(port)/hook", types: ["lead.captured"], from: 0)
                 received.secret.withLock { $0 = subscription.secret }
                 let total = 3_000
@@ -251,8 +251,8 @@ struct OutboundTests {
     func httpManagement() async throws {
         try await withTemporaryLedger { ledger, _ in
             let server = testServer(ledger)
-            let admin = try server.keys.add(scope: .admin).secret
-            let reader = try server.keys.add(scope: .read).secret
+            let admin = try await server.keys.add(scope: .admin).secret
+            let reader = try await server.keys.add(scope: .read).secret
             try await withRunningServer(server) { port in
                 try await HTTPConnection.with(port: port) { connection in
                     let auth = [("Authorization", "Bearer \(admin)"), ("Content-Type", "application/json")]

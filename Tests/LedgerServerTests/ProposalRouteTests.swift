@@ -19,7 +19,7 @@ struct ProposalRouteTests {
         try await withRouter { client, ledger, keys in
             _ = try await ledger.append(DemoHistory.generate(seed: 4, leads: 300).events)
             try ledger.setRequiredApprovals(["marketing", "sales"])
-            let review = try APIKeyStore(ledger: ledger).add(scope: .review).secret
+            let review = try await APIKeyStore(ledger: ledger).add(scope: .review).secret
             let body = #"{"proposal":"score-70","name":"Score 70","rules":\#(Self.rules),"rationale":"fewer not-ready","evidence":{"from":"2025-01-01"}}"#
             let byRead = try await client.execute(uri: "/v1/proposals", method: .post, headers: bearer(keys.read), body: ByteBuffer(string: body))
             #expect(byRead.status == .forbidden)

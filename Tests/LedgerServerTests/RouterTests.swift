@@ -21,6 +21,12 @@ struct TestKeys: Sendable {
         read = try store.add(scope: .read).secret
         bound = try store.add(scope: .append, source: "hubspot").secret
     }
+
+    /// Keys made in a test server's own store: the ledger's, since tests give it no other.
+    init(_ store: any APIKeyStoring) throws {
+        guard let own = store as? APIKeyStore else { throw TestFailure("the test server checks keys outside its ledger") }
+        try self.init(own)
+    }
 }
 
 func bearer(_ key: String) -> HTTPFields { [.authorization: "Bearer \(key)"] }
@@ -245,14 +251,14 @@ struct RouterTests {
     func revocation() async throws {
         try await withTemporaryLedger { ledger, _ in
             let server = LedgerHTTPServer(ledger: ledger)
-            let (id, secret) = try server.keys.add(scope: .read)
+            let (id, secret) = try await server.keys.add(scope: .read)
             let app = Application(router: server.router())
             try await app.test(.router) { client in
                 try await client.execute(uri: "/v1/events", method: .get, headers: bearer(secret)) { #expect($0.status == .ok) }
-                #expect(try server.keys.revoke(id))
+                #expect(try await server.keys.revoke(id))
                 try await client.execute(uri: "/v1/events", method: .get, headers: bearer(secret)) { #expect($0.status == .unauthorized) }
             }
-            #expect(try server.keys.list().first?.revokedAt != nil)
+            #expect(try await server.keys.list().first?.revokedAt != nil)
             // Only the hash is stored.
             let stored = try #require(try ledger.log.metaValue("server.api-keys"))
             #expect(!String(decoding: stored, as: UTF8.self).contains(secret))
@@ -416,12 +422,12 @@ struct RouterTests {
     @Test("the server refuses to start without keys unless anonymous access on loopback was asked for")
     func startupPolicy() async throws {
         try await withTemporaryLedger { ledger, _ in
-            #expect(throws: APIKeyError.self) { try LedgerHTTPServer(ledger: ledger).checkStartup() }
-            #expect(throws: APIKeyError.self) {
-                try LedgerHTTPServer(ledger: ledger, configuration: .init(host: "0.0.0.0", allowAnonymous: true)).checkStartup()
+            await #expect(throws: APIKeyError.self) { try await LedgerHTTPServer(ledger: ledger).checkStartup() }
+            await #expect(throws: APIKeyError.self) {
+                try await LedgerHTTPServer(ledger: ledger, configuration: .init(host: "0.0.0.0", allowAnonymous: true)).checkStartup()
             }
             let open = LedgerHTTPServer(ledger: ledger, configuration: .init(allowAnonymous: true))
-            try open.checkStartup()
+            try await open.checkStartup()
             let app = Application(router: open.router())
             try await app.test(.router) { client in
                 try await client.execute(
@@ -432,7 +438,7 @@ struct RouterTests {
                 }
             }
             // Once a key exists, anonymous access ends.
-            _ = try open.keys.add(scope: .read)
+            _ = try await open.keys.add(scope: .read)
             try await app.test(.router) { client in
                 try await client.execute(uri: "/v1/events", method: .get) { #expect($0.status == .unauthorized) }
             }

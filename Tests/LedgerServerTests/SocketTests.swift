@@ -13,7 +13,7 @@ struct SocketTests {
     func concurrentAppends() async throws {
         try await withTemporaryLedger { ledger, _ in
             let server = testServer(ledger)
-            let key = try server.keys.add(scope: .append).secret
+            let key = try await server.keys.add(scope: .append).secret
             let clients = 64
             let perClient = 1_000
             let acknowledged = try await withRunningServer(server) { port in

@@ -94,32 +94,16 @@ public final class APIKeyStore: Sendable {
 
     /// Creates a key, with a Standard Webhooks signing secret when `signing`; both are shown once.
     public func add(scope: APIScope, source: String? = nil, signing: Bool) throws -> (id: String, secret: String, signingSecret: String?) {
-        if let source, !Self.isValidSource(source) {
-            throw APIKeyError(description: "invalid source \(source.debugDescription): use 1–64 characters of [a-z0-9_.-]")
-        }
-        let id = Self.randomHex(bytes: 6)
-        let secret = "llk_\(id)_\(Self.randomHex(bytes: 24))"
-        let signingSecret = signing ? StandardWebhooks.newSecret() : nil
-        let key = APIKey(
-            id: id, scope: scope, source: source, createdAt: Self.now(), revokedAt: nil, secretHash: Self.hash(secret),
-            signingSecrets: signingSecret.map { [$0] })
+        let (key, secret, signingSecret) = try Self.newKey(scope: scope, source: source, signing: signing)
         try modify { $0.append(key) }
-        return (id, secret, signingSecret)
+        return (key.id, secret, signingSecret)
     }
 
     /// Gives an active key a new signing secret and returns it. The newest earlier secret stays
     /// valid beside it, so senders can switch without a refused message, until the next rotation
     /// or until `dropPrevious` retires it; older ones are retired at once.
     public func rotateSigningSecret(_ id: String, dropPrevious: Bool = false) throws -> String {
-        try modify { keys in
-            guard let index = keys.firstIndex(where: { $0.id == id && $0.isActive }) else {
-                throw APIKeyError(description: "no active key has the id \(id)")
-            }
-            let secret = StandardWebhooks.newSecret()
-            let previous = dropPrevious ? [] : Array((keys[index].signingSecrets ?? []).prefix(1))
-            keys[index].signingSecrets = [secret] + previous
-            return secret
-        }
+        try modify { try Self.rotateSigningSecret(id, dropPrevious: dropPrevious, in: &$0) }
     }
 
     /// The active key with this id, or nil.
@@ -134,14 +118,7 @@ public final class APIKeyStore: Sendable {
     /// Revokes a key; false when no active key has this id.
     @discardableResult
     public func revoke(_ id: String) throws -> Bool {
-        try modify { keys in
-            var found = false
-            for index in keys.indices where keys[index].id == id && keys[index].revokedAt == nil {
-                keys[index].revokedAt = Self.now()
-                found = true
-            }
-            return found
-        }
+        try modify { Self.revoke(id, in: &$0) }
     }
 
     /// Whether any key is still active.
@@ -152,12 +129,60 @@ public final class APIKeyStore: Sendable {
     /// It runs on every request: the id is read from the secret's bytes in place, and the secret's
     /// SHA-256 is compared, in constant time, with the stored digest's bytes rather than as hex text.
     public func authenticate(_ secret: String) throws -> APIKey? {
+        guard let id = Self.keyID(in: secret), let entry = try load()[id], entry.key.isActive else { return nil }
+        return Self.proves(secret, digest: entry.digest) ? entry.key : nil
+    }
+
+    // MARK: What every key store does alike
+
+    /// A new key, its secret and, when `signing`, its Standard Webhooks secret.
+    static func newKey(scope: APIScope, source: String?, signing: Bool) throws -> (key: APIKey, secret: String, signingSecret: String?) {
+        if let source, !isValidSource(source) {
+            throw APIKeyError(description: "invalid source \(source.debugDescription): use 1–64 characters of [a-z0-9_.-]")
+        }
+        let id = randomHex(bytes: 6)
+        let secret = "llk_\(id)_\(randomHex(bytes: 24))"
+        let signingSecret = signing ? StandardWebhooks.newSecret() : nil
+        let key = APIKey(
+            id: id, scope: scope, source: source, createdAt: now(), revokedAt: nil, secretHash: hash(secret),
+            signingSecrets: signingSecret.map { [$0] })
+        return (key, secret, signingSecret)
+    }
+
+    /// Gives the active key `id` of `keys` a new signing secret, keeping the newest earlier one
+    /// unless `dropPrevious`.
+    static func rotateSigningSecret(_ id: String, dropPrevious: Bool, in keys: inout [APIKey]) throws -> String {
+        guard let index = keys.firstIndex(where: { $0.id == id && $0.isActive }) else {
+            throw APIKeyError(description: "no active key has the id \(id)")
+        }
+        let secret = StandardWebhooks.newSecret()
+        let previous = dropPrevious ? [] : Array((keys[index].signingSecrets ?? []).prefix(1))
+        keys[index].signingSecrets = [secret] + previous
+        return secret
+    }
+
+    /// Revokes the active key `id` of `keys`; false when there is none.
+    static func revoke(_ id: String, in keys: inout [APIKey]) -> Bool {
+        var found = false
+        for index in keys.indices where keys[index].id == id && keys[index].revokedAt == nil {
+            keys[index].revokedAt = now()
+            found = true
+        }
+        return found
+    }
+
+    /// The id a secret names (`llk_<id>_…`), read from its bytes in place, or nil.
+    static func keyID(in secret: String) -> String? {
         let utf8 = secret.utf8
         guard utf8.starts(with: "llk_".utf8) else { return nil }
         let rest = utf8.dropFirst(4)
-        guard let end = rest.firstIndex(of: UInt8(ascii: "_")), let entry = try load()[String(Substring(rest[..<end]))], entry.key.isActive
-        else { return nil }
-        return Self.constantTimeEqual(Self.digest(of: secret), entry.digest) ? entry.key : nil
+        guard let end = rest.firstIndex(of: UInt8(ascii: "_")) else { return nil }
+        return String(Substring(rest[..<end]))
+    }
+
+    /// Whether the secret's SHA-256 is `digest`, compared in constant time.
+    static func proves(_ secret: String, digest stored: [UInt8]) -> Bool {
+        constantTimeEqual(digest(of: secret), stored)
     }
 
     // MARK: Storage
@@ -206,7 +231,7 @@ public final class APIKeyStore: Sendable {
         return hasher.finalize()
     }
 
-    private static func randomHex(bytes count: Int) -> String {
+    static func randomHex(bytes count: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         return hex((0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
@@ -223,7 +248,7 @@ public final class APIKeyStore: Sendable {
     }
 
     /// The bytes of lower-case hex text; an odd or non-hex text gives bytes no digest equals.
-    private static func bytes(hex: String) -> [UInt8] {
+    static func bytes(hex: String) -> [UInt8] {
         let digits = Array(hex.utf8)
         func value(_ digit: UInt8) -> UInt8? {
             switch digit {
@@ -256,7 +281,7 @@ public final class APIKeyStore: Sendable {
             && source.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }
     }
 
-    private static func now() -> String {
+    static func now() -> String {
         Date().formatted(.iso8601)
     }
 }

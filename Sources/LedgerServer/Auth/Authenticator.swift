@@ -51,7 +51,7 @@ public enum Authentication: Sendable {
 
 /// Reads the key a request carries, and checks it against the scope a route needs.
 struct Authenticator: Sendable {
-    let keys: APIKeyStore
+    let keys: any APIKeyStoring
     let configuration: ServerConfiguration
 
     /// Who sent `request`.
@@ -59,12 +59,12 @@ struct Authenticator: Sendable {
     /// Only the `Authorization` header counts: the dashboard's session cookie opens its pages
     /// alone, so that a page another site opens cannot make a browser call the API with the
     /// user's rights.
-    func authenticate(_ request: Request, context: LedgerRequestContext) -> Authentication {
+    func authenticate(_ request: Request, context: LedgerRequestContext) async -> Authentication {
         do {
             guard let secret = Self.secret(in: request) else {
-                return try anonymousAllowed(context) ? .principal(.anonymous) : .missing
+                return try await anonymousAllowed(context) ? .principal(.anonymous) : .missing
             }
-            guard let key = try keys.authenticate(secret) else { return .unknownKey }
+            guard let key = try await keys.authenticate(secret) else { return .unknownKey }
             return .principal(.key(key))
         } catch {
             return .failed(error)
@@ -89,9 +89,9 @@ struct Authenticator: Sendable {
 
     /// Anonymous access is decided on every request, not once at start-up: a key revoked later
     /// must not open the server to the network, so it needs a loopback binding and a local peer.
-    func anonymousAllowed(_ context: LedgerRequestContext) throws -> Bool {
+    func anonymousAllowed(_ context: LedgerRequestContext) async throws -> Bool {
         guard configuration.allowAnonymous, configuration.isLoopback, context.isLocalPeer else { return false }
-        return try !keys.hasActiveKeys()
+        return try await !keys.hasActiveKeys()
     }
 
     static func secret(in request: Request) -> String? {
@@ -125,7 +125,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        context.authentication = authenticator.authenticate(request, context: context)
+        context.authentication = await authenticator.authenticate(request, context: context)
         return try await next(request, context)
     }
 }

@@ -65,7 +65,7 @@ final class SessionStore: Sendable {
 
     /// The live session of this request's cookie, with its key checked again; nil when there is
     /// none, it expired, or its key was revoked.
-    func session(for request: Request, keys: APIKeyStore) throws -> Session? {
+    func session(for request: Request, keys: any APIKeyStoring) async throws -> Session? {
         guard let token = Self.token(in: request) else { return nil }
         let now = ContinuousClock.now
         guard
@@ -78,7 +78,7 @@ final class SessionStore: Sendable {
                 return entry
             })
         else { return nil }
-        guard let key = try keys.authenticate(entry.secret) else {
+        guard let key = try await keys.authenticate(entry.secret) else {
             _ = entries.withLock { $0.removeValue(forKey: token) }
             return nil
         }

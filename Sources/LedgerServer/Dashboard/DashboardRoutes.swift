@@ -11,7 +11,7 @@ import Projections
 enum DashboardController: LedgerController {
     static func register(_ routes: inout RouteRegistrar) {
         routes.add(.get, "/", statuses: [200, 400, 401, 403, 503], access: .page) { server, request, context in
-            guard let page = try server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
+            guard let page = try await server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
             let filters: DashboardFilters
             do { filters = try DashboardFilters(DashboardFilters.pageParameters(request)) } catch let error as APIError {
                 return LedgerHTTPServer.badFilterPage(error, csrf: page.csrf)
@@ -19,7 +19,7 @@ enum DashboardController: LedgerController {
             return HTML.response(try await server.dashboard(csrf: page.csrf, filters: filters, context))
         }
         routes.add(.get, "/episodes", statuses: [200, 400, 401, 403, 503], access: .page) { server, request, context in
-            guard let page = try server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
+            guard let page = try await server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
             let parameters = DashboardFilters.pageParameters(request)
             let filters: DashboardFilters
             let query: EpisodeListQuery
@@ -38,7 +38,7 @@ enum DashboardController: LedgerController {
                     Templates.render("episodes", EpisodesPageView(report, query: query, filters: filters, parameters: parameters))))
         }
         routes.add(.get, "/leads", statuses: [200, 400, 401, 403, 404, 503], access: .page) { server, request, context in
-            guard let page = try server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
+            guard let page = try await server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
             let lead = request.uri.queryParameters["lead"].map(String.init)?.trimmingCharacters(in: .whitespaces) ?? ""
             guard !lead.isEmpty else {
                 return HTML.response(HTML.page(title: "Lead", csrf: page.csrf, Templates.render("lookupForm", ())), status: .badRequest)
@@ -56,7 +56,7 @@ enum DashboardController: LedgerController {
             }
         }
         routes.add(.post, "/what-if", statuses: [200, 400, 401, 403, 413, 503], access: .page) { server, request, context in
-            guard let page = try server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
+            guard let page = try await server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
             let reservation = try server.bodies.reserve(
                 request.headers[.contentLength].flatMap { Int($0) } ?? LedgerHTTPServer.maxWhatIfBody)
             let body = try await server.collectBody(request, limit: LedgerHTTPServer.maxWhatIfBody)
@@ -83,7 +83,7 @@ enum DashboardController: LedgerController {
         routes.add(.post, "/login", statuses: [303, 401, 403, 413], access: .page) { server, request, _ in
             let body = try await server.collectBody(request, limit: 16 << 10)
             let key = LedgerHTTPServer.formFields(String(buffer: body))["key"]?.trimmingCharacters(in: .whitespaces) ?? ""
-            guard let found = try server.keys.authenticate(key) else {
+            guard let found = try await server.keys.authenticate(key) else {
                 return LedgerHTTPServer.loginPage(message: "That key is unknown or revoked.")
             }
             guard found.scope.permits(.read) else {
@@ -102,7 +102,7 @@ enum DashboardController: LedgerController {
         }
         routes.add(.post, "/logout", statuses: [303, 403, 413], access: .page) { server, request, context in
             // Sign-out needs the session's CSRF token: another site must not be able to end it either.
-            if let page = try server.browserPage(request, context) {
+            if let page = try await server.browserPage(request, context) {
                 let body = try await server.collectBody(request, limit: 16 << 10)
                 try LedgerHTTPServer.checkCSRF(LedgerHTTPServer.formFields(String(buffer: body)), page)
                 server.sessions.close(for: request)
@@ -124,8 +124,8 @@ extension LedgerHTTPServer {
     }
 
     /// The page's principal, nil when the login form should be shown; a key outside its scope is a 403.
-    func browserPage(_ request: Request, _ context: LedgerRequestContext) throws -> BrowserPage? {
-        if Authenticator.secret(in: request) == nil, let session = try sessions.session(for: request, keys: keys) {
+    func browserPage(_ request: Request, _ context: LedgerRequestContext) async throws -> BrowserPage? {
+        if Authenticator.secret(in: request) == nil, let session = try await sessions.session(for: request, keys: keys) {
             guard session.key.scope.permits(.read) else {
                 throw APIError(.forbidden, "key \(session.key.id) has scope `\(session.key.scope.rawValue)`; the dashboard needs `read`")
             }

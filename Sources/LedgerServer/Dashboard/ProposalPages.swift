@@ -9,7 +9,7 @@ import Projections
 enum ProposalPages {
     static func register(_ routes: inout RouteRegistrar) {
         routes.add(.get, "/proposals", statuses: [200, 400, 401, 403, 503], access: .page) { server, request, context in
-            guard let page = try server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
+            guard let page = try await server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
             let parameters = request.uri.queryParameters
             let ledger = server.ledger
             let report = try await server.analysis(context) { try ledger.proposals() }
@@ -36,7 +36,7 @@ enum ProposalPages {
             return HTML.response(HTML.page(title: "Proposals", csrf: page.csrf, content + Templates.render("proposals", ProposalsPageView(report))))
         }
         routes.add(.post, "/proposals", statuses: [303, 400, 401, 403, 413, 503], access: .page) { server, request, context in
-            guard let page = try server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
+            guard let page = try await server.browserPage(request, context) else { return LedgerHTTPServer.loginPage() }
             let body = try await server.collectBody(request, limit: ProposalsController.maxBody)
             let form = LedgerHTTPServer.formFields(String(buffer: body))
             try LedgerHTTPServer.checkCSRF(form, page)

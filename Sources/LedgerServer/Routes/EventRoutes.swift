@@ -104,7 +104,7 @@ extension LedgerHTTPServer {
         }
         var data = body.withUnsafeReadableBytes { Data($0) }
         if signed {
-            principal = try verifyStandardWebhook(request, context, body: data)
+            principal = try await verifyStandardWebhook(request, context, body: data)
             // The message id is the idempotency key of events sent without one of their own.
             if format == .ledger, case .key(let key) = principal, let messageID = request.headers[.webhookID] {
                 let namespace = NameBasedUUID.v5(namespace: NameBasedUUID.urlNamespace, name: "leadledger:webhook:\(key.id)")

@@ -144,13 +144,13 @@ enum KeysController: LedgerController {
 
     static func register(_ routes: inout RouteRegistrar) {
         routes.add(.get, "/v1/keys", statuses: [200, 401, 403], access: .scopes([.admin])) { server, _, _ in
-            JSONResponse.make(value: try server.keys.list().map(\.summary))
+            JSONResponse.make(value: try await server.keys.list().map(\.summary))
         }
         routes.add(.post, "/v1/keys", statuses: [201, 400, 401, 403, 413], access: .scopes([.admin])) { server, request, _ in
             let body = try await server.collectBody(request, limit: 64 << 10)
             let new = try LedgerHTTPServer.newKey(Array(buffer: body))
             do {
-                let (id, secret, signingSecret) = try server.keys.add(scope: new.scope, source: new.source, signing: new.signing)
+                let (id, secret, signingSecret) = try await server.keys.add(scope: new.scope, source: new.source, signing: new.signing)
                 return JSONResponse.make(
                     status: .created, value: Created(id: id, secret: secret, scope: new.scope, source: new.source, signingSecret: signingSecret))
             } catch let error as APIKeyError {
@@ -159,7 +159,7 @@ enum KeysController: LedgerController {
         }
         routes.add(.delete, "/v1/keys/{id}", statuses: [204, 401, 403, 404], access: .scopes([.admin])) { server, _, context in
             let id = try context.parameters.require("id")
-            guard try server.keys.revoke(id) else { throw APIError(.notFound, "no active key with id `\(id)`") }
+            guard try await server.keys.revoke(id) else { throw APIError(.notFound, "no active key with id `\(id)`") }
             return Response(status: .noContent)
         }
     }

@@ -10,8 +10,9 @@ import ServiceLifecycle
 public final class LedgerHTTPServer: Sendable {
     /// The ledger it serves.
     public let ledger: Ledger
-    /// The API keys it checks.
-    public let keys: APIKeyStore
+    /// The API keys it checks: the ledger's own unless it was given others (a node's tenant keys
+    /// in the log of record).
+    public let keys: any APIKeyStoring
     /// Its Prometheus metrics.
     public let metrics: ServerMetrics
     /// How it listens.
@@ -31,14 +32,17 @@ public final class LedgerHTTPServer: Sendable {
     /// The feedback loop's replay (funnel, service levels, profile), caught up likewise.
     let feedback: CurrentFeedbackLoop
 
-    /// A server over an open ledger; it closes the ledger when `run` ends.
-    public init(ledger: Ledger, configuration: ServerConfiguration = ServerConfiguration(), logger: Logger? = nil) {
+    /// A server over an open ledger; it closes the ledger when `run` ends. It checks `keys`, or,
+    /// when none are given, the keys kept in the ledger itself.
+    public init(
+        ledger: Ledger, configuration: ServerConfiguration = ServerConfiguration(), keys: (any APIKeyStoring)? = nil, logger: Logger? = nil
+    ) {
         self.ledger = ledger
-        self.keys = APIKeyStore(ledger: ledger)
+        self.keys = keys ?? APIKeyStore(ledger: ledger)
         self.metrics = ServerMetrics()
         self.configuration = configuration
         self.sessions = SessionStore(lifetimeSeconds: configuration.sessionLifetimeSeconds)
-        self.auth = Authenticator(keys: keys, configuration: configuration)
+        self.auth = Authenticator(keys: self.keys, configuration: configuration)
         self.logger = logger ?? Logger(label: "leadledger.server")
         self.analyses = AnalysisExecutor(width: configuration.analysisWidth, queueLength: configuration.analysisQueueLength)
         self.streams = StreamLimiter(total: configuration.maxStreams, perOwner: configuration.maxStreamsPerKey)
@@ -50,13 +54,13 @@ public final class LedgerHTTPServer: Sendable {
     /// Refuses configurations that would expose the ledger: no keys without `--allow-anonymous`,
     /// and `--allow-anonymous` on anything but loopback, even while keys exist (revoking them
     /// later would otherwise open every route to the network).
-    public func checkStartup() throws {
+    public func checkStartup() async throws {
         if configuration.allowAnonymous, !configuration.isLoopback {
             throw APIKeyError(
                 description:
                     "--allow-anonymous only binds to a loopback address (127.0.0.1, ::1, localhost); \(configuration.host) is not one")
         }
-        if try keys.hasActiveKeys() { return }
+        if try await keys.hasActiveKeys() { return }
         guard configuration.allowAnonymous else {
             throw APIKeyError(
                 description: """
@@ -97,7 +101,7 @@ public final class LedgerHTTPServer: Sendable {
     /// Runs until SIGTERM or SIGINT: then it stops taking requests, lets those in flight finish
     /// (an acknowledged append is already durable), and closes the ledger.
     public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        try checkStartup()
+        try await checkStartup()
         // Services shut down in reverse order: the HTTP server drains first, then outbound delivery
         // stops, then the ledger closes.
         let group = ServiceGroup(

@@ -7,7 +7,7 @@ extension LedgerHTTPServer {
     ///
     /// The key is named by `Authorization: Bearer KEY` when the sender can set it, else by the
     /// `?key=ID` query parameter (most senders only let their users choose a URL and a secret).
-    func verifyStandardWebhook(_ request: Request, _ context: LedgerRequestContext, body: Data) throws -> Principal {
+    func verifyStandardWebhook(_ request: Request, _ context: LedgerRequestContext, body: Data) async throws -> Principal {
         let key: APIKey
         switch context.authentication {
         case .principal(.key(let bearer)):
@@ -21,7 +21,7 @@ extension LedgerHTTPServer {
                 throw Authenticator.unauthorized(
                     "a signed webhook names its key: `?key=KEY_ID` in the URL, or `Authorization: Bearer KEY`")
             }
-            guard let found = try keys.activeKey(id: id) else {
+            guard let found = try await keys.activeKey(id: id) else {
                 throw Authenticator.unauthorized("the key named by `?key=` is unknown or revoked")
             }
             key = found

@@ -1,12 +1,49 @@
 import ArgumentParser
+import ClusterStore
 import Foundation
 import Ledger
 import LedgerServer
 
-/// `leadledger keys`: API keys for the HTTP server, stored hashed in the ledger.
+/// `--ledger PATH`, or `--cluster URL [--tenant NAME]`: where the keys live.
+struct KeyStoreOptions: ParsableArguments {
+    @OptionGroup var ledgerOptions: LedgerOptions
+    @OptionGroup var clusterOptions: ClusterOptions
+
+    /// Runs `body` over the keys of the ledger, or of the cluster's tenant when `--cluster` is given.
+    /// A ledger is opened (and with `create`, made) only in the embedded mode.
+    func withKeys<T>(create: Bool, _ body: (any APIKeyStoring) async throws -> T) async throws -> T {
+        guard let text = clusterOptions.cluster else {
+            let ledger = try ledgerOptions.open(create: create)
+            defer { ledger.close() }
+            return try await body(APIKeyStore(ledger: ledger))
+        }
+        guard ledgerOptions.ledger == nil else {
+            throw CLIError(exitCode: .usage, "give --ledger PATH or --cluster URL, not both: keys live in one place")
+        }
+        let address: ClusterAddress
+        do { address = try ClusterAddress(parsing: text) } catch { throw CLIError(exitCode: .usage, error.description) }
+        let tenant = try clusterOptions.checkedTenant()
+        let store: PostgresKeyStore
+        do { store = try await PostgresKeyStore.open(address, tenant: tenant) } catch { throw CLIError(exitCode: .storage, "\(error)") }
+        do {
+            let result = try await body(ClusterAPIKeyStore(store: store))
+            await store.close()
+            return result
+        } catch let error as ClusterError {
+            await store.close()
+            throw CLIError(exitCode: .storage, error.description)
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+}
+
+/// `leadledger keys`: API keys for the HTTP server, stored hashed in the ledger or in a tenant of
+/// the cluster's log of record.
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage the HTTP API's keys (stored as SHA-256 hashes in the ledger).",
+        abstract: "Manage the HTTP API's keys (stored as SHA-256 hashes in the ledger, or in a tenant of the cluster).",
         discussion: """
             Scopes: append (lead events to POST /v1/events), catalog (reason.defined, reason.retired,
             definition.published to POST /v1/events), read (queries, stream, metrics, dashboard),
@@ -18,6 +55,10 @@ struct Keys: AsyncParsableCommand {
             sign with it post to /v1/events?key=ID without a bearer key. Rotate it with
               leadledger keys rotate-signing --ledger crm.ledger 3f9a0c1b2d4e
             (the previous secret stays valid until the next rotation or --drop-previous).
+            In the replicated mode the keys live in the log of record, bound to one tenant: give
+            --cluster URL [--tenant NAME] in place of --ledger, and every node serving the tenant
+            checks them (a revoked key is refused everywhere within 2 seconds):
+              leadledger keys add --cluster postgresql://leadledger@db1,db2/leadledger --tenant crm --scope append
             """,
         subcommands: [Add.self, List.self, Revoke.self, RotateSigning.self])
 
@@ -26,7 +67,7 @@ struct Keys: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a key and print its secret once (only the secret goes to standard output).")
 
-        @OptionGroup var options: LedgerOptions
+        @OptionGroup var options: KeyStoreOptions
 
         @Option(help: "append, catalog, read or admin.")
         var scope: String
@@ -43,11 +84,11 @@ struct Keys: AsyncParsableCommand {
                     throw CLIError(
                         exitCode: .usage, "--scope must be \(APIScope.allCases.map(\.rawValue).joined(separator: ", ")), not \(scope)")
                 }
-                let ledger = try options.open(create: true)
-                defer { ledger.close() }
                 let (id, secret, signingSecret): (String, String, String?)
                 do {
-                    (id, secret, signingSecret) = try APIKeyStore(ledger: ledger).add(scope: scope, source: source, signing: signing)
+                    (id, secret, signingSecret) = try await options.withKeys(create: true) {
+                        try await $0.add(scope: scope, source: source, signing: signing)
+                    }
                 } catch let error as APIKeyError {
                     throw CLIError(exitCode: .usage, error.description)
                 }
@@ -65,16 +106,14 @@ struct Keys: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List keys (ids, scopes, sources; never secrets).")
 
-        @OptionGroup var options: LedgerOptions
+        @OptionGroup var options: KeyStoreOptions
 
         @Option(help: "table or json.")
         var format: OutputFormat = .table
 
         func run() async throws {
             try await runReporting {
-                let ledger = try options.open(create: false)
-                defer { ledger.close() }
-                let keys = try APIKeyStore(ledger: ledger).list()
+                let keys = try await options.withKeys(create: false) { try await $0.list() }
                 switch format {
                 case .json:
                     try printJSON(keys.map(\.summary))
@@ -97,16 +136,14 @@ struct Keys: AsyncParsableCommand {
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a key; a running server refuses it from its next request on.")
 
-        @OptionGroup var options: LedgerOptions
+        @OptionGroup var options: KeyStoreOptions
 
         @Argument(help: "The key's id (from `keys list`).")
         var id: String
 
         func run() async throws {
             try await runReporting {
-                let ledger = try options.open(create: false)
-                defer { ledger.close() }
-                guard try APIKeyStore(ledger: ledger).revoke(id) else {
+                guard try await options.withKeys(create: false, { try await $0.revoke(id) }) else {
                     throw CLIError(exitCode: .notFound, "no active key with id \(id)")
                 }
                 print("revoked \(id)")
@@ -120,7 +157,7 @@ struct Keys: AsyncParsableCommand {
             commandName: "rotate-signing",
             abstract: "Give a key a new Standard Webhooks signing secret and print it; the previous one stays valid until the next rotation.")
 
-        @OptionGroup var options: LedgerOptions
+        @OptionGroup var options: KeyStoreOptions
 
         @Argument(help: "The key's id (from `keys list`).")
         var id: String
@@ -130,11 +167,9 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             try await runReporting {
-                let ledger = try options.open(create: false)
-                defer { ledger.close() }
                 let secret: String
                 do {
-                    secret = try APIKeyStore(ledger: ledger).rotateSigningSecret(id, dropPrevious: dropPrevious)
+                    secret = try await options.withKeys(create: false) { try await $0.rotateSigningSecret(id, dropPrevious: dropPrevious) }
                 } catch let error as APIKeyError {
                     throw CLIError(exitCode: .notFound, error.description)
                 }

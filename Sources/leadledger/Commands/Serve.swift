@@ -155,7 +155,7 @@ struct Serve: AsyncParsableCommand {
             configuration.cloudEventSources = sources
             let server = LedgerHTTPServer(ledger: ledger, configuration: configuration)
             do {
-                try server.checkStartup()
+                try await server.checkStartup()
             } catch let error as APIKeyError {
                 ledger.close()
                 throw CLIError(exitCode: .usage, error.description)
