@@ -19,6 +19,7 @@ let package = Package(
                 .product(name: "LeadModel", package: "LeadLedger"),
                 .product(name: "Projections", package: "LeadLedger"),
                 .product(name: "Ledger", package: "LeadLedger"),
+                .product(name: "ClusterStore", package: "LeadLedger"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Benchmarks/LedgerBenchmarks",

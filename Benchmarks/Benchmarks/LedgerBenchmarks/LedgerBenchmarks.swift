@@ -110,6 +110,7 @@ let benchmarks: @Sendable () -> Void = {
     firstAppendBenchmarks()
     proofBenchmarks()
     personalAppendBenchmarks()
+    clusterBenchmarks()
 }
 
 extension Array {
