@@ -225,7 +225,9 @@ public final class PostgresKeyStore: Sendable {
         do {
             return try await body(open)
         } catch {
-            if isConnectionLoss(error) || (error as? PostgresTransactionError).map({ $0.closureError.map(isConnectionLoss) ?? true }) == true {
+            if isConnectionLoss(error)
+                || (error as? PostgresTransactionError).map({ $0.closureError.map(isConnectionLoss) ?? true }) == true
+            {
                 await connection.discard(open)
             }
             throw ClusterError("the keys of tenant \"\(tenant)\" at \(address): \(describe(error))")

@@ -3,9 +3,12 @@ import PostgresHarness
 import Testing
 
 // Skipped, with a warning printed in the test output, only where PostgreSQL 15 is not installed.
-@Suite("leadledger keys --cluster, against PostgreSQL on loopback", .enabled(if: PostgresTestCluster.isAvailable, "PostgreSQL 15 is not installed"))
+@Suite(
+    "leadledger keys --cluster, against PostgreSQL on loopback",
+    .enabled(if: PostgresTestCluster.isAvailable, "PostgreSQL 15 is not installed"))
 struct ClusterKeyCommandTests {
-    @Test("keys add, list, rotate-signing and revoke with --cluster keep a tenant's keys in PostgreSQL, hashed, apart from another tenant's")
+    @Test(
+        "keys add, list, rotate-signing and revoke with --cluster keep a tenant's keys in PostgreSQL, hashed, apart from another tenant's")
     func lifecycle() async throws {
         try await PostgresTestCluster.withShared { cluster in
             let cli = CLI()
@@ -36,7 +39,8 @@ struct ClusterKeyCommandTests {
             #expect(keys.map { $0["id"] as? String } == [id])
             #expect(keys.first?["source"] as? String == "hubspot" && keys.first?["signingSecrets"] as? Int == 1)
 
-            let elsewhere = try cli.run(["keys", "list", "--cluster", cluster.url, "--tenant", other, "--format", "json"], withLedger: false)
+            let elsewhere = try cli.run(
+                ["keys", "list", "--cluster", cluster.url, "--tenant", other, "--format", "json"], withLedger: false)
             #expect(elsewhere.status == 0, "\(elsewhere.stderr)")
             let otherKeys = try JSONSerialization.jsonObject(with: Data(elsewhere.stdout.utf8)) as? [Any]
             #expect(otherKeys?.isEmpty == true, "another tenant has none of its keys: \(elsewhere.stdout)")
@@ -47,7 +51,9 @@ struct ClusterKeyCommandTests {
             #expect(rotated.status == 0 && rotated.stdout.hasPrefix("whsec_"), "\(rotated.stderr)")
             let signing = try await cluster.psql(
                 cluster.primary, "SELECT cardinality(signing_secrets) FROM ll_keys WHERE tenant = '\(tenant)' AND key_id = '\(id)'")
-            #expect(signing.trimmingCharacters(in: .whitespacesAndNewlines) == "2", "the previous signing secret stays valid beside the new one")
+            #expect(
+                signing.trimmingCharacters(in: .whitespacesAndNewlines) == "2", "the previous signing secret stays valid beside the new one"
+            )
 
             let revoked = try cli.run(["keys", "revoke", "--cluster", cluster.url, "--tenant", tenant, id], withLedger: false)
             #expect(revoked.status == 0 && revoked.stdout.contains("revoked \(id)"), "\(revoked.stderr)")

@@ -35,13 +35,19 @@ private func refusal(_ port: Int, _ key: String) async throws -> Duration? {
 // Skipped, with a warning printed in the test output, only where PostgreSQL 15 is not installed.
 @Suite("API keys in the log of record", .enabled(if: PostgresTestCluster.isAvailable, "PostgreSQL 15 is not installed"))
 struct ClusterKeyTests {
-    @Test("a server checking a tenant's keys in PostgreSQL: its own key opens the API; another tenant's key gets the very 401 an unknown key gets")
+    @Test(
+        "a server checking a tenant's keys in PostgreSQL: its own key opens the API; another tenant's key gets the very 401 an unknown key gets"
+    )
     func tenantBoundKeys() async throws {
         try await PostgresTestCluster.withShared { cluster in
             let address = try ClusterAddress(parsing: cluster.url)
             let red = try await ClusterAPIKeyStore.open(address, tenant: freshTenant("red"))
             let blue = try await ClusterAPIKeyStore.open(address, tenant: freshTenant("blue"))
-            defer { Task { await red.store.close(); await blue.store.close() } }
+            defer {
+                Task {
+                    await red.store.close(); await blue.store.close()
+                }
+            }
             let redKey = try await red.add(scope: .append).secret
             let (blueID, blueKey) = try await blue.add(scope: .admin)
             let redKeys = try await red.list(), blueKeys = try await blue.list()
@@ -65,7 +71,9 @@ struct ClusterKeyTests {
         }
     }
 
-    @Test("a key revoked through another process's store is refused by a running server: at once through NOTIFY, and within the cache lifetime when no notification comes")
+    @Test(
+        "a key revoked through another process's store is refused by a running server: at once through NOTIFY, and within the cache lifetime when no notification comes"
+    )
     func revocation() async throws {
         try await PostgresTestCluster.withShared { cluster in
             let address = try ClusterAddress(parsing: cluster.url)
@@ -98,13 +106,16 @@ struct ClusterKeyTests {
                         cluster.primary,
                         "UPDATE ll_keys SET revoked_at = '2026-01-01T00:00:00Z' WHERE tenant = '\(tenant)' AND key_id = '\(silentID)'")
                     let after = try await refusal(port, silent)
-                    #expect(after != nil && after! < lifetime + .milliseconds(500), "refused within \(lifetime): \(String(describing: after))")
+                    #expect(
+                        after != nil && after! < lifetime + .milliseconds(500), "refused within \(lifetime): \(String(describing: after))")
                 }
             }
         }
     }
 
-    @Test("requests are checked against the cache, not PostgreSQL: with the log of record gone a cached key works until the cache expires, then the answer is 503 with Retry-After, never a revoked key's success")
+    @Test(
+        "requests are checked against the cache, not PostgreSQL: with the log of record gone a cached key works until the cache expires, then the answer is 503 with Retry-After, never a revoked key's success"
+    )
     func cacheAndOutage() async throws {
         try await PostgresTestCluster.with(standbys: 0) { cluster in
             let address = try ClusterAddress(parsing: cluster.url)

@@ -26,7 +26,8 @@ func clusterBenchmarks() {
             return AppendBatch(records: Array(records[start..<start + batchSize]))
         }
 
-        Benchmark("cluster 64 appenders x \(batchSize)-event batches: embedded LMDB (full sync)", configuration: configuration) { benchmark async throws in
+        Benchmark("cluster 64 appenders x \(batchSize)-event batches: embedded LMDB (full sync)", configuration: configuration) {
+            benchmark async throws in
             let path = scratchDirectory("cluster-lmdb-\(batchSize)")
             defer { cleanUp(path) }
             let log = try EventLog(path: path)
@@ -41,7 +42,8 @@ func clusterBenchmarks() {
             log.close()
         }
 
-        Benchmark("cluster 64 appenders x \(batchSize)-event batches: PostgreSQL, one tenant", configuration: configuration) { benchmark async throws in
+        Benchmark("cluster 64 appenders x \(batchSize)-event batches: PostgreSQL, one tenant", configuration: configuration) {
+            benchmark async throws in
             try await PostgresEventStore.createSchema(at: address)
             let store = try await PostgresEventStore.open(address, tenant: "bench_one_\(UUID().uuidString.prefix(8))")
             benchmark.startMeasurement()
@@ -55,7 +57,8 @@ func clusterBenchmarks() {
             await store.shutdown()
         }
 
-        Benchmark("cluster 64 appenders x \(batchSize)-event batches: PostgreSQL, 64 tenants", configuration: configuration) { benchmark async throws in
+        Benchmark("cluster 64 appenders x \(batchSize)-event batches: PostgreSQL, 64 tenants", configuration: configuration) {
+            benchmark async throws in
             try await PostgresEventStore.createSchema(at: address)
             let run = UUID().uuidString.prefix(8)
             var stores: [PostgresEventStore] = []

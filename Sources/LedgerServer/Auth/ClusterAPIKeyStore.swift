@@ -19,7 +19,9 @@ public final class ClusterAPIKeyStore: APIKeyStoring {
     }
 
     /// Opens the keys of `tenant` at `address`.
-    public static func open(_ address: ClusterAddress, tenant: String, cacheLifetime: Duration = .seconds(2)) async throws
+    public static func open(
+        _ address: ClusterAddress, tenant: String, cacheLifetime: Duration = .seconds(2)
+    ) async throws
         -> ClusterAPIKeyStore
     {
         ClusterAPIKeyStore(store: try await PostgresKeyStore.open(address, tenant: tenant, cacheLifetime: cacheLifetime))

@@ -155,7 +155,8 @@ struct Keys: AsyncParsableCommand {
     struct RotateSigning: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-signing",
-            abstract: "Give a key a new Standard Webhooks signing secret and print it; the previous one stays valid until the next rotation.")
+            abstract:
+                "Give a key a new Standard Webhooks signing secret and print it; the previous one stays valid until the next rotation.")
 
         @OptionGroup var options: KeyStoreOptions
 
