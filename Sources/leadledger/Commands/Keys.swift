@@ -32,6 +32,10 @@ struct KeyStoreOptions: ParsableArguments {
         } catch let error as ClusterError {
             await store.close()
             throw CLIError(exitCode: .storage, error.description)
+        } catch let error as APIError where error.status.code == 503 {
+            // The keys could not be read from the log of record (what a server answers with 503).
+            await store.close()
+            throw CLIError(exitCode: .storage, error.message)
         } catch {
             await store.close()
             throw error
