@@ -181,6 +181,11 @@ public struct EventRecordView {
         return RawAttributes(bytes: bytes, offset: start + 2, count: count)
     }
 
+    /// The sealed (personal) attributes of `lead.captured` or `lead.attributes_observed`, in name
+    /// byte order: what ``attributes`` skips. Only the ledger, holding the lead's key, opens them.
+    @inlinable
+    public var sealedAttributes: RawSealedAttributes { RawSealedAttributes(attributes) }
+
     /// Compares type codes: cheaper than the synthesized `==` of a raw-value enum, which goes through
     /// a protocol witness on this path.
     @inlinable
@@ -261,7 +266,8 @@ public struct RawAttributes: Sequence, IteratorProtocol {
         let tag = bytes[offset]
         offset += 1
         let value: RawAttributeValue
-        // A sealed personal value reads as absent: only the ledger, holding the lead's key, opens it.
+        // A sealed personal value is not read here: `RawSealedAttributes` gives it to the one reader
+        // that opens it with the lead's key, for the rules that name it.
         if tag == BinaryLayout.sealedTag {
             guard take() != nil else { return stop() }
             left -= 1
@@ -285,6 +291,29 @@ public struct RawAttributes: Sequence, IteratorProtocol {
         return (name, value)
     }
 
+    /// Skips the next attribute when its value is sealed, returning its name and sealed bytes; nil
+    /// (moving nowhere) when it is not sealed. A malformed block ends the iteration.
+    @inlinable
+    mutating func takeSealed() -> (name: UnsafeRawBufferPointer, sealed: UnsafeRawBufferPointer)?? {
+        let start = offset
+        guard left > 0, let name = take() else { return .some(nil) }
+        guard offset < bytes.count else {
+            left = 0
+            return .some(nil)
+        }
+        guard bytes[offset] == BinaryLayout.sealedTag else {
+            offset = start
+            return nil
+        }
+        offset += 1
+        guard let sealed = take() else {
+            left = 0
+            return .some(nil)
+        }
+        left -= 1
+        return .some((name, sealed))
+    }
+
     @inlinable
     mutating func stop() -> (name: UnsafeRawBufferPointer, value: RawAttributeValue)? {
         left = 0
@@ -298,5 +327,25 @@ public struct RawAttributes: Sequence, IteratorProtocol {
         guard length != BinaryLayout.absent, offset + 2 + Int(length) <= bytes.count else { return nil }
         defer { offset += 2 + Int(length) }
         return UnsafeRawBufferPointer(rebasing: bytes[(offset + 2)..<(offset + 2 + Int(length))])
+    }
+}
+
+/// The sealed values of an attributes block, iterated without allocation: each attribute's name and
+/// the bytes its lead's key opens (see `ValueSeal`), skipping the values stored in clear.
+public struct RawSealedAttributes: Sequence, IteratorProtocol {
+    @usableFromInline var block: RawAttributes
+
+    @inlinable
+    init(_ block: RawAttributes) { self.block = block }
+
+    /// The next sealed attribute's name (UTF-8) and sealed bytes, or nil at the end or on a malformed block.
+    @inlinable
+    public mutating func next() -> (name: UnsafeRawBufferPointer, sealed: UnsafeRawBufferPointer)? {
+        while block.left > 0 {
+            if let sealed = block.takeSealed() { return sealed }
+            // A value in clear: the plain iterator steps over it (and stops on a malformed one).
+            guard block.next() != nil else { return nil }
+        }
+        return nil
     }
 }

@@ -12,17 +12,22 @@ import Synchronization
 /// transaction of the events they seal. `lead.forgotten` destroys the lead's key in its own
 /// transaction: the sealed values stay in the records, unreadable by anyone, and `verify` still passes.
 ///
-/// Readers see sealed values as absent: the replay, and so every trend, impact, what-if and rule,
-/// never reads a personal attribute, before or after an erasure (so erasing changes no analysis,
-/// and no checkpoint ever holds a personal value). The audit of a lead — on the command line, the
-/// API and the dashboard — opens them while the key exists and shows them as erased afterwards.
+/// Rules read personal attributes while the key exists (`PersonalValues`, in Projections): a
+/// definition, candidate or published, that names `email` sees the lead's e-mail until the lead is
+/// forgotten and sees it missing after — in the what-if, the suggester, the impact's stayers and the
+/// audit's verdicts alike. Nothing else reads them: the replay keeps no attribute (trends, funnel and
+/// service levels count hand-offs and decisions, which an erasure does not touch), the buyer
+/// profile and the warehouse export leave personal attributes out, and no checkpoint or cache ever
+/// holds a personal value. So an erasure changes exactly the verdicts of rules that read a personal
+/// attribute of that lead. The audit of a lead — on the command line, the API and the dashboard —
+/// shows the values while the key exists and shows them as erased afterwards.
 public enum PersonalData {
     /// The attributes personal by default.
     public static let defaultAttributes = ["email", "name", "first_name", "last_name", "phone"]
     /// The meta entry holding the ledger's setting (names, comma-separated).
     static let settingKey = "personal-attributes"
     /// The policy table of the per-lead keys.
-    static let keyTable = "personal.keys"
+    static let keyTable = PersonalValues.keyTable
     /// What the audit shows in place of an erased value.
     public static let erasedMarker = "[erased]"
 
@@ -36,7 +41,7 @@ public enum PersonalData {
     /// The context a value is sealed under: the event's id and the attribute's name, so sealed bytes
     /// moved to another event or attribute do not open.
     static func context(event: UUID, attribute: String) -> [UInt8] {
-        withUnsafeBytes(of: event.uuid) { Array($0) } + Array(attribute.utf8)
+        withUnsafeBytes(of: event.uuid) { id in Array(attribute.utf8).withUnsafeBytes { PersonalValues.context(event: id, attribute: $0) } }
     }
 
     static func key(of lead: String, in tables: PolicyTables) throws -> [UInt8]? {

@@ -123,10 +123,18 @@ public struct LeadAudit: Sendable, Hashable, Codable {
             guard let stream = try snapshot.streamNumber(lead) else { return nil }
             // Decoded straight from the mapped records: no copy of the record, no hash text.
             var records: [AuditRecord] = []
+            var personal = PersonalValues(log: log)
             try snapshot.scan(stream: stream) { view in
-                records.append(
-                    AuditRecord(position: view.position, recordedAt: view.recordedAt, event: try LeadEvent(binary: view.payload)))
+                var record = AuditRecord(position: view.position, recordedAt: view.recordedAt, event: try LeadEvent(binary: view.payload))
+                if let event = EventRecordView(validating: view.payload) {
+                    for (name, sealed) in event.sealedAttributes {
+                        record.personal.append(
+                            (String(decoding: name, as: UTF8.self), personal.open(sealed, name: name, event: event, lead: stream)))
+                    }
+                }
+                records.append(record)
             }
+            if let failure = personal.failure { throw failure }
             guard !records.isEmpty else { return nil }
             let catalog = try CatalogCache.shared.catalog(of: log, snapshot: snapshot)
             return build(lead: lead, records: records, catalog: catalog, head: try snapshot.head())
@@ -138,6 +146,8 @@ public struct LeadAudit: Sendable, Hashable, Codable {
         var position: UInt64
         var recordedAt: Int64
         var event: LeadEvent
+        /// The personal values the record holds sealed, opened; nil where the key is destroyed.
+        var personal: [(name: String, value: AttributeValue?)] = []
     }
 
     static func build(lead: String, records: [AuditRecord], catalog: Catalog, head: LogHead) -> LeadAudit {
@@ -152,6 +162,19 @@ public struct LeadAudit: Sendable, Hashable, Codable {
         decoded.sort { ($0.event.occurredAt.microseconds, $0.position) < ($1.event.occurredAt.microseconds, $1.position) }
 
         var state: [String: AttributeValue] = [:]
+        // Personal values are for the rules only: a verdict reads those its definition names, and
+        // the state at hand-off, shown beside it, leaves them out.
+        var personalState: [String: AttributeValue] = [:]
+        func apply(_ attributes: [String: AttributeValue], _ record: AuditRecord) {
+            for (k, v) in attributes {
+                state[k] = v == .null ? nil : v
+                personalState[k] = nil
+            }
+            for (k, v) in record.personal {
+                state[k] = nil
+                personalState[k] = v
+            }
+        }
         var stateSources: [UInt64: Int64] = [:]  // position → recordedAt of events that shaped the state
         var episodes: [AuditEpisode] = []
         var open: Int?
@@ -174,10 +197,10 @@ public struct LeadAudit: Sendable, Hashable, Codable {
             case (.none, .leadCaptured(let c)):
                 state["channel"] = .string(c.channel)
                 if let campaign = c.campaign { state["campaign"] = .string(campaign) }
-                for (k, v) in c.attributes ?? [:] { state[k] = v == .null ? nil : v }
+                apply(c.attributes ?? [:], record)
                 stateSources[record.position] = record.recordedAt
             case (.none, .attributesObserved(let a)):
-                for (k, v) in a.attributes { state[k] = v == .null ? nil : v }
+                apply(a.attributes, record)
                 stateSources[record.position] = record.recordedAt
             case (.none, .leadScored(let s)):
                 state["score"] = .number(s.score)
@@ -191,6 +214,9 @@ public struct LeadAudit: Sendable, Hashable, Codable {
                     var facts = LeadFacts(table: rules.table)
                     for (k, v) in state {
                         // Fields no rule names cannot change a verdict.
+                        if let slot = rules.table.existingSlot(for: k) { facts.set(slot, v) }
+                    }
+                    for (k, v) in personalState {
                         if let slot = rules.table.existingSlot(for: k) { facts.set(slot, v) }
                     }
                     qualified = rules.definition.evaluate(facts)

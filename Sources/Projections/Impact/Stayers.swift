@@ -24,8 +24,9 @@ public struct Stayers: Sendable, Hashable {
     /// Replays `log` under `cut`, judging every hand-off within `windowDays` of a change between the
     /// definitions `definitions` holds (the published ones, by version) against both of its sides.
     public static func judge(_ log: EventLog, cut: ReplayCut, definitions: [Int: DefinitionInfo], windowDays: Int) throws -> Stayers {
-        var observer = StayerObserver(definitions: definitions, windowDays: windowDays)
+        var observer = StayerObserver(definitions: definitions, windowDays: windowDays, log: log)
         _ = try ReplayEngine.replay(log, cut: cut, observer: &observer)
+        if let failure = observer.read.failure { throw failure }
         return observer.finish()
     }
 }
@@ -48,7 +49,9 @@ struct StayerObserver: ReplayObserver {
     var generation: [UInt32] = []
     var verdicts: [(lead: UInt32, generation: UInt32, key: Stayers.Key)] = []
 
-    init(definitions: [Int: DefinitionInfo], windowDays: Int) {
+    /// An observer judging the changes between `definitions`; personal values they read are opened
+    /// with the keys in `log`.
+    init(definitions: [Int: DefinitionInfo], windowDays: Int, log: EventLog?) {
         let table = FieldTable()
         let versions = definitions.keys.sorted()
         changes = zip(versions, versions.dropFirst()).compactMap { old, new in
@@ -57,7 +60,7 @@ struct StayerObserver: ReplayObserver {
                 from: old, at: b.effectiveAt, pair: [CompiledDefinition(a.rules, table: table), CompiledDefinition(b.rules, table: table)])
         }
         facts = FactStore(table: table)
-        read = ReadFields(definitions.values.map(\.rules), table: table)
+        read = ReadFields(definitions.values.map(\.rules), table: table, log: log)
         // A window wider than the calendar is as good as the whole calendar.
         let (days, overflow) = Int64(clamping: windowDays).multipliedReportingOverflow(by: 86_400_000_000)
         window = overflow ? .max / 4 : days
@@ -91,9 +94,9 @@ struct StayerObserver: ReplayObserver {
             if read[FieldTable.campaignSlot], let campaign = event.campaign {
                 facts.set(i, FieldTable.campaignSlot, .string(String(decoding: campaign, as: UTF8.self)))
             }
-            read.apply(event.attributes, lead: i, to: &facts)
+            read.apply(event, lead: i, to: &facts)
         case .leadAttributesObserved:
-            read.apply(event.attributes, lead: i, to: &facts)
+            read.apply(event, lead: i, to: &facts)
         case .leadScored:
             facts.set(i, FieldTable.scoreSlot, event.score.map { .number($0) })
         case .leadHandedOff:

@@ -76,7 +76,8 @@ public struct ProfileRate: Sendable, Hashable, Codable {
 public struct ProfileRow: Sendable, Hashable, Codable {
     /// The definition version, when profiled by definition.
     public var definition: Int?
-    /// `channel`, `campaign`, `scoreBand`, or `attributes.NAME`.
+    /// `channel`, `campaign`, `scoreBand`, or `attributes.NAME`; never a personal attribute (a value
+    /// stored sealed is left out, so a profile never shows one, nor changes when it is erased).
     public var field: String
     /// The value, as text.
     public var value: String

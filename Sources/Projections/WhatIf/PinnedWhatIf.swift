@@ -8,18 +8,22 @@ extension WhatIf {
     /// Replays the records at positions `1...position` only, with every candidate, and reports as
     /// ``run(_:_:)`` does; the report's `asOf` is that position and the hash of its record.
     ///
+    /// A candidate that reads a personal attribute reads it with the keys as they are now: after the
+    /// lead was forgotten, the value is missing even in a replay pinned before the erasure.
+    ///
     /// Throws ``PinnedReplayError`` when the log does not reach `position`.
     public static func run(_ log: EventLog, _ query: WhatIfQuery, through position: UInt64) throws -> WhatIfReport {
         try query.validate()
         let head = try log.head().position
         guard position >= 1, position <= head else { throw PinnedReplayError(position: position, head: head) }
         var state = ReplayState(cut: query.cut)
-        var observer = WhatIfObserver(query: query)
+        var observer = WhatIfObserver(query: query, log: log)
         try log.withSnapshot {
             try ReplayEngine.catchUp(
                 &state, snapshot: $0, observer: &observer, through: position, partition: nil, progress: ReplayProgress.current)
         }
         guard state.position == position else { throw PinnedReplayError(position: position, head: state.position) }
+        if let failure = observer.read.failure { throw failure }
         return report(state, observer, query)
     }
 }

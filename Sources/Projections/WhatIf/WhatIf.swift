@@ -252,12 +252,13 @@ struct WhatIfObserver: PartitionedReplayObserver {
     var read: ReadFields
     let all: UInt64
 
-    init(query: WhatIfQuery) {
+    /// An observer for `query`; personal values a candidate reads are opened with the keys in `log`.
+    init(query: WhatIfQuery, log: EventLog?) {
         let table = FieldTable()
         compiled = query.candidates.map { CompiledDefinition($0.rules, table: table) }
         facts = FactStore(table: table)
         self.query = query
-        read = ReadFields(query.candidates.map(\.rules), table: table)
+        read = ReadFields(query.candidates.map(\.rules), table: table, log: log)
         all = compiled.count == 64 ? .max : (1 << UInt64(compiled.count)) - 1
     }
 
@@ -269,6 +270,7 @@ struct WhatIfObserver: PartitionedReplayObserver {
     /// Takes the verdicts of the other partition's leads; their facts are not needed after the replay.
     mutating func absorb(_ other: consuming WhatIfObserver, partition: (index: UInt32, count: UInt32)) {
         let n = compiled.count
+        read.absorbFailure(of: other.read)
         growVerdicts(to: other.known.count)
         for i in stride(from: Int(partition.index), to: other.known.count, by: Int(partition.count)) {
             known[i] = other.known[i]
@@ -319,9 +321,9 @@ struct WhatIfObserver: PartitionedReplayObserver {
                 facts.set(i, FieldTable.campaignSlot, .string(String(decoding: campaign, as: UTF8.self)))
                 changed = true
             }
-            changed = read.apply(event.attributes, lead: i, to: &facts) || changed
+            changed = read.apply(event, lead: i, to: &facts) || changed
         case .leadAttributesObserved:
-            changed = read.apply(event.attributes, lead: i, to: &facts)
+            changed = read.apply(event, lead: i, to: &facts)
         case .leadScored:
             facts.set(i, FieldTable.scoreSlot, event.score.map { .number($0) })
             changed = read[FieldTable.scoreSlot]
@@ -351,7 +353,8 @@ public enum WhatIf {
     /// Replays the log once with every candidate, and sorts leads into both / dropped / added.
     public static func run(_ log: EventLog, _ query: WhatIfQuery) throws -> WhatIfReport {
         try query.validate()
-        let (state, observer) = try ReplayEngine.replay(log, cut: query.cut) { WhatIfObserver(query: query) }
+        let (state, observer) = try ReplayEngine.replay(log, cut: query.cut) { WhatIfObserver(query: query, log: log) }
+        if let failure = observer.read.failure { throw failure }
         return report(state, observer, query)
     }
 
