@@ -9,8 +9,11 @@ struct Forget: AsyncParsableCommand {
             The lead's personal attribute values (email, name, first_name, last_name, phone unless the
             ledger names others) were stored encrypted under the lead's key. Forgetting destroys the key
             in the transaction that appends lead.forgotten: the values can no longer be read by anyone,
-            the lead's events stay, `verify` still passes and no analysis changes. A later event of the
-            lead gets a new key. Backups taken before still hold the old key: see the README.
+            the lead's events stay and `verify` still passes. Trends, funnel, service levels and the
+            buyer profile do not change; a rule that reads a personal attribute (a what-if candidate,
+            a definition judged by the impact's stayers or the audit) sees the lead's value as missing
+            from then on, as if it had never been given. A later event of the lead gets a new key.
+            Backups taken before still hold the old key: see the README.
 
             Example:
               leadledger forget 00Q5e00000AbCdE --reason "GDPR art. 17 request 2026-031" --ledger ./pipeline.ledger
