@@ -35,4 +35,50 @@ struct SealedAttributeTests {
         // Nothing to seal: the same bytes as the plain encoding.
         #expect(event.binary(sealing: { _, _ in nil }) == event.binary)
     }
+
+    @Test("sealing in place gives the bytes of sealing through arrays, for every kind of value, and declining gives the plain form")
+    func inPlace() throws {
+        let attributes: [String: AttributeValue] = [
+            "email": .string("in.place@example.com"), "name": .string(""), "phone": .number(-0.5), "opted_in": .bool(true),
+            "fax": .null, "country": .string("FR"),
+        ]
+        let events = [
+            event,
+            LeadEvent(
+                id: UUID(), occurredAt: Timestamp(microseconds: 1_700_000_000_000_001), source: "hubspot", lead: "00QT",
+                payload: .attributesObserved(.init(attributes: attributes))),
+            LeadEvent(
+                id: UUID(), occurredAt: Timestamp(microseconds: 1_700_000_000_000_002), source: "webform", actor: "form:1", lead: "00QU",
+                correlationId: "c-1", payload: .leadCaptured(.init(channel: "web", campaign: "spring", attributes: attributes))),
+        ]
+        let sealedNames: Set = ["email", "name", "phone", "opted_in", "fax"]
+        for event in events {
+            let throughArrays = event.binary { name, value in sealedNames.contains(name) ? Array(value.reversed()) + [0xEE] : nil }
+            var offered: [String] = []
+            let inPlace = event.binary(sealingInPlace: { name, value, out in
+                offered.append(name)
+                guard sealedNames.contains(name) else { return false }
+                out.append(contentsOf: value.reversed())
+                out.append(0xEE)
+                return true
+            })
+            #expect(inPlace == throughArrays)
+            #expect(inPlace != event.binary)
+            // A null is never offered: there is nothing to hide in it.
+            #expect(!offered.contains("fax"))
+            #expect(event.binary(sealingInPlace: { _, _, _ in false }) == event.binary)
+            let own: [String: AttributeValue]
+            switch event.payload {
+            case .leadCaptured(let data): own = data.attributes ?? [:]
+            case .attributesObserved(let data): own = data.attributes
+            default: own = [:]
+            }
+            let sealed = try LeadEvent.sealedAttributes(inBinary: inPlace)
+            #expect(sealed.map(\.name) == own.filter { sealedNames.contains($0.key) && $0.value != .null }.keys.sorted())
+            for attribute in sealed {
+                #expect(attribute.sealed.last == 0xEE)
+                #expect(try LeadEvent.attributeValue(unsealed: Array(attribute.sealed.dropLast().reversed())) == own[attribute.name])
+            }
+        }
+    }
 }

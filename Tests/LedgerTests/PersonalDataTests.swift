@@ -278,4 +278,29 @@ struct PersonalDataTests {
         #expect(first.appended == 1)
         #expect(again.duplicates == 1)
     }
+
+    @Test("a personal value too long to fit a record once sealed is refused by name, not a crash; the ledger stays byte for byte")
+    func oversizedValue() throws {
+        let path = temporaryLedger()
+        let ledger = try Ledger(path: path)
+        defer { ledger.close() }
+        let fine = event("00QA", "2026-03-02T09:00:00Z", .leadCaptured(.init(channel: "email", attributes: ["email": .string("a@example.com")])))
+        #expect(try ledger.appendAndWait([fine]).appended == 1)
+        let before = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
+        // Fits a record in clear (at most 65,534 bytes), not once 28 bytes of nonce and tag are added.
+        let long = String(repeating: "x", count: 65_520)
+        let huge = event("00QB", "2026-03-02T09:05:00Z", .attributesObserved(.init(attributes: ["email": .string(long), "country": .string("US")])))
+        let next = event("00QA", "2026-03-02T09:06:00Z", .attributesObserved(.init(attributes: ["name": .string("Ada")])))
+        do {
+            _ = try ledger.appendAndWait([next, huge])
+            Issue.record("a value that cannot be sealed was appended")
+        } catch {
+            #expect("\(error)".contains("\"email\""), "\(error)")
+            #expect("\(error)".contains("would not fit a record"), "\(error)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb")) == before)
+        #expect(try ledger.log.withPolicyTables([PersonalData.keyTable]) { try PersonalData.key(of: "00QB", in: $0) } == nil)
+        #expect(try ledger.appendAndWait([next]).appended == 1)
+        #expect(try ledger.verify().isIntact)
+    }
 }

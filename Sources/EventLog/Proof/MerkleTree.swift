@@ -22,19 +22,22 @@ public enum MerkleTree {
 
     /// The hash of a leaf whose record hash is `recordHash`.
     public static func leafHash(_ recordHash: some Sequence<UInt8>) -> [UInt8] {
+        // Every append hashes a leaf and about one node: straight from the bytes, with no copy of them.
         var hasher = SHA256()
-        hasher.update(data: [0])
-        hasher.update(data: Array(recordHash))
-        return Array(hasher.finalize())
+        withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
+        if recordHash.withContiguousStorageIfAvailable({ hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }) == nil {
+            hasher.update(data: Array(recordHash))
+        }
+        return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 
     /// The hash of an inner node.
     public static func nodeHash(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
-        hasher.update(data: [1])
-        hasher.update(data: left)
-        hasher.update(data: right)
-        return Array(hasher.finalize())
+        withUnsafeBytes(of: UInt8(1)) { hasher.update(bufferPointer: $0) }
+        left.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        right.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 
     /// The root of an empty tree: SHA-256 of nothing.

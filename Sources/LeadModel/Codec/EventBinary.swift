@@ -106,9 +106,24 @@ extension LeadEvent {
     /// attribute's name and its value's encoded bytes (tag and data), and returns the sealed bytes
     /// to store instead (attribute tag 5), or nil to store the value as it is.
     public func binary(sealing seal: AttributeSealer) rethrows -> [UInt8] {
+        try binary { name, value, out in
+            guard let sealed = try seal(name, Array(value)) else { return false }
+            out.append(contentsOf: sealed)
+            return true
+        }
+    }
+
+    /// The binary storage form with some attribute values sealed in place: `seal` gets each non-null
+    /// attribute's name and its value's encoded bytes (tag and data), and appends the sealed bytes to
+    /// store instead (attribute tag 5), or returns false to store the value as it is. The same bytes
+    /// as ``binary(sealing:)`` with no copy of each sealed value in between.
+    public func binary(sealingInPlace seal: AttributeSealing) rethrows -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(160)
-        try encodeBinary(into: &out, sealing: seal)
+        out.reserveCapacity(192)
+        // Only called during the encoding: `sealing` is optional (so escaping) for the plain form's sake.
+        try withoutActuallyEscaping(seal) { seal in
+            try encodeBinary(into: &out) { (name, value, out) throws(any Error) -> Bool in try seal(name, value, &out) }
+        }
         return out
     }
 
@@ -143,10 +158,13 @@ extension LeadEvent {
     ///
     /// Every string must fit in 65,534 bytes; events read by `EventDecoder` always do.
     public func encodeBinary(into out: inout [UInt8]) {
-        encodeBinary(into: &out, sealing: { _, _ in nil })
+        encodeBinary(into: &out, sealing: Optional<(String, UnsafeRawBufferPointer, inout [UInt8]) throws(Never) -> Bool>.none)
     }
 
-    func encodeBinary(into out: inout [UInt8], sealing seal: AttributeSealer) rethrows {
+    /// Appends the binary storage form, offering each attribute value to `seal` when there is one.
+    func encodeBinary<Failure: Error>(
+        into out: inout [UInt8], sealing seal: ((String, UnsafeRawBufferPointer, inout [UInt8]) throws(Failure) -> Bool)?
+    ) throws(Failure) {
         var writer = BinaryWriter(out: out)
         out = []
         var flags: UInt16 = 0
@@ -471,17 +489,37 @@ struct BinaryWriter {
         out.append(contentsOf: value.utf8)
     }
 
-    mutating func attributes(_ attributes: [String: AttributeValue], sealing seal: AttributeSealer) rethrows {
+    mutating func attributes<Failure: Error>(
+        _ attributes: [String: AttributeValue], sealing seal: ((String, UnsafeRawBufferPointer, inout [UInt8]) throws(Failure) -> Bool)?
+    ) throws(Failure) {
         precondition(attributes.count <= Int(UInt16.max), "too many attributes for a record")
         integer(UInt16(attributes.count))
+        // One buffer for every value of the record that is offered to `seal`.
+        var plain = BinaryWriter(out: [])
         for (name, value) in sortedAttributes(attributes) {
             string(name)
-            var plain = BinaryWriter(out: [])
+            guard let seal, value != .null else {
+                self.value(value)
+                continue
+            }
+            plain.out.removeAll(keepingCapacity: true)
             plain.value(value)
-            if value != .null, let sealed = try seal(name, plain.out) {
-                byte(BinaryLayout.sealedTag)
-                bytes(sealed)
+            // The sealed bytes go straight after their tag and a length slot filled in afterwards.
+            let slot = out.count
+            byte(BinaryLayout.sealedTag)
+            integer(UInt16(0))
+            let start = out.count
+            let sealed: Result<Bool, Failure> = plain.out.withUnsafeBytes { value in
+                do throws(Failure) { return .success(try seal(name, value, &out)) } catch { return .failure(error) }
+            }
+            if try sealed.get() {
+                let count = out.count - start
+                precondition(count <= BinaryLayout.maximumStringBytes, "a sealed value of \(count) bytes does not fit a record")
+                withUnsafeBytes(of: UInt16(count).littleEndian) { length in
+                    out.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: slot + 1).copyMemory(from: length.baseAddress!, byteCount: 2) }
+                }
             } else {
+                out.removeSubrange(slot...)
                 out.append(contentsOf: plain.out)
             }
         }
@@ -504,6 +542,10 @@ struct BinaryWriter {
 /// Given an attribute's name and its encoded value, the sealed bytes to store instead, or nil to
 /// store the value in clear.
 public typealias AttributeSealer = (_ name: String, _ value: [UInt8]) throws -> [UInt8]?
+
+/// Given an attribute's name and its encoded value, appends the sealed bytes to store instead to
+/// `out` and returns true, or returns false (appending nothing) to store the value in clear.
+public typealias AttributeSealing = (_ name: String, _ value: UnsafeRawBufferPointer, _ out: inout [UInt8]) throws -> Bool
 
 /// An attribute whose value the ledger stored sealed: the bytes only the lead's key opens.
 public struct SealedAttribute: Sendable, Hashable {

@@ -149,18 +149,22 @@ enum KeyChange {
 struct PersonalSealer {
     let personal: Set<String>
     let tables: PolicyTables
-    /// The key each lead has at this point of the batch; nil when destroyed and not yet replaced.
-    private var keys: [String: [UInt8]?] = [:]
+    /// The key each lead has at this point of the batch, made ready once for all its values; nil
+    /// when destroyed and not yet replaced.
+    private var keys: [String: ValueSeal.Key?] = [:]
     private(set) var changes: [KeyChange] = []
+    /// The most bytes of an encoded value that still fit a record's slot once sealed.
+    static let largestValue = 0xFFFE - ValueSeal.overhead
 
-    init(personal: Set<String>, tables: PolicyTables) {
+    init(personal: Set<String>, tables: PolicyTables, events: Int = 0) {
         self.personal = personal
         self.tables = tables
+        if !personal.isEmpty { keys.reserveCapacity(events) }
     }
 
-    private mutating func currentKey(_ lead: String) throws -> [UInt8]? {
+    private mutating func currentKey(_ lead: String) throws -> ValueSeal.Key? {
         if let known = keys[lead] { return known }
-        let stored = try PersonalData.key(of: lead, in: tables)
+        let stored = try PersonalData.key(of: lead, in: tables).map { try ValueSeal.Key($0) }
         keys[lead] = stored
         return stored
     }
@@ -180,18 +184,33 @@ struct PersonalSealer {
         }
         guard let attributes, attributes.contains(where: { personal.contains($0.key) && $0.value != .null }) else { return nil }
         if let stored = try erasedOriginal(of: event, attributes: attributes) { return stored }
-        let key: [UInt8]
+        let key: ValueSeal.Key
         if let existing = try currentKey(lead) {
             key = existing
         } else {
-            key = ValueSeal.newKey()
+            let bytes = ValueSeal.newKey()
+            key = try ValueSeal.Key(bytes)
             keys[lead] = key
-            changes.append(.create(lead: lead, key: key, event: index))
+            changes.append(.create(lead: lead, key: bytes, event: index))
         }
-        let sealed = self.personal
-        return try event.binary { name, value in
-            sealed.contains(name) ? try ValueSeal.seal(value, key: key, context: PersonalData.context(event: event.id, attribute: name)) : nil
-        }
+        let names = personal
+        // The context of each value (PersonalData.context): the event's id, then the attribute's name.
+        var context: [UInt8] = []
+        context.reserveCapacity(48)
+        withUnsafeBytes(of: event.id.uuid) { context.append(contentsOf: $0) }
+        let idBytes = context.count
+        return try event.binary(sealingInPlace: { name, value, out in
+            guard names.contains(name) else { return false }
+            guard value.count <= Self.largestValue else {
+                throw PersonalDataError(
+                    "the value of the personal attribute \"\(name)\" of event \(event.id) is \(value.count) bytes; sealed, it would not fit a record (at most \(Self.largestValue))"
+                )
+            }
+            context.removeSubrange(idBytes...)
+            context.append(contentsOf: name.utf8)
+            try context.withUnsafeBytes { try ValueSeal.seal(value, key: key, context: $0, appendingTo: &out) }
+            return true
+        })
     }
 
     /// The stored payload of `event` when it is a re-sent copy of an event whose personal values

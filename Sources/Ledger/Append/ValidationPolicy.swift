@@ -55,7 +55,7 @@ final class ValidationPolicy: AppendPolicy, @unchecked Sendable {
         assertOnWriterThread()
         keyChanges = []
         guard let context, context.events.count == batch.records.count else { return batch }
-        var sealer = PersonalSealer(personal: personal, tables: tables)
+        var sealer = PersonalSealer(personal: personal, tables: tables, events: context.events.count)
         var sealed = batch
         for (index, numbered) in context.events.enumerated() {
             if let payload = try sealer.seal(numbered.event, index: index) { sealed.records[index].payload = payload }
