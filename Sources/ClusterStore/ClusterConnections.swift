@@ -18,6 +18,8 @@ actor WritableConnection {
     private let address: ClusterAddress
     private let logger: Logger
     private var current: PostgresConnection?
+    /// `host:port` of the server `current` is connected to.
+    private(set) var server: String?
     private var closed = false
 
     init(address: ClusterAddress, logger: Logger) {
@@ -30,8 +32,10 @@ actor WritableConnection {
         if closed { throw ClusterError("the store is closed") }
         if let current, !current.isClosed { return current }
         current = nil
-        let connection = try await Self.connectToPrimary(address, logger: logger)
+        server = nil
+        let (connection, host) = try await Self.connectToPrimaryHost(address, logger: logger)
         current = connection
+        server = "\(host.name):\(host.port)"
         return connection
     }
 
@@ -58,6 +62,11 @@ actor WritableConnection {
     /// Tries each host in turn and keeps the first that accepts writes, with `synchronous_commit = on`
     /// so a commit returns only once the standbys the server requires hold it.
     static func connectToPrimary(_ address: ClusterAddress, logger: Logger) async throws -> PostgresConnection {
+        try await connectToPrimaryHost(address, logger: logger).0
+    }
+
+    /// ``connectToPrimary(_:logger:)``, with the host it found writable.
+    static func connectToPrimaryHost(_ address: ClusterAddress, logger: Logger) async throws -> (PostgresConnection, ClusterAddress.Host) {
         var problems: [String] = []
         for host in address.hosts {
             let connection: PostgresConnection
@@ -77,7 +86,7 @@ actor WritableConnection {
                     continue
                 }
                 try await connection.query("SET synchronous_commit = on", logger: logger)
-                return connection
+                return (connection, host)
             } catch {
                 problems.append("\(host.name):\(host.port): \(describe(error))")
                 try? await connection.close()

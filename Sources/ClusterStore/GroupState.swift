@@ -13,6 +13,8 @@ struct GroupState {
     /// The head after the records planned so far.
     private(set) var position: UInt64
     private var lastHash: [UInt8]
+    /// The hash of the last record read or planned.
+    var headHash: [UInt8] { lastHash }
     private let fenceStreams: UInt64
     private var streamCount: UInt64
     /// Stored (or planned) records by id: position, stream and payload, to tell duplicate from conflict.

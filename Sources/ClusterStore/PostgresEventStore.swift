@@ -290,6 +290,88 @@ public final class PostgresEventStore: AsyncEventStore {
         }
     }
 
+    // MARK: A node's groups
+
+    /// Stores records a node sealed in its local copy (exact bytes, positions, hashes), in one
+    /// transaction fenced on `head`: they are stored only when the tenant still ends at `head` with
+    /// the same hash, and acknowledged once the synchronous commit returned. A node's writer is the
+    /// only caller: it must not share this store with ``append(_:)``, whose groups use the same connection.
+    public func commit(sealed records: [StoredRecord], onto head: LogHead) async -> UpstreamCommit {
+        if closedFlag.isSet { return .failed("the store is closed") }
+        guard !records.isEmpty else { return .committed }
+        let connecting = await withDeadline(Self.connectTimeout) { [writer] () async -> Result<PostgresConnection, ClusterError> in
+            do { return .success(try await writer.connection()) } catch { return .failure(ClusterError(describe(error))) }
+        }
+        let connection: PostgresConnection
+        switch connecting {
+        case .success(let open)?: connection = open
+        case .failure(let error)?: return .failed("the log of record is unreachable: \(error)")
+        case nil: return .failed("no writable server of the log of record answered within \(Self.connectTimeout)")
+        }
+        let outcome = await withDeadline(commitTimeout) { [self] in await attemptSealed(records, onto: head, on: connection) }
+            ?? .unknownOutcome("no answer within \(commitTimeout)")
+        switch outcome {
+        case .committed, .fenceLost: break
+        case .unknownOutcome, .failed: await writer.discard(connection)
+        }
+        return outcome
+    }
+
+    private func attemptSealed(_ records: [StoredRecord], onto head: LogHead, on connection: PostgresConnection) async -> UpstreamCommit {
+        var committing = false
+        do {
+            try await connection.query("BEGIN", logger: logger)
+            var state = try await GroupState.read([], tenant: tenant, on: connection, logger: logger)
+            guard state.fencePosition == head.position else {
+                try await connection.query("ROLLBACK", logger: logger)
+                return .fenceLost
+            }
+            guard state.headHash.hexadecimal == head.hash else {
+                try await connection.query("ROLLBACK", logger: logger)
+                return .failed(
+                    "tenant \"\(tenant)\" has another record at position \(head.position) than this node's copy: the copy is not of this tenant")
+            }
+            try await state.readStreams(Array(Set(records.compactMap(\.stream))), tenant: tenant, on: connection, logger: logger)
+            for record in records { try state.seal(record) }
+            guard try await state.write(tenant: tenant, on: connection, logger: logger) else {
+                try await connection.query("ROLLBACK", logger: logger)
+                return .fenceLost
+            }
+            try await connection.query("SELECT pg_notify(\(Self.channel), \(tenant + " " + String(state.position)))", logger: logger)
+            committing = true
+            try await connection.query("COMMIT", logger: logger)
+            signal.advance(to: state.position)
+            return .committed
+        } catch {
+            // Another node stored one of these ids or stream versions first: its commit moved the head.
+            if !committing, let state = sqlState(error), state == "23505" || state == "40001" {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                return .fenceLost
+            }
+            if committing { return .unknownOutcome(describe(error)) }
+            if !isConnectionLoss(error) { _ = try? await connection.query("ROLLBACK", logger: logger) }
+            if let error = error as? ClusterError { return .failed(error.description) }
+            return .failed(describe(error))
+        }
+    }
+
+    /// Returns once a commit of this tenant past `position` was announced (by any node), or after
+    /// `timeout`: a node's follower waits here between catch-ups.
+    public func waitForCommit(after position: UInt64, timeout: Duration) async {
+        await signal.waitForRecord(after: position, timeout: timeout)
+    }
+
+    /// The greatest head of this tenant announced so far (by this store's commits or any writer's `NOTIFY`).
+    public var announcedHead: UInt64 { signal.head }
+
+    /// The server the store writes to now (`host:port`), nil while it has no connection.
+    public var writableServer: String? {
+        get async {
+            if let server = await writer.server { return server }
+            return await reader.server
+        }
+    }
+
     // MARK: Reading
 
     private func readRows(_ query: PostgresQuery) async throws -> [StoredRecord] {

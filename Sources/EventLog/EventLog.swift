@@ -38,6 +38,10 @@ public final class EventLog: Sendable {
         /// only to measure what it costs: a log appended to without it rebuilds the tree, once, at
         /// its next append with it.
         public var maintainsMerkleTree: Bool
+        /// The log of record this log is a copy of, when it is one (a LeadLedger node): each group
+        /// is committed there, fenced on the local head, before it is committed here. Nil (the
+        /// default) for an embedded ledger, whose appends never leave the machine.
+        public var upstream: (any LogUpstream)? = nil
 
         /// Creates options: the default map size (32 GiB, less under `ulimit -v`), full sync, created when missing.
         public init(
@@ -211,6 +215,16 @@ public final class EventLog: Sendable {
     /// Whether the calling thread is this log's writer thread, where every ``AppendPolicy`` callback
     /// runs: a policy preconditions it before touching its unsynchronised state.
     public var isOnWriterThread: Bool { writer.isWriterThread }
+
+    /// Brings the local copy up to the log of record's head (``Options/upstream``), on the writer's
+    /// thread between two groups; returns how many records were applied. Without an upstream, 0.
+    public func catchUp() async throws -> Int {
+        guard options.upstream != nil, !isReadOnly else { return 0 }
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Int, any Error>, Never>) in
+            writer.requestCatchUp { continuation.resume(returning: $0) }
+        }
+        return try result.get()
+    }
 
     // MARK: Appending
 

@@ -25,6 +25,9 @@ public final class Ledger: Sendable {
         /// Maintain the Merkle tree over record hashes on append (see ``EventLog/Options/maintainsMerkleTree``):
         /// off only to measure what it costs.
         public var maintainsMerkleTree = true
+        /// The log of record this ledger is a node's copy of (see ``EventLog/Options/upstream``);
+        /// nil for an embedded ledger.
+        public var upstream: (any LogUpstream)? = nil
 
         /// Creates options: created when missing, the default map size (32 GiB, less under `ulimit -v`), full sync.
         public init(
@@ -51,11 +54,11 @@ public final class Ledger: Sendable {
 
     /// Opens the ledger at `path`.
     public init(path: String, options: Options = Options()) throws {
-        log = try EventLog(
-            path: path,
-            options: .init(
-                mapSize: options.mapSize, durability: options.durability, createIfMissing: options.createIfMissing, clock: options.clock,
-                readOnly: options.readOnly, checksStructure: options.checksStructure, maintainsMerkleTree: options.maintainsMerkleTree))
+        var logOptions = EventLog.Options(
+            mapSize: options.mapSize, durability: options.durability, createIfMissing: options.createIfMissing, clock: options.clock,
+            readOnly: options.readOnly, checksStructure: options.checksStructure, maintainsMerkleTree: options.maintainsMerkleTree)
+        logOptions.upstream = options.upstream
+        log = try EventLog(path: path, options: logOptions)
         let personal = PersonalData.attributes(setting: try log.metaValue(PersonalData.settingKey))
         let approvals = ApprovalSetting.roles(setting: try log.metaValue(ApprovalSetting.key))
         validation = ValidationPolicy(log: log, personalAttributes: personal, destroyedKeys: destroyedKeys, requiredApprovals: approvals)

@@ -21,6 +21,8 @@ final class Writer: @unchecked Sendable {
     private let options: EventLog.Options
     private let condition = NSCondition()
     private var pending: [Pending] = []
+    /// Callers waiting for a catch-up with the log of record (``EventLog/Options/upstream``).
+    private var catchUps: [@Sendable (Result<Int, any Error>) -> Void] = []
     private var stopping = false
     private var started = false
     private var policy: (any AppendPolicy)?
@@ -67,6 +69,19 @@ final class Writer: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Asks the writer thread to apply what the log of record holds past the local head.
+    func requestCatchUp(_ completion: @escaping @Sendable (Result<Int, any Error>) -> Void) {
+        condition.lock()
+        if stopping {
+            condition.unlock()
+            completion(.failure(AppendError(.closed, "the ledger is closed")))
+            return
+        }
+        catchUps.append(completion)
+        condition.signal()
+        condition.unlock()
+    }
+
     /// Whether `stop()` was called.
     var isStopped: Bool {
         condition.lock()
@@ -87,7 +102,20 @@ final class Writer: @unchecked Sendable {
     private func run() {
         while true {
             condition.lock()
-            while pending.isEmpty && !stopping { condition.wait() }
+            while pending.isEmpty && catchUps.isEmpty && !stopping { condition.wait() }
+            if !catchUps.isEmpty {
+                let waiting = catchUps
+                catchUps.removeAll()
+                condition.unlock()
+                let result: Result<Int, any Error>
+                if let upstream = options.upstream {
+                    do { result = .success(try catchUp(from: upstream)) } catch { result = .failure(error) }
+                } else {
+                    result = .success(0)
+                }
+                for completion in waiting { completion(result) }
+                continue
+            }
             if pending.isEmpty {
                 condition.unlock()
                 break
@@ -128,7 +156,14 @@ final class Writer: @unchecked Sendable {
         /// Every batch was refused: the transaction is rolled back, so nothing the policy read or
         /// prepared (a table created, say) reaches the file.
         case nothingToCommit
+        /// The log of record moved past the head the group was fenced on.
+        case fenceLost
+        /// The log of record did not store the group, or may have without saying so.
+        case upstream(AppendError)
     }
+
+    /// How often a group is retried against a newer head after losing the fence to another node.
+    static let upstreamRetries = 32
 
     /// The policy tables' handles, once a transaction that opened them committed; LMDB keeps a
     /// handle for the environment's life from then on.
@@ -141,19 +176,24 @@ final class Writer: @unchecked Sendable {
         return thread.map { $0 === Thread.current } ?? false
     }
 
-    private func commit(_ group: [Pending], policy: (any AppendPolicy)?) -> [Result<AppendReceipt, AppendError>] {
+    private func commit(_ group: [Pending], policy: (any AppendPolicy)?, attempt: Int = 0) -> [Result<AppendReceipt, AppendError>] {
         // The policy is promised one thread; LMDB requires the write transaction to end where it began.
         precondition(policy == nil || isWriterThread, "a commit runs on the log's writer thread")
         var outcomes: [Result<[AppendOutcome], AppendError>] = []
         outcomes.reserveCapacity(group.count)
         let head: LogHead
         var opened: [String: Database]?
+        var groupStart: UInt64 = 0
+        var sent = false
         do {
             head = try env.write { txn in
                 var state = try groupState(txn)
+                let start = (position: state.position, hash: state.hash)
+                groupStart = start.position
                 guard let policy, let log else {
                     for p in group { outcomes.append(try process(p.batch, txn, &state, nil, nil)) }
                     try saveTree(state, txn)
+                    if let upstream = options.upstream { sent = try send(from: start, to: state, txn, upstream) }
                     return LogHead(position: state.position, hash: state.hash.hexString)
                 }
                 let databases: [String: Database]
@@ -173,14 +213,32 @@ final class Writer: @unchecked Sendable {
                     for p in group { outcomes.append(try process(p.batch, pointer.pointee, &state, policy, tables)) }
                     if outcomes.allSatisfy({ if case .failure = $0 { true } else { false } }) { throw GroupFailure.nothingToCommit }
                     try saveTree(state, pointer.pointee)
+                    if let upstream = options.upstream { sent = try send(from: start, to: state, pointer.pointee, upstream) }
                     return LogHead(position: state.position, hash: state.hash.hexString)
                 }
             }
         } catch GroupFailure.nothingToCommit {
             policy?.abortGroup()
+            if let retried = retryIfBehind(group, policy: policy, attempt: attempt, refused: true) { return retried }
             return outcomes.compactMap { if case .failure(let refusal) = $0 { .failure(refusal) } else { nil } }
+        } catch GroupFailure.fenceLost {
+            policy?.abortGroup()
+            if let retried = retryIfBehind(group, policy: policy, attempt: attempt, refused: false) { return retried }
+            let failure = AppendError(
+                .storage,
+                "another node kept moving the log of record's head: the append lost the fence \(attempt + 1) times; nothing was stored")
+            return group.map { _ in .failure(failure) }
+        } catch GroupFailure.upstream(let failure) {
+            policy?.abortGroup()
+            return group.map { _ in .failure(failure) }
         } catch {
             policy?.abortGroup()
+            if sent {
+                // The log of record holds the group; this copy gets it back at its next catch-up.
+                let failure = AppendError(
+                    .unknownOutcome, "unknown outcome: the log of record stored the batch, this node's copy failed to (\(error)); retry with the same ids")
+                return group.map { _ in .failure(failure) }
+            }
             if case LMDBError.mapFull = error, group.count > 1 {
                 // Find out which batches fit on their own, so one large batch does not fail the others.
                 return group.flatMap { commit([$0], policy: policy) }
@@ -193,7 +251,132 @@ final class Writer: @unchecked Sendable {
         if let opened { policyDatabases = opened }
         policy?.commitGroup(head: head.position)
         heads.advance(to: head.position)
+        // A group that stored nothing was fenced on nothing: its refusals may come from a copy that
+        // lacked what another node appended, so they are judged again once caught up. (A group that
+        // stored records held the fence, so its refusals were judged at the log of record's head.)
+        if options.upstream != nil, head.position == groupStart,
+            outcomes.contains(where: { if case .failure = $0 { true } else { false } }),
+            let retried = retryIfBehind(group, policy: policy, attempt: attempt, refused: true)
+        {
+            return retried
+        }
         return outcomes.map { $0.map { AppendReceipt(outcomes: $0, head: head) } }
+    }
+
+    // MARK: A copy of a log of record
+
+    /// Hands the group's new records to the log of record, fenced on the head the group began at;
+    /// throws unless they are stored there, so the LMDB transaction is rolled back.
+    private func send(
+        from start: (position: UInt64, hash: [UInt8]), to state: GroupState, _ txn: borrowing Transaction, _ upstream: any LogUpstream
+    ) throws -> Bool {
+        guard state.position > start.position else { return false }
+        var records: [StoredRecord] = []
+        records.reserveCapacity(Int(state.position - start.position))
+        var names: [UInt32: String] = [:]
+        for (name, number) in state.streamCache { names[number] = name }
+        for position in (start.position + 1)...state.position {
+            let record = try txn.withValue(forKey: position, in: dbs.events) { bytes -> StoredRecord in
+                guard let bytes else { throw StoredDamage(table: "events", message: "position \(position) vanished within its group") }
+                let view = try RecordView(checking: bytes, at: position)
+                let number = view.streamNumber
+                return StoredRecord(view, stream: number == 0 ? nil : names[number])
+            }
+            if record.streamNumber != 0, record.stream == nil {
+                throw StoredDamage(table: "stream-numbers", message: "stream number \(record.streamNumber) has no name")
+            }
+            records.append(record)
+        }
+        switch upstream.commit(records, onto: LogHead(position: start.position, hash: start.hash.hexString)) {
+        case .committed: return true
+        case .fenceLost: throw GroupFailure.fenceLost
+        case .unknownOutcome(let why):
+            throw GroupFailure.upstream(
+                AppendError(.unknownOutcome, "unknown outcome: the log of record may or may not hold this batch (\(why)); retry with the same ids"))
+        case .failed(let why):
+            throw GroupFailure.upstream(AppendError(.storage, "the log of record did not store the batch; nothing was stored: \(why)"))
+        }
+    }
+
+    /// Catches up with the log of record and commits the group again, when the copy was behind
+    /// (or, after a lost fence, always); nil when there is nothing to retry for.
+    private func retryIfBehind(
+        _ group: [Pending], policy: (any AppendPolicy)?, attempt: Int, refused: Bool
+    ) -> [Result<AppendReceipt, AppendError>]? {
+        guard let upstream = options.upstream, attempt < Self.upstreamRetries else { return nil }
+        let applied: Int
+        do { applied = try catchUp(from: upstream) } catch {
+            let failure = AppendError(.storage, "catching up with the log of record failed; nothing of this batch was stored: \(error)")
+            return refused ? nil : group.map { _ in .failure(failure) }
+        }
+        if refused && applied == 0 { return nil }
+        return commit(group, policy: policy, attempt: attempt + 1)
+    }
+
+    /// The size of a page of records read from the log of record while catching up.
+    static let catchUpPage = 2000
+
+    /// Applies the log of record's records past the local head, a page per transaction, checking
+    /// that each follows the local chain; returns how many were applied.
+    func catchUp(from upstream: any LogUpstream) throws -> Int {
+        var applied = 0
+        var head = try env.read { txn in try EventLog.readHead(txn, dbs).position }
+        while true {
+            let page = try upstream.records(after: head, limit: Self.catchUpPage)
+            if page.isEmpty { break }
+            head = try env.write { txn in
+                var state = try groupState(txn)
+                for record in page { try apply(record, txn, &state) }
+                try saveTree(state, txn)
+                return state.position
+            }
+            applied += page.count
+            heads.advance(to: head)
+            if page.count < Self.catchUpPage { break }
+        }
+        upstream.caughtUp(to: head, applied: applied)
+        return applied
+    }
+
+    /// Writes one record of the log of record as it is there: same position, stream number, time,
+    /// id and hash, or the copy has diverged.
+    private func apply(_ record: StoredRecord, _ txn: borrowing Transaction, _ state: inout GroupState) throws {
+        guard record.position == state.position + 1 else {
+            throw UpstreamDivergence("the log of record's record at position \(record.position) does not follow the local head \(state.position)")
+        }
+        var stream: UInt32 = 0
+        if let name = record.stream {
+            let known = try state.streamCache[name] ?? lookUpStream(name, txn)
+            guard record.streamNumber == (known ?? state.nextStream) else {
+                throw UpstreamDivergence(
+                    "position \(record.position): stream \"\(name)\" is number \(record.streamNumber) in the log of record, \(known ?? state.nextStream) here")
+            }
+            stream = try streamNumber(for: name, txn, &state)
+        } else if record.streamNumber != 0 {
+            throw UpstreamDivergence("position \(record.position) has a stream number but no stream")
+        }
+        guard record.payload.count <= options.maxPayloadSize, record.payload.count <= Int(UInt32.max) else {
+            throw UpstreamDivergence("position \(record.position): a payload of \(record.payload.count) bytes is beyond this node's limit")
+        }
+        state.position = record.position
+        try write(
+            NewRecord(id: record.id, stream: record.stream, payload: record.payload), at: record.position, stream: stream,
+            recordedAt: record.recordedAt, txn, &state)
+        guard state.hash.hexString == record.hash else {
+            throw UpstreamDivergence(
+                "position \(record.position): the hash does not chain onto the local copy (another tenant's copy, or a rewritten log)")
+        }
+        var p = record.position
+        do {
+            try withUnsafeBytes(of: record.id.uuid) { key in
+                try withUnsafeBytes(of: &p) { try txn.put($0, forKey: key, in: dbs.ids, flags: .noOverwrite) }
+            }
+        } catch LMDBError.keyExists {
+            throw UpstreamDivergence("position \(record.position): event \(record.id) is stored here at another position")
+        }
+        if stream != 0 {
+            try withUnsafeBytes(of: &p) { try txn.put($0, forKey: stream, in: dbs.streamIndex, flags: .appendDuplicate) }
+        }
     }
 
     private static func describe(_ error: any Error, records: Int, mapSize: Int, availableBytes: UInt64?) -> AppendError {

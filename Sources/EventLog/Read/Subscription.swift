@@ -56,6 +56,9 @@ public final class HeadSignal: Sendable {
     /// A commit moved the head to `position`: wakes who waits for it.
     public func advance(to position: UInt64) { waiters.withLock { $0.advance(to: position) } }
 
+    /// The greatest head announced so far.
+    public var head: UInt64 { waiters.withLock { $0.head } }
+
     /// The store closed: wakes everyone, and no one waits again.
     public func closeAll() { waiters.withLock { $0.closeAll() } }
 
