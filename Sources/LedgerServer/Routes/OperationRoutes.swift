@@ -43,6 +43,7 @@ enum OperationsController: LedgerController {
                 var error: String?
                 var analyses: Load?
                 var streams: Int?
+                var node: NodeLag?
             }
             struct Load: Encodable {
                 var running: Int
@@ -60,7 +61,7 @@ enum OperationsController: LedgerController {
                 return JSONResponse.make(
                     value: Health(
                         status: "ok", head: head.position, analyses: Load(running: load.running, waiting: load.waiting),
-                        streams: server.streams.count))
+                        streams: server.streams.count, node: server.configuration.nodeLag?()))
             } catch {
                 return JSONResponse.make(status: .serviceUnavailable, value: Health(status: "unavailable", error: "\(error)"))
             }

@@ -44,6 +44,8 @@ public struct ServerConfiguration: Sendable {
     public var servedOverTLS: Bool
     /// Where CloudEvents sources land among the ledger's sources.
     public var cloudEventSources: CloudEventSources = CloudEventSources()
+    /// For a node whose ledger is a copy of a log of record: its lag, for `GET /health`.
+    public var nodeLag: (@Sendable () -> NodeLag)?
     /// HubSpot webhooks at `POST /v1/hooks/hubspot`; nil answers them 404.
     public var hubSpot: HubSpotWebhookConfiguration?
     /// How outbound subscriptions are delivered.
@@ -104,5 +106,37 @@ public struct ServerConfiguration: Sendable {
         case .unixDomainSocket:
             return true
         }
+    }
+}
+
+/// How far a node's local copy is behind its log of record, as `GET /health` reports it.
+public struct NodeLag: Sendable, Codable, Hashable {
+    /// The tenant of the log of record the ledger is a copy of.
+    public var tenant: String
+    /// The PostgreSQL server in use (`host:port`), nil before one was reached.
+    public var server: String?
+    /// The log of record's head as last seen.
+    public var clusterHead: UInt64?
+    /// Positions the local copy lacks behind that head.
+    public var positionsBehind: UInt64?
+    /// Seconds since the copy was last found caught up, nil before it ever was.
+    public var secondsSinceCaughtUp: Double?
+    /// Records read from the log of record to catch up since the process started.
+    public var recordsFetched: Int
+    /// The last problem following the log of record, nil once caught up again.
+    public var problem: String?
+
+    /// Creates a report.
+    public init(
+        tenant: String, server: String?, clusterHead: UInt64?, positionsBehind: UInt64?, secondsSinceCaughtUp: Double?, recordsFetched: Int,
+        problem: String?
+    ) {
+        self.tenant = tenant
+        self.server = server
+        self.clusterHead = clusterHead
+        self.positionsBehind = positionsBehind
+        self.secondsSinceCaughtUp = secondsSinceCaughtUp
+        self.recordsFetched = recordsFetched
+        self.problem = problem
     }
 }

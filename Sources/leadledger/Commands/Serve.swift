@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClusterStore
 import EventLog
 import Foundation
 import Ledger
@@ -19,9 +20,16 @@ struct Serve: AsyncParsableCommand {
             This process also delivers the ledger's outbound subscriptions (`leadledger subscriptions`),
             and accepts HubSpot webhooks with --hubspot-secret-file and --public-url:
               leadledger serve --ledger crm.ledger --hubspot-secret-file hubspot.secret --public-url https://hooks.example.com
+            With --cluster the ledger directory is a node's local copy of a tenant of a PostgreSQL log of
+            record (`leadledger cluster init`): appends are committed there first, reads are served from
+            the local copy, which follows the tenant. A directory that does not exist is created and filled
+            from the tenant; one holding another chain is refused. GET /health reports the node's lag.
+              leadledger serve --ledger node1.ledger --cluster postgresql://leadledger@h1,h2,h3/leadledger --tenant crm
             """)
 
     @OptionGroup var options: LedgerOptions
+
+    @OptionGroup var cluster: ClusterOptions
 
     @Option(help: "The address to bind.")
     var host = "127.0.0.1"
@@ -137,7 +145,12 @@ struct Serve: AsyncParsableCommand {
             default: throw CLIError(exitCode: .usage, "--durability must be full or no-meta-sync, not \(durability)")
             }
             let ledger: Ledger
-            if mode == .full {
+            var node: ClusterNode?
+            if cluster.cluster != nil {
+                let opened = try await openNode(durability: mode)
+                ledger = opened.ledger
+                node = opened.node
+            } else if mode == .full {
                 ledger = try options.open(create: allowAnonymous)
             } else {
                 do {
@@ -153,6 +166,21 @@ struct Serve: AsyncParsableCommand {
                 maxConnections: maxConnections, analysisWidth: analysisWidth, servedOverTLS: behindTLS)
             configuration.hubSpot = hubSpot
             configuration.cloudEventSources = sources
+            var following: Task<Void, Never>?
+            if let node {
+                let log = ledger.log
+                configuration.nodeLag = {
+                    let status = node.status(of: log)
+                    return NodeLag(
+                        tenant: status.tenant, server: status.server, clusterHead: status.clusterHead, positionsBehind: status.positionsBehind,
+                        secondsSinceCaughtUp: status.secondsSinceCaughtUp, recordsFetched: status.recordsFetched, problem: status.problem)
+                }
+                following = node.follow(log)
+            }
+            defer {
+                following?.cancel()
+                if let node { node.store.close() }
+            }
             let server = LedgerHTTPServer(ledger: ledger, configuration: configuration)
             do {
                 try await server.checkStartup()
@@ -165,5 +193,37 @@ struct Serve: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data("leadledger listening on http://\(host):\(port)\n".utf8))
             }
         }
+    }
+
+    /// Opens (creating when missing) the node's local copy of the tenant and brings it up to the
+    /// tenant's head before any request is served.
+    private func openNode(durability: EventLog.Durability) async throws -> (ledger: Ledger, node: ClusterNode) {
+        let address = try cluster.address()
+        let tenant = try cluster.checkedTenant()
+        let node: ClusterNode
+        do {
+            node = try await ClusterNode.open(address, tenant: tenant)
+        } catch {
+            throw CLIError(exitCode: .storage, "cannot reach tenant \(tenant) of the cluster: \(error)")
+        }
+        var ledgerOptions = options.ledgerOptions(create: true)
+        ledgerOptions.durability = durability
+        ledgerOptions.upstream = node
+        let ledger: Ledger
+        do {
+            ledger = try Ledger(path: options.path, options: ledgerOptions)
+        } catch {
+            node.store.close()
+            if let error = error as? LogOpenError, case .damaged = error { throw CLIError(exitCode: .damaged, error.description) }
+            throw CLIError(exitCode: .notFound, "cannot open the node's copy at \(options.path): \(error)")
+        }
+        do {
+            try await node.attach(ledger.log)
+        } catch {
+            ledger.close()
+            node.store.close()
+            throw CLIError(exitCode: .storage, "the ledger at \(options.path) cannot serve tenant \(tenant): \(error)")
+        }
+        return (ledger, node)
     }
 }
