@@ -3,7 +3,7 @@ SWIFT ?= swift
 SWIFT_FLAGS ?=
 DEMO_LEDGER ?= demo.ledger
 
-.PHONY: demo test setup build release bench soak format docs clean
+.PHONY: demo cluster-demo test setup build release bench soak format docs clean
 
 setup:
 	@./scripts/setup.sh
@@ -27,6 +27,10 @@ test: setup
 demo: build
 	rm -rf $(DEMO_LEDGER)
 	$$($(SWIFT) build --show-bin-path)/leadledger demo --ledger $(DEMO_LEDGER)
+
+# A PostgreSQL primary and two synchronous standbys on loopback, two `serve --cluster` nodes.
+cluster-demo: build
+	./scripts/cluster-demo.sh "$$($(SWIFT) build --show-bin-path)/leadledger"
 
 # Not part of `make test`: 100 SIGKILL trials against the CLI and the server, then a 30-minute mixed
 # load (SOAK_TRIALS and SOAK_MINUTES change both). Prints a JSON summary; exits non-zero on a lost event.
