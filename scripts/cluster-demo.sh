@@ -62,7 +62,26 @@ echo "== leadledger cluster init"
 
 echo "== the demo history ($LEADS leads) into tenant demo"
 "$BIN" demo --ledger "$WORK/history.ledger" --leads "$LEADS" >/dev/null
-"$BIN" cluster migrate --ledger "$WORK/history.ledger" --cluster "$URL" --tenant demo
+# While the history is copied (2000 records a transaction), the standbys' replay lag is sampled.
+( while :; do
+    as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$P0" -U leadledger -d leadledger -qAtc \
+        "SELECT coalesce(extract(epoch FROM max(replay_lag)) * 1000, 0) FROM pg_stat_replication" 2>/dev/null || true
+    sleep 0.2
+done >"$WORK/lag.samples" ) &
+SAMPLER=$!
+PIDS+=("$SAMPLER")
+START=$(date +%s.%N)
+"$BIN" cluster migrate --ledger "$WORK/history.ledger" --cluster "$URL" --tenant demo | grep -v '^copied up to'
+END=$(date +%s.%N)
+kill "$SAMPLER" 2>/dev/null || true
+python3 - "$WORK/lag.samples" "$START" "$END" <<'PY'
+import sys
+samples = sorted(float(x) for x in open(sys.argv[1]).read().split() if x.strip())
+took = float(sys.argv[3]) - float(sys.argv[2])
+if samples:
+    print(f"migrated in {took:.2f} s; standby replay lag while copying: median {samples[len(samples)//2]:.1f} ms, "
+          f"max {samples[-1]:.1f} ms ({len(samples)} samples)")
+PY
 HEAD=$("$BIN" cluster status --cluster "$URL" | sed -n 's/^tenant demo  position \([0-9]*\).*/\1/p')
 
 source "$(dirname "$0")/serve-background.sh"

@@ -16,6 +16,8 @@ public final class ClusterNode: LogUpstream {
     public let store: PostgresEventStore
     private let progress = Mutex(Progress())
     private let logger: Logger
+    /// The policy tables kept in the log of record.
+    public let replicatedTables: [String]
 
     private struct Progress {
         var recordsFetched = 0
@@ -27,24 +29,37 @@ public final class ClusterNode: LogUpstream {
     }
 
     /// A node of `store`'s tenant.
-    public init(store: PostgresEventStore, logger: Logger = Logger(label: "leadledger.node")) {
+    public init(store: PostgresEventStore, replicatedTables: [String] = [], logger: Logger = Logger(label: "leadledger.node")) {
         self.store = store
+        self.replicatedTables = replicatedTables
         self.logger = logger
     }
 
     /// Opens `tenant` at `address` for a node.
     public static func open(
-        _ address: ClusterAddress, tenant: String, commitTimeout: Duration = .seconds(30), logger: Logger = Logger(label: "leadledger.node")
+        _ address: ClusterAddress, tenant: String, replicatedTables: [String] = [], commitTimeout: Duration = .seconds(30),
+        logger: Logger = Logger(label: "leadledger.node")
     ) async throws -> ClusterNode {
-        ClusterNode(store: try await PostgresEventStore.open(address, tenant: tenant, commitTimeout: commitTimeout, logger: logger), logger: logger)
+        ClusterNode(
+            store: try await PostgresEventStore.open(address, tenant: tenant, commitTimeout: commitTimeout, logger: logger),
+            replicatedTables: replicatedTables, logger: logger)
     }
 
     // MARK: LogUpstream (called on the log's writer thread, which blocks)
 
     /// Commits a group of the local writer to the tenant, fenced on `head`.
-    public func commit(_ records: [StoredRecord], onto head: LogHead) -> UpstreamCommit {
+    public func commit(_ records: [StoredRecord], tableChanges: [PolicyTableChange], onto head: LogHead) -> UpstreamCommit {
         let store = self.store
-        return Self.blocking { await store.commit(sealed: records, onto: head) }
+        return Self.blocking { await store.commit(sealed: records, tableChanges: tableChanges, onto: head) }
+    }
+
+    /// The replicated tables' entries changed after `after` up to `last`.
+    public func tableChanges(after position: UInt64, through last: UInt64) throws -> [PolicyTableChange] {
+        guard !replicatedTables.isEmpty else { return [] }
+        let store = self.store
+        return try Self.blocking { () async -> Result<[PolicyTableChange], any Error> in
+            do { return .success(try await store.tableChanges(after: position, through: last)) } catch { return .failure(error) }
+        }.get()
     }
 
     /// The tenant's records from `after + 1` on.

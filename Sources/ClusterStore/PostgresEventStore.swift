@@ -133,6 +133,19 @@ public final class PostgresEventStore: AsyncEventStore {
             UNIQUE (tenant, event_id),
             UNIQUE (tenant, stream, stream_seq))
         """,
+        // Nodes' policy tables kept in the log of record (the per-lead keys of personal data): each
+        // entry in its latest state, `value` NULL once deleted, `position` the end of the group that
+        // last changed it, so a node catching up from position P reads what changed after P.
+        """
+        CREATE TABLE IF NOT EXISTS ll_policy_rows (
+            tenant text NOT NULL REFERENCES ll_heads (tenant),
+            tbl text NOT NULL,
+            key bytea NOT NULL,
+            value bytea,
+            position bigint NOT NULL,
+            PRIMARY KEY (tenant, tbl, key))
+        """,
+        "CREATE INDEX IF NOT EXISTS ll_policy_rows_position ON ll_policy_rows (tenant, position)",
     ]
 
     // MARK: Appending
@@ -296,7 +309,7 @@ public final class PostgresEventStore: AsyncEventStore {
     /// transaction fenced on `head`: they are stored only when the tenant still ends at `head` with
     /// the same hash, and acknowledged once the synchronous commit returned. A node's writer is the
     /// only caller: it must not share this store with ``append(_:)``, whose groups use the same connection.
-    public func commit(sealed records: [StoredRecord], onto head: LogHead) async -> UpstreamCommit {
+    public func commit(sealed records: [StoredRecord], tableChanges: [PolicyTableChange] = [], onto head: LogHead) async -> UpstreamCommit {
         if closedFlag.isSet { return .failed("the store is closed") }
         guard !records.isEmpty else { return .committed }
         let connecting = await withDeadline(Self.connectTimeout) { [writer] () async -> Result<PostgresConnection, ClusterError> in
@@ -308,7 +321,7 @@ public final class PostgresEventStore: AsyncEventStore {
         case .failure(let error)?: return .failed("the log of record is unreachable: \(error)")
         case nil: return .failed("no writable server of the log of record answered within \(Self.connectTimeout)")
         }
-        let outcome = await withDeadline(commitTimeout) { [self] in await attemptSealed(records, onto: head, on: connection) }
+        let outcome = await withDeadline(commitTimeout) { [self] in await attemptSealed(records, tableChanges, onto: head, on: connection) }
             ?? .unknownOutcome("no answer within \(commitTimeout)")
         switch outcome {
         case .committed, .fenceLost: break
@@ -317,7 +330,9 @@ public final class PostgresEventStore: AsyncEventStore {
         return outcome
     }
 
-    private func attemptSealed(_ records: [StoredRecord], onto head: LogHead, on connection: PostgresConnection) async -> UpstreamCommit {
+    private func attemptSealed(
+        _ records: [StoredRecord], _ changes: [PolicyTableChange], onto head: LogHead, on connection: PostgresConnection
+    ) async -> UpstreamCommit {
         var committing = false
         do {
             try await connection.query("BEGIN", logger: logger)
@@ -337,6 +352,20 @@ public final class PostgresEventStore: AsyncEventStore {
                 try await connection.query("ROLLBACK", logger: logger)
                 return .fenceLost
             }
+            if !changes.isEmpty {
+                guard let end = Int64(exactly: state.position) else { throw ClusterError("position \(state.position) is too large") }
+                let tables = changes.map(\.table)
+                let keys = changes.map { ByteBuffer(bytes: $0.key) }
+                let deleted = changes.map { $0.value == nil }
+                let values = changes.map { ByteBuffer(bytes: $0.value ?? []) }
+                try await connection.query(
+                    """
+                    INSERT INTO ll_policy_rows (tenant, tbl, key, value, position)
+                    SELECT \(tenant), t, k, CASE WHEN d THEN NULL ELSE v END, \(end)
+                    FROM unnest(\(tables)::text[], \(keys)::bytea[], \(deleted)::bool[], \(values)::bytea[]) AS c(t, k, d, v)
+                    ON CONFLICT (tenant, tbl, key) DO UPDATE SET value = EXCLUDED.value, position = EXCLUDED.position
+                    """, logger: logger)
+            }
             try await connection.query("SELECT pg_notify(\(Self.channel), \(tenant + " " + String(state.position)))", logger: logger)
             committing = true
             try await connection.query("COMMIT", logger: logger)
@@ -352,6 +381,26 @@ public final class PostgresEventStore: AsyncEventStore {
             if !isConnectionLoss(error) { _ = try? await connection.query("ROLLBACK", logger: logger) }
             if let error = error as? ClusterError { return .failed(error.description) }
             return .failed(describe(error))
+        }
+    }
+
+    /// The entries of the policy tables kept in the log of record that groups ending after `after`
+    /// and up to `last` changed, in their latest state (nil: deleted).
+    public func tableChanges(after position: UInt64, through last: UInt64) async throws -> [PolicyTableChange] {
+        guard let after = Int64(exactly: position), let through = Int64(exactly: last), after < through else { return [] }
+        let connection = try await reader.connection()
+        do {
+            var changes: [PolicyTableChange] = []
+            for try await (table, key, value) in try await connection.query(
+                "SELECT tbl, key, value FROM ll_policy_rows WHERE tenant = \(tenant) AND position > \(after) AND position <= \(through) ORDER BY position",
+                logger: logger
+            ).decode((String, ByteBuffer, ByteBuffer?).self) {
+                changes.append(PolicyTableChange(table: table, key: Array(key.readableBytesView), value: value.map { Array($0.readableBytesView) }))
+            }
+            return changes
+        } catch {
+            if isConnectionLoss(error) { await reader.discard(connection) }
+            throw ClusterError("reading tenant \"\(tenant)\"'s policy tables failed: \(describe(error))")
         }
     }
 

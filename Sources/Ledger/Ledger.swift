@@ -43,6 +43,10 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// The policy tables a node keeps in its log of record beside the records (the per-lead keys
+    /// of personal data): see ``EventLog/LogUpstream/replicatedTables``.
+    public static let replicatedTables = [PersonalData.keyTable]
+
     /// The underlying log.
     public let log: EventLog
     /// The policy that validates every batch; it holds the approval setting.

@@ -61,6 +61,15 @@ final class NodeProcess {
     }
 }
 
+/// Whether `condition` holds within 10 seconds.
+func eventually(_ condition: () throws -> Bool) throws -> Bool {
+    for _ in 0..<100 {
+        if try condition() { return true }
+        usleep(100_000)
+    }
+    return false
+}
+
 struct CLIProblem: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
@@ -131,6 +140,26 @@ struct NodeCommandTests {
             #expect(acceptedReply.contains("\"positions\":[\(head + 5)]"), "\(acceptedReply)")
             let verified = try cli.run(["cluster", "verify", "--cluster", cluster.url, "--tenant", tenant], withLedger: false)
             #expect(verified.status == 0 && verified.stdout.contains("head \(head + 5) "), "\(verified.stdout) \(verified.stderr)")
+
+            // A personal value sealed on node 1 opens on node 2, whose follower brought the lead's key
+            // from the log of record with the record; node 1's erasure destroys node 2's key too.
+            let email = "node.\(UUID().uuidString.lowercased())@example.com"
+            let personal = event(
+                108, "lead.captured", lead: "00QF", at: "2026-03-08T09:00:00Z", data: #"{"channel":"email","attributes":{"email":"\#(email)"}}"#)
+            let personalReply = try node1.post("/v1/events", ndjson: personal)
+            #expect(personalReply.contains("\"positions\":[\(head + 6)]"), "\(personalReply)")
+            #expect(try eventually { try node2.get("/v1/leads/00QF").contains(email) }, "node 2 opens the value node 1 sealed")
+            // Node 2 seals under the same key, so node 1 opens what node 2 appended.
+            let observed = event(
+                109, "lead.attributes_observed", lead: "00QF", at: "2026-03-08T10:00:00Z", data: #"{"attributes":{"phone":"+1 555 0109"}}"#)
+            let observedReply = try node2.post("/v1/events", ndjson: observed)
+            #expect(observedReply.contains("\"positions\":[\(head + 7)]"), "\(observedReply)")
+            #expect(try eventually { try node1.get("/v1/leads/00QF").contains("+1 555 0109") }, "node 1 opens the value node 2 sealed")
+            let forgot = try node1.post("/v1/leads/00QF/forget", ndjson: "")
+            #expect(forgot.contains("\"positions\""), "\(forgot)")
+            #expect(try eventually { try node2.get("/v1/leads/00QF").contains("[erased]") }, "the erasure reached node 2")
+            #expect(!(try node2.get("/v1/leads/00QF").contains(email)))
+            #expect(!(try node1.get("/v1/leads/00QF").contains(email)))
 
             // The embedded ledger the tenant came from holds the same chain; another one does not.
             let other = CLI()

@@ -15,12 +15,34 @@ public final class PolicyTables {
     private let absent: Set<String>
     /// The log's id index and records, for ``storedPayload(ofEvent:)``.
     private let log: (ids: Database, events: Database)
+    /// Tables whose changes are noted for a log of record (``LogUpstream/replicatedTables``).
+    private let recorded: Set<String>
+    /// Their changed entries in the order first changed, each in its latest state.
+    private var changes: [PolicyTableChange] = []
+    private var changeIndex: [String: [[UInt8]: Int]] = [:]
 
-    init(txn: UnsafePointer<Transaction>, databases: [String: Database], absent: Set<String> = [], log: (ids: Database, events: Database)) {
+    init(
+        txn: UnsafePointer<Transaction>, databases: [String: Database], absent: Set<String> = [], log: (ids: Database, events: Database),
+        recording recorded: Set<String> = []
+    ) {
         self.txn = txn
         self.databases = databases
         self.absent = absent
         self.log = log
+        self.recorded = recorded
+    }
+
+    /// The replicated tables' entries this group changed.
+    var recordedChanges: [PolicyTableChange] { changes }
+
+    private func note(_ table: String, _ key: [UInt8], _ value: [UInt8]?) {
+        guard recorded.contains(table) else { return }
+        if let index = changeIndex[table]?[key] {
+            changes[index].value = value
+        } else {
+            changeIndex[table, default: [:]][key] = changes.count
+            changes.append(PolicyTableChange(table: table, key: key, value: value))
+        }
     }
 
     /// The payload of the stored record with id `id` (committed, or written earlier in this
@@ -72,12 +94,14 @@ public final class PolicyTables {
     public func put(_ value: [UInt8], forKey key: [UInt8], in table: String) throws {
         let (txn, database) = try writable(table)
         try key.withUnsafeBytes { k in try value.withUnsafeBytes { try txn.pointee.put($0, forKey: k, in: database) } }
+        note(table, key, value)
     }
 
     /// Deletes the value under `key`, if any.
     public func delete(forKey key: [UInt8], in table: String) throws {
         let (txn, database) = try writable(table)
         _ = try key.withUnsafeBytes { try txn.pointee.delete(key: $0, in: database) }
+        note(table, key, nil)
     }
 
     /// The entry with the greatest key (bytes compared in order), nil for an empty table.

@@ -193,7 +193,7 @@ final class Writer: @unchecked Sendable {
                 guard let policy, let log else {
                     for p in group { outcomes.append(try process(p.batch, txn, &state, nil, nil)) }
                     try saveTree(state, txn)
-                    if let upstream = options.upstream { sent = try send(from: start, to: state, txn, upstream) }
+                    if let upstream = options.upstream { sent = try send(from: start, to: state, changes: [], txn, upstream) }
                     return LogHead(position: state.position, hash: state.hash.hexString)
                 }
                 let databases: [String: Database]
@@ -207,13 +207,16 @@ final class Writer: @unchecked Sendable {
                     opened = databases
                 }
                 return try withUnsafeTransaction(txn) { pointer in
-                    let tables = PolicyTables(txn: pointer, databases: databases, log: (dbs.ids, dbs.events))
+                    let tables = PolicyTables(
+                        txn: pointer, databases: databases, log: (dbs.ids, dbs.events), recording: Set(options.upstream?.replicatedTables ?? []))
                     defer { tables.invalidate() }
                     do { try policy.beginGroup(head: state.position, log: log, tables: tables) } catch { throw GroupFailure.policy(error) }
                     for p in group { outcomes.append(try process(p.batch, pointer.pointee, &state, policy, tables)) }
                     if outcomes.allSatisfy({ if case .failure = $0 { true } else { false } }) { throw GroupFailure.nothingToCommit }
                     try saveTree(state, pointer.pointee)
-                    if let upstream = options.upstream { sent = try send(from: start, to: state, pointer.pointee, upstream) }
+                    if let upstream = options.upstream {
+                        sent = try send(from: start, to: state, changes: tables.recordedChanges, pointer.pointee, upstream)
+                    }
                     return LogHead(position: state.position, hash: state.hash.hexString)
                 }
             }
@@ -268,7 +271,8 @@ final class Writer: @unchecked Sendable {
     /// Hands the group's new records to the log of record, fenced on the head the group began at;
     /// throws unless they are stored there, so the LMDB transaction is rolled back.
     private func send(
-        from start: (position: UInt64, hash: [UInt8]), to state: GroupState, _ txn: borrowing Transaction, _ upstream: any LogUpstream
+        from start: (position: UInt64, hash: [UInt8]), to state: GroupState, changes: [PolicyTableChange], _ txn: borrowing Transaction,
+        _ upstream: any LogUpstream
     ) throws -> Bool {
         guard state.position > start.position else { return false }
         var records: [StoredRecord] = []
@@ -287,7 +291,7 @@ final class Writer: @unchecked Sendable {
             }
             records.append(record)
         }
-        switch upstream.commit(records, onto: LogHead(position: start.position, hash: start.hash.hexString)) {
+        switch upstream.commit(records, tableChanges: changes, onto: LogHead(position: start.position, hash: start.hash.hexString)) {
         case .committed: return true
         case .fenceLost: throw GroupFailure.fenceLost
         case .unknownOutcome(let why):
@@ -324,18 +328,49 @@ final class Writer: @unchecked Sendable {
         while true {
             let page = try upstream.records(after: head, limit: Self.catchUpPage)
             if page.isEmpty { break }
+            let from = head
+            let changes = try upstream.tableChanges(after: from, through: page[page.count - 1].position)
+            var opened: [String: Database]?
             head = try env.write { txn in
                 var state = try groupState(txn)
                 for record in page { try apply(record, txn, &state) }
                 try saveTree(state, txn)
+                if !changes.isEmpty {
+                    let databases = try replicatedDatabases(upstream.replicatedTables, txn)
+                    opened = databases
+                    for change in changes {
+                        guard let database = databases[change.table] else {
+                            throw UpstreamDivergence("the log of record holds entries of a table this node does not replicate: \(change.table)")
+                        }
+                        try change.key.withUnsafeBytes { key in
+                            if let value = change.value {
+                                try value.withUnsafeBytes { try txn.put($0, forKey: key, in: database) }
+                            } else {
+                                _ = try txn.delete(key: key, in: database)
+                            }
+                        }
+                    }
+                }
                 return state.position
             }
+            if let opened { replicated = opened }
             applied += page.count
             heads.advance(to: head)
             if page.count < Self.catchUpPage { break }
         }
         upstream.caughtUp(to: head, applied: applied)
         return applied
+    }
+
+    /// Handles of the replicated policy tables, once a transaction that opened them committed.
+    private var replicated: [String: Database]?
+
+    private func replicatedDatabases(_ names: [String], _ txn: borrowing Transaction) throws -> [String: Database] {
+        if let replicated { return replicated }
+        guard let log else { throw AppendError(.closed, "the ledger is closed") }
+        return try withUnsafeTransaction(txn) { pointer in
+            try log.tableOpening.withLock { try PolicyTables.open(names, in: pointer.pointee) }
+        }
     }
 
     /// Writes one record of the log of record as it is there: same position, stream number, time,

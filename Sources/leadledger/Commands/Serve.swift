@@ -202,7 +202,7 @@ struct Serve: AsyncParsableCommand {
         let tenant = try cluster.checkedTenant()
         let node: ClusterNode
         do {
-            node = try await ClusterNode.open(address, tenant: tenant)
+            node = try await ClusterNode.open(address, tenant: tenant, replicatedTables: Ledger.replicatedTables)
         } catch {
             throw CLIError(exitCode: .storage, "cannot reach tenant \(tenant) of the cluster: \(error)")
         }
