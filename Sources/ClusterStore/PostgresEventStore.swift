@@ -384,6 +384,30 @@ public final class PostgresEventStore: AsyncEventStore {
         }
     }
 
+    /// Stores entries of policy tables kept in the log of record as changed at `position` (for
+    /// `cluster migrate`, which copies an embedded ledger's keys with its records). Idempotent.
+    public func storeTableEntries(_ entries: [PolicyTableChange], at position: UInt64) async throws {
+        guard !entries.isEmpty else { return }
+        guard let at = Int64(exactly: position) else { throw ClusterError("position \(position) is too large") }
+        let connection = try await writer.connection()
+        do {
+            let tables = entries.map(\.table)
+            let keys = entries.map { ByteBuffer(bytes: $0.key) }
+            let deleted = entries.map { $0.value == nil }
+            let values = entries.map { ByteBuffer(bytes: $0.value ?? []) }
+            try await connection.query(
+                """
+                INSERT INTO ll_policy_rows (tenant, tbl, key, value, position)
+                SELECT \(tenant), t, k, CASE WHEN d THEN NULL ELSE v END, \(at)
+                FROM unnest(\(tables)::text[], \(keys)::bytea[], \(deleted)::bool[], \(values)::bytea[]) AS c(t, k, d, v)
+                ON CONFLICT (tenant, tbl, key) DO UPDATE SET value = EXCLUDED.value, position = EXCLUDED.position
+                """, logger: logger)
+        } catch {
+            if isConnectionLoss(error) { await writer.discard(connection) }
+            throw ClusterError("storing tenant \"\(tenant)\"'s policy tables failed: \(describe(error))")
+        }
+    }
+
     /// The entries of the policy tables kept in the log of record that groups ending after `after`
     /// and up to `last` changed, in their latest state (nil: deleted).
     public func tableChanges(after position: UInt64, through last: UInt64) async throws -> [PolicyTableChange] {

@@ -88,6 +88,10 @@ struct NodeCommandTests {
             defer { for path in [cli.ledger, one.ledger, two.ledger] { try? FileManager.default.removeItem(atPath: path) } }
             try cli.run(["init", "--taxonomy", "starter"])
             #expect(try cli.run(["append", "-"], stdin: history).status == 0)
+            let migratedEmail = "migrated.\(UUID().uuidString.lowercased())@example.com"
+            let migratedPersonal = event(
+                50, "lead.captured", lead: "00QP", at: "2026-03-04T11:00:00Z", data: #"{"channel":"email","attributes":{"email":"\#(migratedEmail)"}}"#)
+            #expect(try cli.run(["append", "-"], stdin: migratedPersonal + "\n").status == 0)
             #expect(try cli.run(["cluster", "init", "--cluster", cluster.url, "--tenant", tenant], withLedger: false).status == 0)
             let migrated = try cli.run(["cluster", "migrate", "--cluster", cluster.url, "--tenant", tenant])
             #expect(migrated.status == 0, "\(migrated.stderr)")
@@ -101,6 +105,7 @@ struct NodeCommandTests {
             let fetched = lag["recordsFetched"] as? Int ?? -1
             #expect(fetched > 0 && health["head"] as? Int == fetched, "a fresh copy reads the whole tenant: \(health)")
             #expect(lag["positionsBehind"] as? Int == 0 && lag["tenant"] as? String == tenant)
+            #expect(try node1.get("/v1/leads/00QP").contains(migratedEmail), "the migrated ledger's keys went with its records")
 
             let more = [
                 event(101, "lead.captured", lead: "00QC", at: "2026-03-05T09:00:00Z", data: #"{"channel":"email"}"#),

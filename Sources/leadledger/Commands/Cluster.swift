@@ -158,7 +158,18 @@ struct Cluster: AsyncParsableCommand {
                 guard verification.head == source else {
                     throw CLIError(exitCode: .damaged, "the tenant's head differs from the ledger's")
                 }
-                print("migrated: the same head hash")
+                // The per-lead keys of personal data go with the records, or no node could open the values.
+                var keys: [PolicyTableChange] = []
+                try ledger.log.withPolicyTables(Ledger.replicatedTables) { tables in
+                    for table in Ledger.replicatedTables {
+                        try tables.forEach(in: table) { key, value in
+                            keys.append(PolicyTableChange(table: table, key: key, value: value))
+                            return true
+                        }
+                    }
+                }
+                do { try await store.storeTableEntries(keys, at: source.position) } catch { throw CLIError(exitCode: .storage, "\(error)") }
+                print("migrated: the same head hash; \(keys.count) personal-data keys")
             }
         }
     }
