@@ -29,6 +29,11 @@ public final class PostgresEventStore: AsyncEventStore {
     private let queue = Mutex(Queue())
     private let closedFlag = ClosedFlag()
     private let listener: Mutex<Task<Void, Never>?> = Mutex(nil)
+    private let listening = ListeningFlag()
+
+    /// Whether the store is listening for other writers' commits now (``waitForCommit(after:timeout:)``
+    /// then wakes at once; otherwise only at its timeout).
+    public var isListening: Bool { listening.isSet }
 
     private struct Pending: Sendable {
         let batch: AppendBatch
@@ -545,12 +550,14 @@ public final class PostgresEventStore: AsyncEventStore {
 
     /// Listens for commits of this tenant by any writer, to wake subscriptions at once.
     private func startListening() {
-        let task = Task { [address, tenant, logger, signal, closedFlag] in
+        let task = Task { [address, tenant, logger, signal, closedFlag, listening] in
             while !Task.isCancelled && !closedFlag.isSet {
                 do {
                     let connection = try await WritableConnection.connectToPrimary(address, logger: logger)
                     defer { Task { try? await connection.close() } }
                     try await connection.listen(on: Self.channel) { notifications in
+                        listening.set(true)
+                        defer { listening.set(false) }
                         for try await notification in notifications {
                             let parts = notification.payload.split(separator: " ")
                             if parts.count == 2, parts[0] == tenant, let head = UInt64(parts[1]) { signal.advance(to: head) }
@@ -669,6 +676,13 @@ extension PostgresEventStore {
         }
         return result
     }
+}
+
+/// Whether a store's listener is listening now.
+final class ListeningFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set(_ listening: Bool) { value.withLock { $0 = listening } }
 }
 
 /// Whether a store was closed, shared with its subscriptions and its listener.

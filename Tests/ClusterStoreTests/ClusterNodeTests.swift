@@ -159,6 +159,9 @@ struct ClusterNodeTests {
             #expect(try copy.head() == (try await writer.head()))
 
             let following = second.follow(copy, pollEvery: .seconds(30))
+            let listening = ContinuousClock.now + .seconds(20)
+            while !second.store.isListening, ContinuousClock.now < listening { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(second.store.isListening)
             let receipt = try await writer.append(AppendBatch(records: [record(900)]))
             let deadline = ContinuousClock.now + .seconds(10)
             while try copy.head().position < receipt.head.position, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }

@@ -345,7 +345,10 @@ final class Writer: @unchecked Sendable {
                         try change.key.withUnsafeBytes { key in
                             if let value = change.value {
                                 try value.withUnsafeBytes { try txn.put($0, forKey: key, in: database) }
-                            } else {
+                            } else if let old = try txn.value(forKey: key, in: database) {
+                                // As the node that deleted it did: zeros first, so the page this
+                                // transaction writes holds no copy of the value (a destroyed key).
+                                try [UInt8](repeating: 0, count: old.count).withUnsafeBytes { try txn.put($0, forKey: key, in: database) }
                                 _ = try txn.delete(key: key, in: database)
                             }
                         }
