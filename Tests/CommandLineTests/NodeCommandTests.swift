@@ -8,9 +8,10 @@ final class NodeProcess {
     let port: Int
     let stderr = Pipe()
 
-    init(ledger: String, cluster: String, tenant: String) throws {
+    init(ledger: String, cluster: String, tenant: String, anonymous: Bool = true) throws {
         process.executableURL = CLI.binary
-        process.arguments = ["serve", "--ledger", ledger, "--cluster", cluster, "--tenant", tenant, "--port", "0", "--allow-anonymous"]
+        process.arguments =
+            ["serve", "--ledger", ledger, "--cluster", cluster, "--tenant", tenant, "--port", "0"] + (anonymous ? ["--allow-anonymous"] : [])
         let out = Pipe()
         process.standardOutput = out
         process.standardError = stderr
@@ -29,6 +30,12 @@ final class NodeProcess {
     }
 
     func get(_ path: String) throws -> String { try curl(["http://127.0.0.1:\(port)\(path)"]) }
+
+    /// The HTTP status of a GET with `key` as bearer (none without).
+    func status(_ path: String, key: String?) throws -> Int {
+        let auth = key.map { ["-H", "Authorization: Bearer \($0)"] } ?? []
+        return Int(try curl(["-o", "/dev/null", "-w", "%{http_code}"] + auth + ["http://127.0.0.1:\(port)\(path)"])) ?? -1
+    }
 
     func post(_ path: String, ndjson: String) throws -> String {
         try curl(["-X", "POST", "-H", "Content-Type: application/x-ndjson", "--data-binary", ndjson, "http://127.0.0.1:\(port)\(path)"])
@@ -77,6 +84,36 @@ struct CLIProblem: Error, CustomStringConvertible {
 
 @Suite("leadledger serve --cluster: nodes over HTTP", .enabled(if: PostgresTestCluster.isAvailable, "PostgreSQL 15 is not installed"))
 struct NodeCommandTests {
+    @Test("a node checks the tenant's keys in the log of record: another tenant's key is an unknown key, a revoked one stops working")
+    func keysInTheLogOfRecord() async throws {
+        try await PostgresTestCluster.withShared { cluster in
+            let tenant = "cli-keys-\(UInt32.random(in: 0...UInt32.max))"
+            let other = tenant + "-other"
+            let cli = CLI()
+            defer { try? FileManager.default.removeItem(atPath: cli.ledger) }
+            for name in [tenant, other] {
+                #expect(try cli.run(["cluster", "init", "--cluster", cluster.url, "--tenant", name], withLedger: false).status == 0)
+            }
+            func addKey(_ name: String) throws -> String {
+                let added = try cli.run(["keys", "add", "--cluster", cluster.url, "--tenant", name, "--scope", "read"], withLedger: false)
+                #expect(added.status == 0, "\(added.stderr)")
+                return String(added.stdout.split(separator: "\n").first ?? "")
+            }
+            let mine = try addKey(tenant)
+            let theirs = try addKey(other)
+            let node = try NodeProcess(ledger: cli.ledger, cluster: cluster.url, tenant: tenant, anonymous: false)
+            defer { node.stop() }
+            #expect(try node.status("/v1/trends", key: mine) == 200, "a key added with --cluster opens the node")
+            #expect(try node.status("/v1/trends", key: theirs) == 401, "another tenant's key is refused")
+            #expect(try node.status("/v1/trends", key: "llk_made_up_secret") == 401)
+            #expect(try node.status("/v1/trends", key: nil) == 401)
+            let id = String(mine.dropFirst(4).prefix { $0 != "_" })
+            let revoked = try cli.run(["keys", "revoke", "--cluster", cluster.url, "--tenant", tenant, id], withLedger: false)
+            #expect(revoked.status == 0, "\(revoked.stderr)")
+            #expect(try eventually { try node.status("/v1/trends", key: mine) == 401 }, "a revoked key stops working on the node")
+        }
+    }
+
     @Test(
         "two nodes serve the same trends; a node killed with SIGKILL and restarted fetches only what it lacks; a copy of another chain is refused"
     )

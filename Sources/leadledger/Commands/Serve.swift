@@ -167,7 +167,17 @@ struct Serve: AsyncParsableCommand {
             configuration.hubSpot = hubSpot
             configuration.cloudEventSources = sources
             var following: Task<Void, Never>?
+            // A node checks the tenant's keys in the log of record, so a key added or revoked with
+            // `keys … --cluster` reaches every node, and another tenant's key is an unknown key.
+            var clusterKeys: ClusterAPIKeyStore?
             if let node {
+                do {
+                    clusterKeys = try await ClusterAPIKeyStore.open(try cluster.address(), tenant: node.store.tenant)
+                } catch {
+                    ledger.close()
+                    node.store.close()
+                    throw CLIError(exitCode: .storage, "cannot read the keys of tenant \(node.store.tenant) from the cluster: \(error)")
+                }
                 let log = ledger.log
                 configuration.nodeLag = {
                     let status = node.status(of: log)
@@ -181,7 +191,7 @@ struct Serve: AsyncParsableCommand {
                 following?.cancel()
                 if let node { node.store.close() }
             }
-            let server = LedgerHTTPServer(ledger: ledger, configuration: configuration)
+            let server = LedgerHTTPServer(ledger: ledger, configuration: configuration, keys: clusterKeys)
             do {
                 try await server.checkStartup()
             } catch let error as APIKeyError {
@@ -189,9 +199,15 @@ struct Serve: AsyncParsableCommand {
                 throw CLIError(exitCode: .usage, error.description)
             }
             let host = self.host
-            try await server.run { port in
-                FileHandle.standardOutput.write(Data("leadledger listening on http://\(host):\(port)\n".utf8))
+            do {
+                try await server.run { port in
+                    FileHandle.standardOutput.write(Data("leadledger listening on http://\(host):\(port)\n".utf8))
+                }
+            } catch {
+                await clusterKeys?.store.close()
+                throw error
             }
+            await clusterKeys?.store.close()
         }
     }
 
