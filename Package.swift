@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Projections", targets: ["Projections"]),
         .library(name: "Ledger", targets: ["Ledger"]),
         .library(name: "ClusterStore", targets: ["ClusterStore"]),
+        .library(name: "LedgerDemo", targets: ["LedgerDemo"]),
         .executable(name: "leadledger", targets: ["leadledger"]),
     ],
     dependencies: [

@@ -20,6 +20,7 @@ let package = Package(
                 .product(name: "Projections", package: "LeadLedger"),
                 .product(name: "Ledger", package: "LeadLedger"),
                 .product(name: "ClusterStore", package: "LeadLedger"),
+                .product(name: "LedgerDemo", package: "LeadLedger"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Benchmarks/LedgerBenchmarks",

@@ -3,6 +3,7 @@ import EventLog
 import Foundation
 import LeadModel
 import Ledger
+import LedgerDemo
 
 /// What the Merkle tree costs on append, and what a proof for one lead costs to make and carry.
 func proofBenchmarks() {
@@ -122,21 +123,58 @@ func personalAppendBenchmarks() {
         ("no sealing, no Merkle tree", false, false),
     ] {
         Benchmark("ledger append 200K with personal values: \(name)", configuration: config) { benchmark in
-            let workload = PersonalWorkload.shared
-            let path = scratchDirectory("personal")
-            defer { cleanUp(path) }
-            var options = Ledger.Options()
-            options.maintainsMerkleTree = tree
-            if !personal {
-                let setup = try Ledger(path: path, options: options)
-                try setup.setPersonalAttributes([])
-                setup.close()
-            }
-            let ledger = try Ledger(path: path, options: options)
-            benchmark.startMeasurement()
-            for batch in workload.batches { _ = try ledger.appendAndWait(batch) }
-            benchmark.stopMeasurement()
-            ledger.close()
+            try measureAppend(PersonalWorkload.shared.batches, personal: personal, tree: tree, benchmark)
         }
     }
+    // The demo mix also apart: what sealing alone and the tree alone cost.
+    for (name, personal, tree) in [
+        ("sealed personal values + Merkle tree", true, true),
+        ("sealed personal values only", true, false),
+        ("Merkle tree only", false, true),
+        ("no sealing, no Merkle tree", false, false),
+    ] {
+        Benchmark("ledger append demo mix with personal values: \(name)", configuration: config) { benchmark in
+            try measureAppend(DemoMixWorkload.shared.batches, personal: personal, tree: tree, benchmark)
+        }
+    }
+}
+
+/// The demo's history of a pipeline (captures, scores, hand-offs, decisions, touches, conversions),
+/// each capture carrying an e-mail address and a name: the mix a CRM sends, where only the event
+/// that first describes a person holds personal values.
+struct DemoMixWorkload: Sendable {
+    let batches: [[LeadEvent]]
+    static let shared = DemoMixWorkload(leads: 50_000)
+
+    init(leads: Int) {
+        var events = DemoHistory.generate(seed: 86, leads: leads).events
+        for index in events.indices {
+            guard case .leadCaptured(var captured) = events[index].payload else { continue }
+            var attributes = captured.attributes ?? [:]
+            attributes["email"] = .string("person.\(events[index].lead ?? "")@example.com")
+            attributes["name"] = .string("Person \(events[index].lead ?? "")")
+            captured.attributes = attributes
+            events[index].payload = .leadCaptured(captured)
+        }
+        batches = events.chunked(10_000)
+    }
+}
+
+/// Appends `batches` through a ledger created before the measurement, with personal attributes
+/// sealed (the default setting) or none, and the Merkle tree kept or not.
+private func measureAppend(_ batches: [[LeadEvent]], personal: Bool, tree: Bool, _ benchmark: Benchmark) throws {
+    let path = scratchDirectory("personal")
+    defer { cleanUp(path) }
+    var options = Ledger.Options()
+    options.maintainsMerkleTree = tree
+    if !personal {
+        let setup = try Ledger(path: path, options: options)
+        try setup.setPersonalAttributes([])
+        setup.close()
+    }
+    let ledger = try Ledger(path: path, options: options)
+    benchmark.startMeasurement()
+    for batch in batches { _ = try ledger.appendAndWait(batch) }
+    benchmark.stopMeasurement()
+    ledger.close()
 }
