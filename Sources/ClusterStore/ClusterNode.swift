@@ -114,6 +114,9 @@ public final class ClusterNode: LogUpstream {
             }
         }
         progress.withLock { $0.localHead = local.position }
+        if try log.metaValue(EventLog.logOfRecordKey) == nil {
+            try log.setMetaValue(Array(store.tenant.utf8), for: EventLog.logOfRecordKey)
+        }
         _ = try await log.catchUp()
     }
 

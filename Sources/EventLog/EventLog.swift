@@ -145,7 +145,18 @@ public final class EventLog: Sendable {
         self.dbs = dbs
         self.writer = Writer(env: env, dbs: dbs, options: options)
         if !options.readOnly { writer.start(log: self) }
+        if !options.readOnly, options.upstream == nil, let tenant = try metaValue(Self.logOfRecordKey) {
+            // Appended here alone, the copy would hold records its log of record lacks: a fork no
+            // node could follow again.
+            writer.refuseAppends(
+                "the ledger at \(path) is a node's copy of tenant \"\(String(decoding: tenant, as: UTF8.self))\" of a cluster: "
+                    + "append through its log of record (a node: leadledger serve --ledger \(path) --cluster URL), not to the copy; nothing was written")
+        }
     }
+
+    /// The meta entry naming the tenant whose copy this log is, written when a node attaches it;
+    /// such a log refuses appends unless it is opened with its ``Options/upstream``.
+    public static let logOfRecordKey = "log-of-record-tenant"
 
     private static let tables: [(name: String, flags: DatabaseFlags)] = [
         ("events", [.integerKey]), ("ids", []), ("streams", [.integerKey, .duplicateSort, .duplicateFixed, .integerDuplicate]),

@@ -203,6 +203,14 @@ struct NodeCommandTests {
             #expect(!(try node2.get("/v1/leads/00QF").contains(email)))
             #expect(!(try node1.get("/v1/leads/00QF").contains(email)))
 
+            // Appending to a node's copy without its log of record would fork it: refused, nothing written.
+            let copyHead = try two.head()
+            let forked = try two.run(
+                ["append", "-"],
+                stdin: event(110, "lead.captured", lead: "00QZ", at: "2026-03-09T09:00:00Z", data: #"{"channel":"email"}"#) + "\n")
+            #expect(forked.status != 0 && forked.stderr.contains("copy of tenant"), "\(forked.stderr)")
+            #expect(try two.head() == copyHead)
+
             // The embedded ledger the tenant came from holds the same chain; another one does not.
             let other = CLI()
             defer { try? FileManager.default.removeItem(atPath: other.ledger) }

@@ -57,11 +57,26 @@ final class Writer: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Why every append is refused, when one is: a node's copy opened without its log of record.
+    private var refusal: String?
+
+    /// Refuses every later append with `reason`, writing nothing.
+    func refuseAppends(_ reason: String) {
+        condition.lock()
+        refusal = reason
+        condition.unlock()
+    }
+
     func submit(_ batch: AppendBatch, completion: @escaping Completion) {
         condition.lock()
         if stopping {
             condition.unlock()
             completion(.failure(AppendError(.closed, "the ledger is closed")))
+            return
+        }
+        if let refusal {
+            condition.unlock()
+            completion(.failure(AppendError(.refusedByPolicy, refusal)))
             return
         }
         pending.append(Pending(batch: batch, completion: completion))
