@@ -209,6 +209,9 @@ def proof_problem(proof, trusted_key=None):
             record = base64.b64decode(entry["record"], validate=True)
         except (TypeError, ValueError):
             return f"{name}: the record is not base64"
+        # Decoders ignore a last character's unused bits: only the one text of the bytes is accepted.
+        if base64.b64encode(record).decode("ascii") != entry["record"]:
+            return f"{name}: the record is not in canonical base64 (its last character's unused bits are set)"
         if len(record) < HEADER_SIZE:
             return f"{name}: the record is shorter than its header"
         number = int.from_bytes(record[4:8], "little")

@@ -205,6 +205,33 @@ struct ProofTests {
         #expect(try log.verify(since: receipt, trustedKey: key.publicKeyHex).isIntact)
     }
 
+    @Test("a record's base64 with a last character's unused bits set decodes to the same bytes, and the proof fails")
+    func canonicalBase64() async throws {
+        let (log, key) = try signedLog("canonical")
+        // 64 header bytes + 4 payload bytes: 68 bytes leave two over a multiple of 3, so the text ends
+        // in one "=" and the character before it has two unused bits.
+        _ = try await log.append(AppendBatch(records: [record("abcd", stream: "lead-1")]))
+        let proof = try #require(try log.proof(stream: "lead-1", signedBy: key))
+        let text = String(decoding: try JSONEncoder().encode(proof), as: UTF8.self)
+        let original = proof.records[0].record
+        #expect(original.hasSuffix("=") && !original.hasSuffix("=="), "the record's length leaves unused bits: \(original)")
+        var characters = Array(original)
+        let last = characters.count - 2
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+        let index = try #require(alphabet.firstIndex(of: characters[last]))
+        characters[last] = alphabet[index ^ 1]
+        let bent = String(characters)
+        #expect(Data(base64Encoded: bent) == Data(base64Encoded: original), "the decoder ignores the unused bits")
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        var records = try #require(object["records"] as? [[String: Any]])
+        records[0]["record"] = bent
+        object["records"] = records
+        let decoded = try StreamProof.decode(try JSONSerialization.data(withJSONObject: object))
+        #expect(decoded.records[0].record == bent)
+        #expect(decoded.problem(trustedKey: key.publicKeyHex)?.contains("canonical base64") == true)
+        #expect(proof.problem(trustedKey: key.publicKeyHex) == nil)
+    }
+
     @Test("a stream's proof holds for random streams; any changed byte, or another head, makes it fail")
     func streamProofs() async throws {
         let (log, key) = try signedLog("proofs")
@@ -229,7 +256,9 @@ struct ProofTests {
                 bent[at] = original == UInt8(ascii: "0") ? UInt8(ascii: "1") : UInt8(ascii: "0")
                 guard let decoded = try? StreamProof.decode(Data(bent)) else { continue }
                 if decoded == proof { continue }  // a change JSON decoding absorbs (an escape, say)
-                #expect(decoded.problem(trustedKey: key.publicKeyHex, streamName: leadNamed) != nil, "byte \(at)")
+                #expect(
+                    decoded.problem(trustedKey: key.publicKeyHex, streamName: leadNamed) != nil,
+                    "byte \(at): \(String(decoding: encoded[max(0, at - 40)..<min(encoded.count, at + 40)], as: UTF8.self))")
             }
         }
         // The same records against another head: the paths do not lead to its root.

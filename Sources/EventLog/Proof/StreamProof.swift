@@ -57,9 +57,15 @@ public struct StreamProof: Sendable, Hashable, Codable {
                 return "\(name): positions must increase and not pass the receipt's \(receipt.position)"
             }
             last = entry.position
-            guard let bytes = Data(base64Encoded: entry.record).map(Array.init), bytes.count >= LogRecordLayout.headerSize else {
+            guard let data = Data(base64Encoded: entry.record), data.count >= LogRecordLayout.headerSize else {
                 return "\(name): the record is not base64 of at least \(LogRecordLayout.headerSize) bytes"
             }
+            // Base64 decoders ignore the unused low bits of a last character: only the one text
+            // that encodes the bytes is accepted, so a proof's text cannot change without failing.
+            guard data.base64EncodedString() == entry.record else {
+                return "\(name): the record is not in canonical base64 (its last character's unused bits are set)"
+            }
+            let bytes = Array(data)
             guard let previous = Hex.decode(entry.previousHash), previous.count == 32 else {
                 return "\(name): previousHash is not 32 bytes of hex"
             }
