@@ -357,20 +357,7 @@ public final class PostgresEventStore: AsyncEventStore {
                 try await connection.query("ROLLBACK", logger: logger)
                 return .fenceLost
             }
-            if !changes.isEmpty {
-                guard let end = Int64(exactly: state.position) else { throw ClusterError("position \(state.position) is too large") }
-                let tables = changes.map(\.table)
-                let keys = changes.map { ByteBuffer(bytes: $0.key) }
-                let deleted = changes.map { $0.value == nil }
-                let values = changes.map { ByteBuffer(bytes: $0.value ?? []) }
-                try await connection.query(
-                    """
-                    INSERT INTO ll_policy_rows (tenant, tbl, key, value, position)
-                    SELECT \(tenant), t, k, CASE WHEN d THEN NULL ELSE v END, \(end)
-                    FROM unnest(\(tables)::text[], \(keys)::bytea[], \(deleted)::bool[], \(values)::bytea[]) AS c(t, k, d, v)
-                    ON CONFLICT (tenant, tbl, key) DO UPDATE SET value = EXCLUDED.value, position = EXCLUDED.position
-                    """, logger: logger)
-            }
+            try await upsertTableEntries(changes, at: state.position, on: connection)
             try await connection.query("SELECT pg_notify(\(Self.channel), \(tenant + " " + String(state.position)))", logger: logger)
             committing = true
             try await connection.query("COMMIT", logger: logger)
@@ -393,24 +380,32 @@ public final class PostgresEventStore: AsyncEventStore {
     /// `cluster migrate`, which copies an embedded ledger's keys with its records). Idempotent.
     public func storeTableEntries(_ entries: [PolicyTableChange], at position: UInt64) async throws {
         guard !entries.isEmpty else { return }
-        guard let at = Int64(exactly: position) else { throw ClusterError("position \(position) is too large") }
+        guard Int64(exactly: position) != nil else { throw ClusterError("position \(position) is too large") }
         let connection = try await writer.connection()
         do {
-            let tables = entries.map(\.table)
-            let keys = entries.map { ByteBuffer(bytes: $0.key) }
-            let deleted = entries.map { $0.value == nil }
-            let values = entries.map { ByteBuffer(bytes: $0.value ?? []) }
-            try await connection.query(
-                """
-                INSERT INTO ll_policy_rows (tenant, tbl, key, value, position)
-                SELECT \(tenant), t, k, CASE WHEN d THEN NULL ELSE v END, \(at)
-                FROM unnest(\(tables)::text[], \(keys)::bytea[], \(deleted)::bool[], \(values)::bytea[]) AS c(t, k, d, v)
-                ON CONFLICT (tenant, tbl, key) DO UPDATE SET value = EXCLUDED.value, position = EXCLUDED.position
-                """, logger: logger)
+            try await upsertTableEntries(entries, at: position, on: connection)
         } catch {
             if isConnectionLoss(error) { await writer.discard(connection) }
             throw ClusterError("storing tenant \"\(tenant)\"'s policy tables failed: \(describe(error))")
         }
+    }
+
+    /// Writes policy-table entries as changed at `position` (a deleted one as NULL), in whatever
+    /// transaction `connection` is in: a group's, or a migration's own statement.
+    private func upsertTableEntries(_ entries: [PolicyTableChange], at position: UInt64, on connection: PostgresConnection) async throws {
+        guard !entries.isEmpty else { return }
+        guard let at = Int64(exactly: position) else { throw ClusterError("position \(position) is too large") }
+        let tables = entries.map(\.table)
+        let keys = entries.map { ByteBuffer(bytes: $0.key) }
+        let deleted = entries.map { $0.value == nil }
+        let values = entries.map { ByteBuffer(bytes: $0.value ?? []) }
+        try await connection.query(
+            """
+            INSERT INTO ll_policy_rows (tenant, tbl, key, value, position)
+            SELECT \(tenant), t, k, CASE WHEN d THEN NULL ELSE v END, \(at)
+            FROM unnest(\(tables)::text[], \(keys)::bytea[], \(deleted)::bool[], \(values)::bytea[]) AS c(t, k, d, v)
+            ON CONFLICT (tenant, tbl, key) DO UPDATE SET value = EXCLUDED.value, position = EXCLUDED.position
+            """, logger: logger)
     }
 
     /// The entries of the policy tables kept in the log of record that groups ending after `after`

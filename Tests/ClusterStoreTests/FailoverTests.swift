@@ -22,45 +22,16 @@ struct FailoverTests {
                 try await PostgresEventStore.open(address, tenant: "load", commitTimeout: .seconds(5)),
                 try await PostgresEventStore.open(address, tenant: "load", commitTimeout: .seconds(5)),
             ]
-            let acknowledged = Shared<[UUID: UInt64]>([:])
-            let unknownOutcomes = Shared(0)
             let killer = Task {
                 try await Task.sleep(for: killAfter)
                 try cluster.kill(cluster.primary)
                 try await cluster.promote(cluster.servers[1])
             }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for client in 0..<32 {
-                    group.addTask {
-                        let node = nodes[client % 2]
-                        for n in 0..<12 {
-                            let records = (0..<(1 + (client + n) % 3)).map { k in
-                                NewRecord(
-                                    id: UUID(uuidString: String(format: "%08x-0000-4000-8000-%012x", seed & 0xffff_ffff, client * 1000 + n * 10 + k))!,
-                                    stream: "lead-\(client)", payload: Array("client \(client) batch \(n) record \(k)".utf8))
-                            }
-                            var receipt: AppendReceipt?
-                            var attempts = 0
-                            while receipt == nil {
-                                attempts += 1
-                                guard attempts < 400 else { throw ClusterError("client \(client) gave up after \(attempts) attempts") }
-                                do throws(AppendError) {
-                                    receipt = try await node.append(AppendBatch(records: records))
-                                } catch {
-                                    if error.code == .unknownOutcome { unknownOutcomes.withLock { $0 += 1 } }
-                                    #expect([.unknownOutcome, .storage].contains(error.code), "\(error)")
-                                    try? await Task.sleep(for: .milliseconds(50))
-                                }
-                            }
-                            acknowledged.withLock { for (record, outcome) in zip(records, receipt!.outcomes) { $0[record.id] = outcome.position } }
-                        }
-                    }
-                }
-                try await group.waitForAll()
+            let (acked, unknownOutcomes) = try await appendThroughFailover(clients: 32, batches: 12, seed: seed) { client, batch in
+                do throws(AppendError) { return .success(try await nodes[client % 2].append(batch)) } catch { return .failure(error) }
             }
             try await killer.value
             let stored = try await nodes[0].records(from: 1, limit: .max)
-            let acked = acknowledged.withLock { $0 }
             #expect(acked.count == 32 * 12 * 2, "every client's every record was acknowledged in the end")
             let byID = Dictionary(grouping: stored, by: \.id)
             #expect(byID.values.allSatisfy { $0.count == 1 }, "every event exactly once")
@@ -70,7 +41,7 @@ struct FailoverTests {
             let verification = try await nodes[1].verify()
             #expect(verification.problem == nil)
             for node in nodes { await node.shutdown() }
-            print("failover trial (seed \(seed)): killed after \(killAfter), \(stored.count) events, \(unknownOutcomes.withLock { $0 }) unknown outcomes retried")
+            print("failover trial (seed \(seed)): killed after \(killAfter), \(stored.count) events, \(unknownOutcomes) unknown outcomes retried")
         }
     }
 
@@ -91,4 +62,46 @@ final class Shared<Value: Sendable>: Sendable {
     private let value: Mutex<Value>
     init(_ value: Value) { self.value = Mutex(value) }
     func withLock<T>(_ body: (inout Value) -> T) -> T { value.withLock { body(&$0) } }
+}
+
+/// The load of a failover trial: `clients` concurrent clients, each appending `batches` batches of
+/// 1–3 records to its own stream through `append`, and retrying every failed append with the same
+/// ids until it is acknowledged (a failover may answer only with an unknown outcome or a storage
+/// error, nothing stored). Returns each acknowledged record's position by id, and how many unknown
+/// outcomes were retried.
+func appendThroughFailover(
+    clients: Int, batches: Int, seed: UInt64,
+    append: @escaping @Sendable (_ client: Int, _ batch: AppendBatch) async -> Result<AppendReceipt, AppendError>
+) async throws -> (acknowledged: [UUID: UInt64], unknownOutcomes: Int) {
+    let acknowledged = Shared<[UUID: UInt64]>([:])
+    let unknownOutcomes = Shared(0)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for client in 0..<clients {
+            group.addTask {
+                for n in 0..<batches {
+                    let records = (0..<(1 + (client + n) % 3)).map { k in
+                        NewRecord(
+                            id: UUID(uuidString: String(format: "%08x-0000-4000-8000-%012x", seed & 0xffff_ffff, client * 1000 + n * 10 + k))!,
+                            stream: "lead-\(client)", payload: Array("client \(client) batch \(n) record \(k)".utf8))
+                    }
+                    var receipt: AppendReceipt?
+                    var attempts = 0
+                    while receipt == nil {
+                        attempts += 1
+                        guard attempts < 400 else { throw ClusterError("client \(client) gave up after \(attempts) attempts") }
+                        switch await append(client, AppendBatch(records: records)) {
+                        case .success(let stored): receipt = stored
+                        case .failure(let error):
+                            if error.code == .unknownOutcome { unknownOutcomes.withLock { $0 += 1 } }
+                            #expect([.unknownOutcome, .storage].contains(error.code), "\(error)")
+                            try? await Task.sleep(for: .milliseconds(50))
+                        }
+                    }
+                    acknowledged.withLock { for (record, outcome) in zip(records, receipt!.outcomes) { $0[record.id] = outcome.position } }
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    return (acknowledged.withLock { $0 }, unknownOutcomes.withLock { $0 })
 }

@@ -28,46 +28,17 @@ struct NodeFailoverTests {
                 copies.append(copy)
             }
             let logs = copies
-            let acknowledged = Shared<[UUID: UInt64]>([:])
-            let unknownOutcomes = Shared(0)
             let killer = Task {
                 try await Task.sleep(for: killAfter)
                 try cluster.kill(cluster.primary)
                 try await cluster.promote(cluster.servers[1])
             }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for client in 0..<32 {
-                    group.addTask {
-                        let log = logs[client % 2]
-                        for n in 0..<8 {
-                            let records = (0..<(1 + (client + n) % 3)).map { k in
-                                NewRecord(
-                                    id: UUID(uuidString: String(format: "%08x-0000-4000-8000-%012x", seed & 0xffff_ffff, client * 1000 + n * 10 + k))!,
-                                    stream: "lead-\(client)", payload: Array("client \(client) batch \(n) record \(k)".utf8))
-                            }
-                            var receipt: AppendReceipt?
-                            var attempts = 0
-                            while receipt == nil {
-                                attempts += 1
-                                guard attempts < 400 else { throw ClusterError("client \(client) gave up after \(attempts) attempts") }
-                                do throws(AppendError) {
-                                    receipt = try await log.append(AppendBatch(records: records))
-                                } catch {
-                                    if error.code == .unknownOutcome { unknownOutcomes.withLock { $0 += 1 } }
-                                    #expect([.unknownOutcome, .storage].contains(error.code), "\(error)")
-                                    try? await Task.sleep(for: .milliseconds(50))
-                                }
-                            }
-                            acknowledged.withLock { for (record, outcome) in zip(records, receipt!.outcomes) { $0[record.id] = outcome.position } }
-                        }
-                    }
-                }
-                try await group.waitForAll()
+            let (acked, unknownOutcomes) = try await appendThroughFailover(clients: 32, batches: 8, seed: seed) { client, batch in
+                do throws(AppendError) { return .success(try await logs[client % 2].append(batch)) } catch { return .failure(error) }
             }
             try await killer.value
             let tenantHead = try await nodes[0].store.head()
             let stored = try await nodes[0].store.records(from: 1, limit: .max)
-            let acked = acknowledged.withLock { $0 }
             let expected = (0..<32).reduce(0) { sum, client in sum + (0..<8).reduce(0) { $0 + 1 + (client + $1) % 3 } }
             #expect(acked.count == expected, "every client's every record was acknowledged in the end")
             let byID = Dictionary(grouping: stored, by: \.id)
@@ -84,7 +55,7 @@ struct NodeFailoverTests {
             }
             for node in nodes { await node.store.shutdown() }
             print(
-                "node failover trial (seed \(seed)): killed after \(killAfter), \(stored.count) events, \(unknownOutcomes.withLock { $0 }) unknown outcomes retried"
+                "node failover trial (seed \(seed)): killed after \(killAfter), \(stored.count) events, \(unknownOutcomes) unknown outcomes retried"
             )
         }
     }
